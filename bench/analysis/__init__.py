@@ -1,0 +1,1 @@
+"""Everything derived from records: accuracy with confidence intervals, scaling tables."""

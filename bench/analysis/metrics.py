@@ -1,0 +1,73 @@
+"""Accuracy per configuration with bootstrap confidence intervals over problems.
+
+The problem is the unit of resampling (Efron's percentile bootstrap): where a
+problem has several samples, its per-problem accuracy is their mean, so
+samples from one problem are never treated as independent evidence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+GROUP = ["model", "task", "strategy", "budget"]
+SCALING_COLUMNS = [
+    "model",
+    "task",
+    "strategy",
+    "budget",
+    "n",
+    "accuracy",
+    "ci_low",
+    "ci_high",
+    "mean_thinking_tokens",
+    "mean_total_tokens",
+]
+
+
+def bootstrap_ci(
+    per_problem: np.ndarray, *, resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `per_problem` scores."""
+    values = np.asarray(per_problem, dtype=float)
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    if values.size == 1 or np.all(values == values[0]):
+        return (float(values[0]), float(values[0]))
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    chunk = max(1, 2_000_000 // values.size)  # bound memory for large problem sets
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        idx = rng.integers(0, values.size, size=(stop - start, values.size))
+        means[start:stop] = values[idx].mean(axis=1)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return (float(low), float(high))
+
+
+def scaling_table(records: pd.DataFrame, *, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """One row per model x task x strategy x budget, from graded records only."""
+    graded = records[records["correct"].notna()].copy()
+    if graded.empty:
+        return pd.DataFrame(columns=SCALING_COLUMNS)
+    graded["correct"] = graded["correct"].astype(bool).astype(float)
+    graded["total_tokens"] = (
+        graded["prompt_tokens"] + graded["thinking_tokens"] + graded["answer_tokens"]
+    )
+    rows = []
+    for keys, group in graded.groupby(GROUP, sort=True):
+        per_problem = group.groupby("problem_id")["correct"].mean().to_numpy()
+        low, high = bootstrap_ci(per_problem, resamples=resamples, seed=seed)
+        rows.append(
+            dict(
+                zip(GROUP, keys, strict=True),
+                n=int(per_problem.size),
+                accuracy=float(per_problem.mean()),
+                ci_low=low,
+                ci_high=high,
+                mean_thinking_tokens=float(group["thinking_tokens"].mean()),
+                mean_total_tokens=float(group["total_tokens"].mean()),
+            )
+        )
+    return pd.DataFrame(rows, columns=SCALING_COLUMNS)

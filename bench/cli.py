@@ -1,0 +1,149 @@
+"""The `bench` command.
+
+bench sweep [hydra overrides...]   run a sweep (Hydra: model=..., suite=..., -m for many)
+bench report RUN_DIR...            rebuild records, tables and plots from stored generations
+bench grade RUN_DIR...             re-grade stored generations (after a grader fix), then report
+bench models list|prepare NAME     list model configs; convert/prepare one and print its folder
+bench perf [--problems N]          measure speed ratios on the CPU engine -> results/perf/latest.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def sweep(argv: list[str]) -> int:
+    import hydra
+    from omegaconf import DictConfig
+
+    from bench.config import ConfigError, register
+    from bench.runner import AdherenceError, run_sweep
+
+    register()
+    status = {"code": 0}
+
+    @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base=None)
+    def _main(cfg: DictConfig) -> None:
+        try:
+            run_dir = run_sweep(cfg)
+        except (ConfigError, ValueError, FileNotFoundError) as exc:
+            status["code"] = _fail(str(exc))
+            return
+        except AdherenceError as exc:
+            status["code"] = _fail(str(exc), 3)
+            return
+        print(f"done: {run_dir}  (scaling.csv, accuracy_vs_thinking.png, records.parquet)")
+
+    sys.argv = ["bench sweep", *argv]
+    try:
+        _main()
+    except KeyboardInterrupt:
+        return 130
+    return status["code"]
+
+
+def _run_dirs(paths: list[str]) -> list[Path]:
+    dirs = []
+    for raw in paths:
+        path = Path(raw)
+        if not (path / "generations").is_dir():
+            raise SystemExit(
+                _fail(
+                    f"{raw} is not a run directory (no generations/ inside); "
+                    "pass a folder that bench sweep wrote, e.g. results/latest"
+                )
+            )
+        dirs.append(path)
+    return dirs
+
+
+def report(paths: list[str], regrade: bool = False) -> int:
+    from bench.analysis.adherence import adherence_summary
+    from bench.grading.pool import GradingPool
+    from bench.report.outputs import write_outputs
+    from bench.store import RunStore
+    from bench.tasks import load_spec
+
+    for run_dir in _run_dirs(paths):
+        store = RunStore(run_dir)
+        generations = store.generations() if regrade else store.ungraded()
+        if not generations.empty:
+            graders = {t: load_spec(t).grader for t in generations["task"].unique()}
+            pool = GradingPool()
+            try:
+                store.append_grades(pool.grade(generations.to_dict("records"), graders))
+            finally:
+                pool.close()
+            print(f"{run_dir}: graded {len(generations)} attempt(s)")
+        records = store.write_records()
+        if records.empty:
+            return _fail(f"{run_dir} has no stored generations yet")
+        outputs = write_outputs(run_dir, records)
+        manifest = store.manifest()
+        if manifest:
+            budgets = sorted(records["budget"].unique().tolist())
+            manifest["adherence"] = adherence_summary(records, budgets)
+            manifest["records"] = len(records)
+            store.write_manifest(manifest)
+        print(f"{run_dir}: {len(records)} records -> {', '.join(outputs)}")
+    return 0
+
+
+def models(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench models")
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="list model configs")
+    prepare = sub.add_parser("prepare", help="convert/prepare a model and print its folder")
+    prepare.add_argument("name")
+    args = parser.parse_args(argv)
+    names = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml"))
+    if args.action == "list":
+        print("\n".join(names))
+        return 0
+    if args.name not in names:
+        return _fail(f"model {args.name!r} is not known; choose one of: {', '.join(names)}")
+    from omegaconf import OmegaConf
+
+    from bench import models as models_mod
+
+    source = OmegaConf.load(CONFIG_DIR / "model" / f"{args.name}.yaml").source
+    try:
+        print(models_mod.prepare(source))
+    except models_mod.ModelSourceError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = ("sweep", "report", "grade", "models", "perf")
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "sweep":
+        return sweep(rest)
+    if command in ("report", "grade"):
+        if not rest:
+            return _fail(f"bench {command} needs RUN_DIR..., e.g. bench {command} results/latest")
+        return report(rest, regrade=command == "grade")
+    if command == "models":
+        return models(rest)
+    if command == "perf":
+        from bench.perf import main as perf_main
+
+        return perf_main(rest)
+    return _fail(f"unknown command {command!r}; choose one of: {', '.join(commands)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Typed schemas for every Hydra config group, registered in the ConfigStore.
+
+The YAML files under configs/ only fill these in: a key that is not declared
+here (a typo) fails at start-up with the key's name, and semantic checks
+(budgets, strategy names, engine kinds) fail with a one-line message naming
+the allowed values. Nothing here starts an engine or touches a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+ENGINE_KINDS = ("vllm", "fake")
+STRATEGIES = ("single",)
+DEVICES = ("cuda", "cpu")
+
+
+class ConfigError(ValueError):
+    """A config value that is wrong; the message names the key and what would be right."""
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 0.0
+    top_p: float = 1.0
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING  # short name used in records and plots
+    # A Hugging Face id, a local folder, or `embedded:NAME` (converted once into the cache).
+    source: str = MISSING
+    revision: str | None = None
+    # Texts the model writes when it ends its thinking on its own ("</think>" for
+    # reasoning models; the answer line's labels for plain instruct models).
+    thinking_end: list[str] = MISSING
+    # Appended after a cut at the budget: closes the thinking and cues the answer.
+    forced_answer: str = MISSING
+    # Overrides the task's prompt template when set ({question} is filled in).
+    prompt_template: str | None = None
+    system_prompt: str | None = None
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    answer_max_tokens: int = 32  # decoding after the delimiter: the short answer only
+    answer_stop: list[str] = field(default_factory=list)  # where the answer ends
+    max_model_len: int = 4096
+    parameters: float = 0.0  # parameter count, for FLOPs estimates
+    dtype: str = "bfloat16"
+
+
+@dataclass
+class EngineConfig:
+    kind: str = MISSING  # one of ENGINE_KINDS
+    device: str = "cuda"  # one of DEVICES (vllm only)
+    dtype: str | None = None  # overrides the model's dtype
+    max_model_len: int | None = None  # overrides the model's
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    enable_prefix_caching: bool = True
+    enforce_eager: bool = False
+    seed: int = 0
+    kv_cache_space_gib: int | None = None  # CPU build: VLLM_CPU_KVCACHE_SPACE
+    env: dict[str, str] = field(default_factory=dict)  # set before the engine starts
+    # Problems per engine batch. Records are stored after each batch, so this
+    # bounds what a crash can lose; large batches keep the engine busy.
+    batch_problems: int = 256
+    delay_s: float = 0.0  # fake engine: simulated latency per generate call
+    show_progress: bool = True
+
+
+@dataclass
+class SuiteConfig:
+    name: str = MISSING
+    tasks: list[str] = field(default_factory=list)  # task files under tasks/
+    limit: int | None = None  # first N problems of each task
+    sample: int | None = None  # a seeded random N of each task (after limit)
+    seed: int = 0
+    path: str | None = None  # local JSONL instead of the task's default source
+
+
+@dataclass
+class BudgetConfig:
+    name: str = MISSING
+    tokens: list[int] = field(default_factory=list)
+
+
+@dataclass
+class StrategyConfig:
+    name: str = MISSING  # one of STRATEGIES
+    samples: int = 1  # independent chains per problem
+
+
+@dataclass
+class Config:
+    model: ModelConfig = MISSING
+    engine: EngineConfig = MISSING
+    suite: SuiteConfig = MISSING
+    budget: BudgetConfig = MISSING
+    strategy: StrategyConfig = MISSING
+    run_name: str | None = None  # default: a timestamped name
+    results_dir: str = "results"
+    grading_workers: int | None = None  # default: the number of cores
+    seed: int = 0
+
+
+def register() -> None:
+    """Put the schemas in Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    cs.store(group="model", name="model_schema", node=ModelConfig)
+    cs.store(group="engine", name="engine_schema", node=EngineConfig)
+    cs.store(group="suite", name="suite_schema", node=SuiteConfig)
+    cs.store(group="budget", name="budget_schema", node=BudgetConfig)
+    cs.store(group="strategy", name="strategy_schema", node=StrategyConfig)
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not known; choose one of: {', '.join(allowed)}")
+
+
+def validate_budgets(values: list[int]) -> list[int]:
+    budgets = list(values)
+    if not budgets:
+        raise ConfigError(
+            "budget.tokens is empty; give thinking budgets, e.g. budget.tokens=[16,32,64]"
+        )
+    for b in budgets:
+        if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
+            raise ConfigError(f"budget.tokens has {b!r}; every budget must be a positive integer")
+    if len(set(budgets)) != len(budgets):
+        dupes = sorted({b for b in budgets if budgets.count(b) > 1})
+        raise ConfigError(f"budget.tokens repeats {dupes}; list each budget once")
+    if budgets != sorted(budgets):
+        raise ConfigError(
+            f"budget.tokens {budgets} is not increasing; write them in order, e.g. {sorted(budgets)}"
+        )
+    return budgets
+
+
+def validate(cfg: Config | DictConfig) -> None:
+    """Semantic checks the schema's types cannot express."""
+    validate_budgets(list(cfg.budget.tokens))
+    _choice("strategy.name", cfg.strategy.name, STRATEGIES)
+    _choice("engine.kind", cfg.engine.kind, ENGINE_KINDS)
+    _choice("engine.device", cfg.engine.device, DEVICES)
+    if cfg.strategy.samples < 1:
+        raise ConfigError(f"strategy.samples={cfg.strategy.samples}; it must be at least 1")
+    if not cfg.suite.tasks:
+        raise ConfigError("suite.tasks is empty; name at least one task file under tasks/")
+    for key in ("limit", "sample"):
+        value = getattr(cfg.suite, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"suite.{key}={value}; it must be a positive number or null")
+    if cfg.engine.batch_problems < 1:
+        raise ConfigError(
+            f"engine.batch_problems={cfg.engine.batch_problems}; it must be at least 1"
+        )
+    max_len = cfg.engine.max_model_len or cfg.model.max_model_len
+    need = max(cfg.budget.tokens) + cfg.model.answer_max_tokens + 64
+    if need > max_len:
+        raise ConfigError(
+            f"the largest budget {max(cfg.budget.tokens)} plus the answer does not fit the model's "
+            f"context (max_model_len={max_len}); lower budget.tokens or raise model.max_model_len"
+        )
+
+
+def to_container(cfg: Any) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)

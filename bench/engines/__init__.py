@@ -1,0 +1,26 @@
+"""Engines turn token-id prompts into token-id completions.
+
+`make_engine(cfg)` picks one from the `engine` config group; nothing heavy is
+imported until an engine is actually built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.engines.base import Engine, Tokenizer
+
+
+def make_engine(engine_cfg: Any, model_cfg: Any) -> Engine:
+    if engine_cfg.kind == "fake":
+        from bench.engines.fake import FakeEngine
+
+        return FakeEngine(model_name=model_cfg.name, delay_s=engine_cfg.delay_s)
+    if engine_cfg.kind == "vllm":
+        from bench.engines.vllm import VLLMEngine
+
+        return VLLMEngine(engine_cfg, model_cfg)
+    raise ValueError(f"engine.kind={engine_cfg.kind!r} is not known; choose fake or vllm")
+
+
+__all__ = ["Engine", "Tokenizer", "make_engine"]

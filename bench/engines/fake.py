@@ -1,0 +1,142 @@
+"""A scripted, deterministic engine with a byte-level tokenizer of its own.
+
+For unit tests and dry runs only: it needs no model files and answers in
+microseconds. What it "thinks" comes from a script: a function from the
+question to a `Script` (the thinking text, the answer it gives after ending
+its thinking on its own, and the answer it gives when cut off early). The
+default script derives everything from a hash of the prompt, so runs are
+reproducible across processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench.types import Completion, GenerationRequest
+
+USER, ASSISTANT, END = "<|user|>\n", "<|assistant|>\n", "<|end|>\n"
+EOS_ID = 2
+_OFFSET = 3  # ids 0..2 are pad, bos, eos; byte b is id b + 3
+
+
+class ByteTokenizer:
+    """One token per UTF-8 byte: exact, reversible, no vocabulary file."""
+
+    eos_token_id = EOS_ID
+
+    def encode(self, text: str) -> list[int]:
+        return [b + _OFFSET for b in text.encode("utf-8")]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return bytes(i - _OFFSET for i in ids if i >= _OFFSET).decode("utf-8", errors="replace")
+
+    def render_chat(self, messages: list[dict[str, str]], **template_kwargs: Any) -> str:
+        parts = []
+        for message in messages:
+            role = USER if message["role"] != "assistant" else ASSISTANT
+            parts.append(role + message["content"] + "\n" + END)
+        return "".join(parts) + ASSISTANT
+
+
+@dataclass(frozen=True)
+class Script:
+    thinking: str  # what the model writes before its answer line
+    answer: str  # the answer it writes after its own end of thinking (with the delimiter)
+    early_answer: str  # what it answers when its thinking is cut off
+
+
+def _hash_int(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def default_script(question: str) -> Script:
+    """Thinking of a hash-chosen length; answers carry no knowledge of the gold."""
+    h = _hash_int(question)
+    words = 4 + h % 40
+    thinking = " ".join(f"step{i}" for i in range(words)) + ".\n"
+    number = h % 1000
+    return Script(thinking, f"Final answer: {number}\n", f" {number + 1}\n")
+
+
+class FakeEngine:
+    supports_request_seed = True
+
+    def __init__(
+        self,
+        *,
+        model_name: str = "fake",
+        script: Callable[[str], Script] = default_script,
+        delay_s: float = 0.0,
+    ) -> None:
+        self.model_name = model_name
+        self.script = script
+        self.delay_s = delay_s
+        self._tokenizer = ByteTokenizer()
+        self.calls: list[list[GenerationRequest]] = []  # what was asked, for tests
+
+    @property
+    def tokenizer(self) -> ByteTokenizer:
+        return self._tokenizer
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "fake", "version": "1", "model": self.model_name}
+
+    def close(self) -> None:
+        pass
+
+    def _continue(self, prompt: str) -> str:
+        """The text the scripted model writes next, given everything so far."""
+        user_start = prompt.rfind(USER)
+        assistant_start = prompt.rfind(ASSISTANT)
+        question = prompt[user_start + len(USER) : prompt.rfind(END, 0, assistant_start)]
+        written = prompt[assistant_start + len(ASSISTANT) :]
+        script = self.script(question)
+        full = script.thinking + script.answer
+        if full.startswith(written):
+            return full[len(written) :]
+        # Our thinking was interrupted and an answer cue forced in: answer from
+        # what we had, which is the early answer unless the thinking was complete.
+        if written.startswith(script.thinking):
+            return script.answer.split(":", 1)[-1] if ":" in script.answer else script.answer
+        return script.early_answer
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], *, desc: str = "generate"
+    ) -> list[list[Completion]]:
+        self.calls.append(list(requests))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        results = []
+        for request in requests:
+            prompt = self._tokenizer.decode(request.prompt_ids)
+            text = self._continue(prompt)
+            results.append([self._finish(text, request)] * request.n)
+        return results
+
+    def _finish(self, text: str, request: GenerationRequest) -> Completion:
+        ids = self._tokenizer.encode(text)
+        ends_with_eos = True
+        stop_reason: str | int | None = None
+        # Like vLLM with include_stop_str_in_output: cut right after the first stop string.
+        best = None
+        for stop in request.stop:
+            at = text.find(stop)
+            if at >= 0 and (best is None or at < best[0]):
+                best = (at, stop)
+        if best is not None:
+            at, stop = best
+            ids = self._tokenizer.encode(text[: at + len(stop)])
+            ends_with_eos, stop_reason = False, stop
+        if len(ids) >= request.max_tokens and (best is None or len(ids) > request.max_tokens):
+            ids = ids[: request.max_tokens]
+            return Completion(tuple(ids), self._tokenizer.decode(ids), "length", None)
+        if ends_with_eos:
+            ids = ids + [EOS_ID]
+            if len(ids) > request.max_tokens:
+                ids = ids[: request.max_tokens]
+                return Completion(tuple(ids), self._tokenizer.decode(ids), "length", None)
+        return Completion(tuple(ids), self._tokenizer.decode(ids), "stop", stop_reason)

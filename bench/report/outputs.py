@@ -1,0 +1,26 @@
+"""The tables and figures every run directory gets, rebuilt from records alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench.analysis.metrics import scaling_table
+from bench.report.plots import accuracy_vs_thinking
+
+SCALING_CSV = "scaling.csv"
+CURVE_PNG = "accuracy_vs_thinking.png"
+
+
+def write_outputs(run_dir: Path, records: pd.DataFrame) -> list[str]:
+    scaling = scaling_table(records)
+    scaling.to_csv(run_dir / SCALING_CSV, index=False, float_format="%.6g")
+    written = [SCALING_CSV]
+    if not scaling.empty:
+        suite = ", ".join(sorted(scaling["task"].unique()))
+        accuracy_vs_thinking(
+            scaling, run_dir / CURVE_PNG, title=f"Accuracy vs thinking tokens ({suite})"
+        )
+        written.append(CURVE_PNG)
+    return written

@@ -1,0 +1,291 @@
+"""Run a sweep: expand it, skip what is stored, batch onto the engine, store, grade.
+
+The model is the expensive setting and is fixed for one sweep; budgets and
+samples vary inside one engine, and every batch goes to the engine as one
+`generate` call per phase (no Python loop around `generate`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bench import manifest as manifest_mod
+from bench import tasks as tasks_mod
+from bench.analysis.adherence import adherence_summary
+from bench.config import ConfigError, to_container, validate
+from bench.engines import Engine, make_engine
+from bench.grading.pool import GradingPool
+from bench.report.outputs import write_outputs
+from bench.store import RunStore, record_key
+from bench.strategies import ChainSettings, make_strategy
+from bench.types import Problem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prompted:
+    problem: Problem
+    prompt_ids: tuple[int, ...]
+    grader: str
+
+
+def chain_settings(model_cfg: Any) -> ChainSettings:
+    return ChainSettings(
+        thinking_end=tuple(model_cfg.thinking_end),
+        forced_answer=model_cfg.forced_answer,
+        answer_stop=tuple(model_cfg.answer_stop),
+        answer_max_tokens=model_cfg.answer_max_tokens,
+        temperature=model_cfg.sampling.temperature,
+        top_p=model_cfg.sampling.top_p,
+    )
+
+
+def load_suite(suite_cfg: Any) -> tuple[list[Problem], dict[str, tasks_mod.TaskSpec]]:
+    problems: list[Problem] = []
+    specs = {}
+    for name in suite_cfg.tasks:
+        spec = tasks_mod.load_spec(name)
+        specs[name] = spec
+        loaded = tasks_mod.load_problems(spec, suite_cfg.path)
+        problems.extend(tasks_mod.select(loaded, suite_cfg.limit, suite_cfg.sample, suite_cfg.seed))
+    if not problems:
+        raise ConfigError(
+            f"suite {suite_cfg.name!r} selected no problems; check suite.limit/suite.sample"
+        )
+    return problems, specs
+
+
+def build_prompts(
+    engine: Engine, problems: list[Problem], specs: dict[str, tasks_mod.TaskSpec], model_cfg: Any
+) -> list[Prompted]:
+    tokenizer = engine.tokenizer
+    prompted = []
+    for problem in problems:
+        spec = specs[problem.task]
+        template = model_cfg.prompt_template or spec.prompt
+        messages = []
+        if model_cfg.system_prompt:
+            messages.append({"role": "system", "content": model_cfg.system_prompt})
+        messages.append(
+            {"role": "user", "content": template.replace("{question}", problem.question)}
+        )
+        text = tokenizer.render_chat(messages, **dict(model_cfg.chat_template_kwargs))
+        prompted.append(Prompted(problem, tuple(tokenizer.encode(text)), spec.grader))
+    return prompted
+
+
+def _check_context(prompted: list[Prompted], cfg: Any) -> None:
+    limit = cfg.engine.max_model_len or cfg.model.max_model_len
+    need = max(cfg.budget.tokens) + cfg.model.answer_max_tokens + 32
+    for p in prompted:
+        if len(p.prompt_ids) + need > limit:
+            raise ConfigError(
+                f"problem {p.problem.problem_id}: prompt ({len(p.prompt_ids)} tokens) + largest budget "
+                f"({max(cfg.budget.tokens)}) + answer exceed max_model_len={limit}; "
+                "lower budget.tokens or raise model.max_model_len"
+            )
+
+
+def resolve_run_dir(cfg: Any, identity: str) -> Path:
+    """results/<run_name>; without a name, the newest run with the same identity (resume) or a new one."""
+    root = Path(cfg.results_dir)
+    if cfg.run_name:
+        return root / cfg.run_name
+    candidates = []
+    for manifest_path in root.glob("*/manifest.json"):
+        if manifest_path.parent.is_symlink():
+            continue
+        try:
+            same = json.loads(manifest_path.read_text()).get("identity") == identity
+        except (OSError, ValueError):
+            continue
+        if same:
+            candidates.append(manifest_path.parent)
+    if candidates:
+        return max(candidates, key=lambda p: p.stat().st_mtime)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return root / f"{stamp}_{cfg.model.name}_{cfg.suite.name}_{cfg.strategy.name}"
+
+
+def point_latest(run_dir: Path) -> None:
+    latest = run_dir.parent / "latest"
+    tmp = run_dir.parent / ".latest.tmp"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, latest)
+
+
+class Sweep:
+    """One configured sweep; `run()` does the work and returns the run directory."""
+
+    def __init__(self, cfg: Any) -> None:
+        validate(cfg)
+        self.cfg = cfg
+        self.config = to_container(cfg)
+        self.identity = manifest_mod.config_identity(self.config)
+        self.budgets = list(cfg.budget.tokens)
+        self.samples = cfg.strategy.samples
+
+    def _record_base(self, engine_info: dict[str, Any]) -> dict[str, Any]:
+        cfg = self.cfg
+        return {
+            "model": cfg.model.source,
+            "revision": cfg.model.revision,
+            "engine": {k: engine_info.get(k) for k in ("kind", "version", "dtype", "device")},
+            "chain": to_container(cfg.model) | {"name": None},
+            "strategy": to_container(cfg.strategy),
+            "seed": cfg.seed,
+            "engine_seed": cfg.engine.seed,
+        }
+
+    def run(self) -> Path:
+        cfg = self.cfg
+        started = time.perf_counter()
+        problems, specs = load_suite(cfg.suite)
+        engine = make_engine(cfg.engine, cfg.model)
+        prompted = build_prompts(engine, problems, specs, cfg.model)
+        _check_context(prompted, cfg)
+        engine_info = engine.describe()
+        base = self._record_base(engine_info)
+
+        def key_of(p: Prompted, sample: int, budget: int) -> str:
+            return record_key(base | {"prompt": p.prompt_ids, "sample": sample, "budget": budget})
+
+        run_dir = resolve_run_dir(cfg, self.identity)
+        store = RunStore(run_dir)
+        stored = store.stored_keys()
+        pending = [
+            p
+            for p in prompted
+            if any(key_of(p, s, b) not in stored for s in range(self.samples) for b in self.budgets)
+        ]
+        data_hash = tasks_mod.problems_sha256(problems)
+        manifest = self._manifest(engine_info, data_hash, len(problems), status="running")
+        store.write_manifest(manifest)
+        print(
+            f"run: {run_dir} ({len(problems)} problems, {len(pending)} to generate, "
+            f"budgets {self.budgets}, {self.samples} sample(s))",
+            flush=True,
+        )
+
+        strategy = make_strategy(cfg.strategy.name, chain_settings(cfg.model))
+        pool = GradingPool(cfg.grading_workers)
+        engine_stats: list[dict[str, Any]] = []
+        try:
+            with tqdm(
+                total=len(pending),
+                desc="problems",
+                unit="problem",
+                disable=not cfg.engine.show_progress,
+            ) as bar:
+                for start in range(0, len(pending), cfg.engine.batch_problems):
+                    batch = pending[start : start + cfg.engine.batch_problems]
+                    seeds = [
+                        int(record_key({"seed": cfg.seed, "problem": p.problem.problem_id})[:8], 16)
+                        for p in batch
+                    ]
+                    results, stats = strategy.run(
+                        engine, [p.prompt_ids for p in batch], self.budgets, self.samples, seeds
+                    )
+                    engine_stats.append(stats.__dict__)
+                    rows = []
+                    for result in results:
+                        p = batch[result.prompt_index]
+                        key = key_of(p, result.attempt.sample, result.attempt.budget)
+                        if key not in stored:
+                            rows.append(self._row(key, p, result, cfg))
+                    store.append_generations(rows)
+                    stored.update(r["key"] for r in rows)
+                    store.append_grades(pool.grade(rows, {p.problem.task: p.grader for p in batch}))
+                    bar.update(len(batch))
+            leftovers = store.ungraded()
+            if not leftovers.empty:
+                graders = {name: spec.grader for name, spec in specs.items()}
+                store.append_grades(pool.grade(leftovers.to_dict("records"), graders))
+        except KeyboardInterrupt:
+            print(
+                f"\ninterrupted; finished batches are stored in {run_dir}. "
+                "Re-run the same command to resume.",
+                flush=True,
+            )
+            raise
+        finally:
+            pool.close()
+            engine.close()
+
+        records = store.write_records()
+        adherence = adherence_summary(records, self.budgets)
+        outputs = write_outputs(run_dir, records)
+        manifest = self._manifest(engine_info, data_hash, len(problems), status="complete")
+        manifest.update(
+            records=len(records),
+            adherence=adherence,
+            engine_start_seconds=getattr(engine, "start_seconds", None),
+            engine_batches=engine_stats,
+            wall_seconds=round(time.perf_counter() - started, 3),
+            outputs=outputs,
+        )
+        store.write_manifest(manifest)
+        point_latest(run_dir)
+        if not adherence["ok"]:
+            raise AdherenceError(f"budget adherence failed: {adherence['problems']}")
+        return run_dir
+
+    @staticmethod
+    def _row(key: str, p: Prompted, result: Any, cfg: Any) -> dict[str, Any]:
+        attempt = result.attempt
+        return {
+            "key": key,
+            "model": cfg.model.name,
+            "task": p.problem.task,
+            "problem_id": p.problem.problem_id,
+            "difficulty": p.problem.difficulty,
+            "strategy": cfg.strategy.name,
+            "budget": attempt.budget,
+            "sample": attempt.sample,
+            "prompt_tokens": len(p.prompt_ids),
+            "thinking_tokens": attempt.thinking_tokens,
+            "answer_tokens": attempt.answer_tokens,
+            "hit_budget": attempt.hit_budget,
+            "finish": attempt.finish,
+            "seconds": round(result.seconds, 6),
+            "gold": p.problem.gold,
+            "thinking_text": attempt.thinking_text,
+            "answer_text": attempt.answer_text,
+        }
+
+    def _manifest(
+        self, engine_info: dict[str, Any], data_hash: str, problems: int, status: str
+    ) -> dict[str, Any]:
+        return {
+            "status": status,
+            "identity": self.identity,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "config": self.config,
+            "problems": problems,
+            "data_sha256": data_hash,
+            "engine": engine_info,
+            "seeds": {"run": self.cfg.seed, "engine": self.cfg.engine.seed},
+            "versions": manifest_mod.package_versions(),
+            "hardware": manifest_mod.hardware(),
+            "git_revision": manifest_mod.git_revision(),
+        }
+
+
+class AdherenceError(RuntimeError):
+    """A stored record claims more thinking than its budget allowed."""
+
+
+def run_sweep(cfg: Any) -> Path:
+    return Sweep(cfg).run()

@@ -1,0 +1,163 @@
+"""Load a task: its definition from tasks/NAME.yaml, its problems from a
+generator, a local JSONL file or the Hugging Face hub.
+
+A task file says where problems come from, how their fields map onto
+`Problem`, which grader checks them and the prompt template. The schema is
+the `TaskSpec` dataclass below; an unknown key in a task file is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from bench.types import Problem
+
+TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+
+
+@dataclass
+class FieldMap:
+    id: str | None = None  # None: the row's index
+    question: str = "question"
+    answer: str = "answer"
+    difficulty: str | None = None
+
+
+@dataclass
+class SourceSpec:
+    kind: str = "generator"  # generator | jsonl | hf
+    generator: str | None = None
+    count_per_level: int = 30
+    seed: int = 0
+    path: str | None = None  # jsonl
+    dataset: str | None = None  # hf
+    config: str | None = None
+    split: str = "test"
+
+
+@dataclass
+class TaskSpec:
+    name: str
+    source: SourceSpec = field(default_factory=SourceSpec)
+    fields: FieldMap = field(default_factory=FieldMap)
+    grader: str = "numeric"
+    prompt: str = "{question}"
+
+
+class TaskError(ValueError):
+    """A task that cannot be loaded; the message names the file and the fix."""
+
+
+def available_tasks() -> list[str]:
+    return sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
+
+
+def load_spec(name: str) -> TaskSpec:
+    path = TASKS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise TaskError(
+            f"task {name!r} is not known; choose one of: {', '.join(available_tasks())}"
+        )
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(TaskSpec), OmegaConf.load(path))
+    except Exception as exc:  # omegaconf's messages name the bad key
+        raise TaskError(f"{path.name}: {exc}".splitlines()[0]) from exc
+    spec = OmegaConf.to_object(merged)
+    assert isinstance(spec, TaskSpec)
+    if "{question}" not in spec.prompt:
+        raise TaskError(f"{path.name}: prompt must contain {{question}}")
+    return spec
+
+
+def _rows_from_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise TaskError(f"{path}: no such file; point suite.path at a JSONL file")
+    rows = []
+    with path.open() as f:
+        for line_number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise TaskError(f"{path}:{line_number}: not valid JSON ({exc.msg})") from exc
+    return rows
+
+
+def _rows_from_hub(source: SourceSpec) -> list[dict[str, Any]]:
+    import datasets
+
+    data = datasets.load_dataset(source.dataset, source.config, split=source.split)
+    return [dict(row) for row in data]
+
+
+def _problems_from_rows(spec: TaskSpec, rows: list[dict[str, Any]], origin: str) -> list[Problem]:
+    fields = spec.fields
+    problems = []
+    for index, row in enumerate(rows):
+        missing = [k for k in (fields.question, fields.answer) if k not in row]
+        if missing:
+            raise TaskError(
+                f"{origin}: row {index + 1} lacks field(s) {missing}; it has {sorted(row)}"
+            )
+        problems.append(
+            Problem(
+                task=spec.name,
+                problem_id=str(row[fields.id]) if fields.id else f"{spec.name}-{index:05d}",
+                question=str(row[fields.question]),
+                gold=str(row[fields.answer]),
+                difficulty=str(row.get(fields.difficulty, "")) if fields.difficulty else "",
+                meta={k: v for k, v in row.items() if k not in (fields.question, fields.answer)},
+            )
+        )
+    return problems
+
+
+def load_problems(spec: TaskSpec, path: str | None = None) -> list[Problem]:
+    source = spec.source
+    if path is not None:
+        return _problems_from_rows(spec, _rows_from_jsonl(Path(path)), path)
+    if source.kind == "generator":
+        if source.generator == "arith":
+            from bench import arith
+
+            return arith.generate(source.count_per_level, source.seed, task=spec.name)
+        raise TaskError(
+            f"task {spec.name}: generator {source.generator!r} is not known; choose: arith"
+        )
+    if source.kind == "jsonl":
+        return _problems_from_rows(
+            spec, _rows_from_jsonl(Path(source.path or "")), source.path or ""
+        )
+    if source.kind == "hf":
+        return _problems_from_rows(spec, _rows_from_hub(source), source.dataset or "")
+    raise TaskError(f"task {spec.name}: source.kind={source.kind!r}; choose generator, jsonl or hf")
+
+
+def select(
+    problems: list[Problem], limit: int | None, sample: int | None, seed: int
+) -> list[Problem]:
+    """First `limit` problems, then a seeded random `sample` of them (order kept)."""
+    chosen = problems[:limit] if limit else list(problems)
+    if sample and sample < len(chosen):
+        keep = sorted(random.Random(seed).sample(range(len(chosen)), sample))
+        chosen = [chosen[i] for i in keep]
+    return chosen
+
+
+def problems_sha256(problems: list[Problem]) -> str:
+    """A fingerprint of the problem set, so two runs can prove they used the same data."""
+    digest = hashlib.sha256()
+    for p in problems:
+        digest.update(
+            json.dumps([p.task, p.problem_id, p.question, p.gold], ensure_ascii=False).encode()
+        )
+        digest.update(b"\n")
+    return digest.hexdigest()

@@ -1,0 +1,75 @@
+"""The data that flows through a sweep, as frozen dataclasses.
+
+problem -> generation request -> completion -> attempt (one budget's cut and
+answer) -> grade -> record (one flat row). Token counts always come from the
+token ids an engine returned, never from re-tokenizing text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    task: str
+    problem_id: str
+    question: str
+    gold: str
+    difficulty: str = ""
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One call's worth of decoding from a token-id prompt."""
+
+    prompt_ids: tuple[int, ...]
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    n: int = 1
+    # Only engines that support per-request seeds honour this; the vLLM CPU
+    # build crashes on them, so it is seeded at engine level instead.
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What an engine produced for one sample of one request."""
+
+    token_ids: tuple[int, ...]
+    text: str
+    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+    stop_reason: str | int | None = None  # the stop string that matched, if any
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One sample answered under one thinking budget."""
+
+    budget: int
+    sample: int
+    thinking_ids: tuple[int, ...]
+    thinking_text: str
+    answer_prefix_ids: tuple[int, ...]  # delimiter (+ cue) between thinking and answer
+    answer_ids: tuple[int, ...]
+    answer_text: str  # delimiter/cue text + the decoded answer
+    hit_budget: bool  # True when the thinking was cut at the budget
+    finish: str  # "natural" | "cut" | "no_delimiter"
+
+    @property
+    def thinking_tokens(self) -> int:
+        return len(self.thinking_ids)
+
+    @property
+    def answer_tokens(self) -> int:
+        return len(self.answer_prefix_ids) + len(self.answer_ids)
+
+
+@dataclass(frozen=True)
+class Grade:
+    correct: bool
+    extracted: str | None

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from bench.config import register
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """Compose the real Hydra config with overrides, writing results under tmp_path."""
+
+    def _make(*overrides: str):
+        register()
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            return compose(
+                config_name="config",
+                overrides=[
+                    f"results_dir={tmp_path / 'results'}",
+                    "engine.show_progress=false",
+                    *overrides,
+                ],
+            )
+
+    return _make

@@ -1,0 +1,84 @@
+"""Every config group composes; typos and bad values fail with a message that names them."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+from bench.config import ConfigError, validate, validate_budgets
+from tests.conftest import CONFIG_DIR
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+GROUPS = ["model", "engine", "suite", "budget", "strategy"]
+
+
+def test_every_group_has_options():
+    for group in GROUPS:
+        assert _options(group), group
+
+
+@pytest.mark.parametrize("combo", list(itertools.product(*[_options(g) for g in GROUPS])))
+def test_every_combination_composes(make_cfg, combo):
+    overrides = [f"{g}={o}" for g, o in zip(GROUPS, combo, strict=True)]
+    cfg = make_cfg(*overrides)
+    assert cfg.model.name and cfg.engine.kind in ("vllm", "fake")
+    try:
+        validate(cfg)
+    except ConfigError as exc:
+        # The only legitimate refusal: a budget list that does not fit the model's context.
+        assert "max_model_len" in str(exc)
+
+
+def test_unknown_key_fails_with_its_name(make_cfg):
+    with pytest.raises((ConfigCompositionException, ConfigAttributeError, ConfigKeyError)) as info:
+        make_cfg("model.temprature=0.5")
+    assert "temprature" in str(info.value) + str(info.value.__cause__)
+
+
+def test_unknown_model_lists_choices(make_cfg):
+    with pytest.raises(MissingConfigException) as info:
+        make_cfg("model=nope")
+    assert "smollm2-135m" in str(info.value)
+
+
+def test_wrong_type_fails(make_cfg):
+    with pytest.raises(ConfigCompositionException):
+        make_cfg("strategy.samples=many")
+
+
+@pytest.mark.parametrize(
+    "tokens, fragment",
+    [
+        ([], "empty"),
+        ([0, 16], "positive"),
+        ([-4], "positive"),
+        ([16, 16, 32], "repeats"),
+        ([64, 16], "not increasing"),
+    ],
+)
+def test_bad_budgets(tokens, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        validate_budgets(tokens)
+
+
+def test_good_budgets_pass():
+    assert validate_budgets([16, 32, 64]) == [16, 32, 64]
+
+
+def test_budget_past_context_is_refused(make_cfg):
+    cfg = make_cfg("budget=pow2")  # smollm2 has a 2048-token context
+    with pytest.raises(ConfigError, match="max_model_len"):
+        validate(cfg)
+
+
+def test_bad_strategy_name_is_refused(make_cfg):
+    cfg = make_cfg("strategy.name=tree")
+    with pytest.raises(ConfigError, match="choose one of: single"):
+        validate(cfg)

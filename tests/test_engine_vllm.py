@@ -1,0 +1,80 @@
+"""The real engine: vLLM's CPU build with the embedded SmolLM2-135M.
+
+Few and quick: one engine start for the module, a handful of problems, two
+budgets. The fake engine carries the combinatorics elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from bench.config import ConfigError
+
+vllm = pytest.importorskip("vllm", reason="vLLM (CPU build) is installed by make setup")
+
+
+def test_gpu_engine_without_gpu_hints_at_cpu_engine(make_cfg):
+    from vllm.platforms import current_platform
+
+    if current_platform.is_cuda_alike():
+        pytest.skip("this machine has a GPU")
+    from bench.engines import make_engine
+
+    cfg = make_cfg("engine=vllm")
+    with pytest.raises(ConfigError, match="use engine=vllm_cpu"):
+        make_engine(cfg.engine, cfg.model)
+
+
+@pytest.mark.engine
+def test_real_sweep_token_accounting(make_cfg):
+    from bench.runner import Sweep
+
+    cfg = make_cfg("engine=vllm_cpu", "suite.limit=2", "budget.tokens=[16,96]", "run_name=real")
+    run_dir = Sweep(cfg).run()
+    records = pd.read_parquet(run_dir / "records.parquet")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["engine"]["kind"] == "vllm" and manifest["engine"]["device"] == "cpu"
+    assert manifest["adherence"]["ok"]
+    assert len(records) == 6 * 2  # 2 per level x 3 levels, 2 budgets
+    assert (records["thinking_tokens"] <= records["budget"]).all()
+    cut = records[records["hit_budget"]]
+    assert (cut["thinking_tokens"] == cut["budget"]).all()
+    assert (records.loc[records["budget"] == 16, "hit_budget"]).all()  # nobody answers in 16 tokens
+    assert (records["answer_tokens"] > 0).all() and records["correct"].notna().all()
+
+    # Prompt tokens are the chat template's own token count.
+    from transformers import AutoTokenizer
+
+    from bench import models
+    from bench.tasks import load_problems, load_spec
+
+    tokenizer = AutoTokenizer.from_pretrained(models.prepare(cfg.model.source))
+    spec = load_spec("arith")
+    questions = {p.problem_id: p.question for p in load_problems(spec)}
+    for _, row in records.drop_duplicates("problem_id").iterrows():
+        content = spec.prompt.replace("{question}", questions[row["problem_id"]])
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+        )
+        assert row["prompt_tokens"] == len(tokenizer.encode(text, add_special_tokens=False))
+
+    # One chain serves both budgets: the 16-token thinking is the start of the 96-token one.
+    for _, group in records.groupby("problem_id"):
+        short = group[group["budget"] == 16].iloc[0]
+        long = group[group["budget"] == 96].iloc[0]
+        assert long["thinking_text"].startswith(short["thinking_text"])
+        assert long["thinking_tokens"] >= short["thinking_tokens"]
+        # the cut's thinking re-encodes to about as many tokens as the engine reported
+        assert (
+            abs(len(tokenizer.encode(short["thinking_text"], add_special_tokens=False)) - 16) <= 2
+        )
+
+    # A re-run finds everything stored and starts no engine.
+    again = Sweep(
+        make_cfg("engine=vllm_cpu", "suite.limit=2", "budget.tokens=[16,96]", "run_name=real")
+    ).run()
+    manifest = json.loads((again / "manifest.json").read_text())
+    assert manifest["engine_start_seconds"] is None

@@ -1,0 +1,24 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.grading import get_grader
+from bench.grading.numeric import extract_number, grade
+
+CASES = json.loads((Path(__file__).parent / "data" / "numeric_cases.json").read_text())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["answer"][:30] for c in CASES])
+def test_golden(case):
+    assert grade(case["answer"], case["gold"]).correct is case["correct"]
+
+
+def test_extracts_none_without_a_number():
+    assert extract_number("no digits here") is None
+    assert grade("nothing", "3").extracted is None
+
+
+def test_unknown_grader_names_choices():
+    with pytest.raises(ValueError, match="numeric"):
+        get_grader("vibes")

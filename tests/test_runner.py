@@ -1,0 +1,113 @@
+"""The whole pipeline on the fake engine: files, tables from records, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from bench.analysis.metrics import scaling_table
+from bench.runner import Sweep
+from bench.store import RunStore
+
+REQUIRED = {
+    "model",
+    "task",
+    "problem_id",
+    "difficulty",
+    "strategy",
+    "budget",
+    "sample",
+    "prompt_tokens",
+    "thinking_tokens",
+    "answer_tokens",
+    "hit_budget",
+    "answer",
+    "correct",
+    "seconds",
+    "thinking_text",
+    "answer_text",
+}
+
+
+def test_sweep_writes_everything(make_cfg, tmp_path):
+    cfg = make_cfg("engine=fake", "run_name=a", "suite.limit=30")
+    run_dir = Sweep(cfg).run()
+    for name in ("records.parquet", "manifest.json", "scaling.csv", "accuracy_vs_thinking.png"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
+    records = pd.read_parquet(run_dir / "records.parquet")
+    assert set(records.columns) >= REQUIRED
+    assert len(records) == 30 * 5
+    assert (records["thinking_tokens"] <= records["budget"]).all()
+    scaling = pd.read_csv(run_dir / "scaling.csv")
+    assert scaling["budget"].tolist() == [16, 32, 64, 128, 256]
+    again = scaling_table(records)
+    pd.testing.assert_frame_equal(scaling, again, check_dtype=False, rtol=1e-5)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["adherence"]["ok"]
+    assert len(manifest["data_sha256"]) == 64
+    assert manifest["config"]["budget"]["tokens"] == [16, 32, 64, 128, 256]
+
+
+def test_rerun_generates_nothing(make_cfg, monkeypatch):
+    cfg = make_cfg("engine=fake", "run_name=b", "suite.limit=12")
+    run_dir = Sweep(cfg).run()
+    parts = sorted((run_dir / "generations").iterdir())
+    calls = []
+    import bench.strategies as strategies
+
+    original = strategies.SingleChain.run
+    monkeypatch.setattr(
+        strategies.SingleChain, "run", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    Sweep(make_cfg("engine=fake", "run_name=b", "suite.limit=12")).run()
+    assert calls == []
+    assert sorted((run_dir / "generations").iterdir()) == parts
+
+
+def test_resume_after_partial_batches_matches_uninterrupted(make_cfg):
+    full = Sweep(make_cfg("engine=fake", "run_name=full", "suite.limit=24")).run()
+    partial_cfg = make_cfg(
+        "engine=fake", "run_name=part", "suite.limit=24", "engine.batch_problems=8"
+    )
+    part_dir = Sweep(partial_cfg).run()
+    store = RunStore(part_dir)
+    first_part = sorted((part_dir / "generations").glob("part-*.parquet"))[1]
+    first_part.unlink()  # as if the run had died before writing this batch
+    resumed = Sweep(partial_cfg).run()
+    columns = ["key", "problem_id", "budget", "thinking_tokens", "answer_tokens", "correct"]
+    a = pd.read_parquet(full / "records.parquet")[columns].sort_values("key").reset_index(drop=True)
+    b = (
+        pd.read_parquet(resumed / "records.parquet")[columns]
+        .sort_values("key")
+        .reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(a, b)
+    assert store.generations()["key"].is_unique
+
+
+def test_default_run_name_resumes_the_same_config(make_cfg):
+    first = Sweep(make_cfg("engine=fake", "suite.limit=6")).run()
+    second = Sweep(make_cfg("engine=fake", "suite.limit=6")).run()
+    third = Sweep(make_cfg("engine=fake", "suite.limit=7")).run()
+    assert first == second and third != first
+
+
+def test_changing_the_budget_list_reuses_nothing_wrongly(make_cfg):
+    cfg = make_cfg("engine=fake", "run_name=c", "suite.limit=6", "budget.tokens=[16,32]")
+    run_dir = Sweep(cfg).run()
+    cfg2 = make_cfg("engine=fake", "run_name=c", "suite.limit=6", "budget.tokens=[16,32,64]")
+    Sweep(cfg2).run()
+    records = pd.read_parquet(run_dir / "records.parquet")
+    assert sorted(records["budget"].unique()) == [16, 32, 64]
+    assert records["key"].is_unique and len(records) == 18
+
+
+def test_prompt_too_long_for_context_is_refused(make_cfg):
+    from bench.config import ConfigError
+
+    cfg = make_cfg("engine=fake", "suite.limit=3", "model.max_model_len=400")
+    with pytest.raises(ConfigError, match="exceed max_model_len"):
+        Sweep(cfg).run()

@@ -1,0 +1,109 @@
+"""Cut positions of the single-chain strategy, exact to the token, on the fake engine.
+
+The fake tokenizer is one token per byte, so expected counts are string lengths.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.engines.fake import FakeEngine, Script
+from bench.strategies import ChainSettings, SingleChain, thinking_length
+
+SETTINGS = ChainSettings(
+    thinking_end=("Final answer:",),
+    forced_answer="\nFinal answer:",
+    answer_stop=("\n",),
+    answer_max_tokens=16,
+)
+
+
+def _engine(thinking: str, answer: str = "Final answer: 7\n", early: str = " 3\n") -> FakeEngine:
+    return FakeEngine(script=lambda question: Script(thinking, answer, early))
+
+
+def _run(engine: FakeEngine, budgets, question="q"):
+    tok = engine.tokenizer
+    prompt = tuple(tok.encode(tok.render_chat([{"role": "user", "content": question}])))
+    results, stats = SingleChain(SETTINGS).run(engine, [prompt], budgets)
+    return {r.attempt.budget: r.attempt for r in results}, stats
+
+
+def test_natural_stop_before_budget_keeps_the_models_ending():
+    thinking = "x" * 20  # 20 tokens
+    attempts, _ = _run(_engine(thinking), [32, 64])
+    for budget in (32, 64):
+        a = attempts[budget]
+        assert a.finish == "natural" and not a.hit_budget
+        assert a.thinking_tokens == 20 and a.thinking_text == thinking
+        assert a.answer_text == "Final answer: 7\n"
+        assert a.answer_tokens == len("Final answer:") + len(" 7\n")
+
+
+def test_cut_at_exactly_the_budget_with_forced_cue():
+    thinking = "y" * 100
+    attempts, _ = _run(_engine(thinking), [16, 50])
+    for budget in (16, 50):
+        a = attempts[budget]
+        assert a.finish == "cut" and a.hit_budget
+        assert a.thinking_tokens == budget and a.thinking_text == "y" * budget
+        assert a.answer_text == "\nFinal answer: 3\n"  # forced cue, then the early answer
+        assert a.answer_tokens == len("\nFinal answer:") + len(" 3\n")
+
+
+def test_mixed_budgets_around_the_natural_end():
+    attempts, stats = _run(_engine("z" * 40), [16, 32, 40, 64])
+    assert [attempts[b].finish for b in (16, 32, 40, 64)] == ["cut", "cut", "natural", "natural"]
+    assert [attempts[b].thinking_tokens for b in (16, 32, 40, 64)] == [16, 32, 40, 40]
+    # budgets at or past the natural end share one answer decode: 2 cuts + 1 natural
+    assert stats.answer_requests == 3
+
+
+def test_delimiter_straddling_the_largest_budget_completes():
+    # the delimiter starts 2 tokens before the largest budget: still a natural ending
+    attempts, _ = _run(_engine("w" * 30), [32])
+    assert attempts[32].finish == "natural" and attempts[32].thinking_tokens == 30
+
+
+def test_no_delimiter_and_eos_forces_the_answer_without_a_cut():
+    engine = _engine("done thinking", answer="", early=" 9\n")
+    attempts, _ = _run(engine, [8, 64])
+    assert attempts[8].finish == "cut" and attempts[8].thinking_tokens == 8
+    ended = attempts[64]
+    assert ended.finish == "no_delimiter" and not ended.hit_budget
+    assert ended.thinking_tokens == len("done thinking")
+    assert ended.answer_text.startswith("\nFinal answer:")
+
+
+def test_one_generate_call_per_phase_for_the_whole_batch():
+    engine = FakeEngine(script=lambda q: Script("t" * (10 * len(q)), "Final answer: 1\n", " 2\n"))
+    tok = engine.tokenizer
+    prompts = [
+        tuple(tok.encode(tok.render_chat([{"role": "user", "content": "q" * n}])))
+        for n in range(1, 6)
+    ]
+    results, _ = SingleChain(SETTINGS).run(engine, prompts, [16, 32, 64], samples=1)
+    assert len(engine.calls) == 2  # thinking batch, answer batch
+    assert len(engine.calls[0]) == 5
+    assert engine.calls[0][0].max_tokens == 64 + len("Final answer:")
+    assert len(results) == 15
+
+
+def test_samples_are_numbered():
+    engine = _engine("s" * 10)
+    tok = engine.tokenizer
+    prompt = tuple(tok.encode(tok.render_chat([{"role": "user", "content": "q"}])))
+    results, _ = SingleChain(SETTINGS).run(engine, [prompt], [16], samples=3)
+    assert sorted(r.attempt.sample for r in results) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "text, delimiter, expected",
+    [
+        ("abc Final answer:", "Final answer:", 4),
+        ("no delimiter", "Final answer:", 12),
+    ],
+)
+def test_thinking_length_on_token_boundaries(text, delimiter, expected):
+    tok = FakeEngine().tokenizer
+    assert thinking_length(tok, tok.encode(text), delimiter) == expected
