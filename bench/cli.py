@@ -26,7 +26,9 @@ def sweep(argv: list[str]) -> int:
     from omegaconf import DictConfig
 
     from bench.config import ConfigError, register
+    from bench.models import ModelSourceError
     from bench.runner import AdherenceError, run_sweep
+    from bench.tasks import TaskError
 
     register()
     status = {"code": 0}
@@ -35,7 +37,7 @@ def sweep(argv: list[str]) -> int:
     def _main(cfg: DictConfig) -> None:
         try:
             run_dir = run_sweep(cfg)
-        except (ConfigError, ValueError, FileNotFoundError) as exc:
+        except (ConfigError, TaskError, ModelSourceError) as exc:
             status["code"] = _fail(str(exc))
             return
         except AdherenceError as exc:

@@ -64,6 +64,9 @@ class EngineConfig:
     enforce_eager: bool = False
     seed: int = 0
     kv_cache_space_gib: int | None = None  # CPU build: VLLM_CPU_KVCACHE_SPACE
+    # KV-cache block size; prefix caching reuses whole blocks only, so smaller
+    # blocks recompute less of each answer continuation. None: vLLM's default.
+    block_size: int | None = None
     env: dict[str, str] = field(default_factory=dict)  # set before the engine starts
     # Problems per engine batch. Records are stored after each batch, so this
     # bounds what a crash can lose; large batches keep the engine busy.

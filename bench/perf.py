@@ -59,9 +59,7 @@ def measure(problems: int, overrides: list[str]) -> dict[str, Any]:
     from bench.strategies import SingleChain
     from bench.types import GenerationRequest
 
-    cfg = _compose(
-        [f"suite.limit={max(1, problems // 3)}", "engine.show_progress=false", *overrides]
-    )
+    cfg = _compose([f"suite.limit={problems}", "engine.show_progress=false", *overrides])
     budgets = list(cfg.budget.tokens)
     loaded, specs = load_suite(cfg.suite)
     engine = make_engine(cfg.engine, cfg.model)
@@ -153,7 +151,7 @@ def main(argv: list[str]) -> int:
         prog="bench perf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--problems", type=int, default=30, help="arith problems (split over 3 levels)"
+        "--problems", type=int, default=30, help="arith problems (levels interleaved 1, 2, 3, ...)"
     )
     parser.add_argument("--out", default="results/perf/latest.json")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. budget.tokens=[16,64]")

@@ -117,6 +117,33 @@ def resolve_run_dir(cfg: Any, identity: str) -> Path:
     return root / f"{stamp}_{cfg.model.name}_{cfg.suite.name}_{cfg.strategy.name}"
 
 
+# A run directory holds one model, engine and strategy; budgets and the problem
+# selection may grow between invocations (the records are keyed, so they add up).
+SAME_IN_ONE_RUN = (("model",), ("engine", "kind"), ("engine", "device"), ("strategy",))
+
+
+def check_run_dir_compatible(run_dir: Path, config: dict[str, Any]) -> None:
+    path = run_dir / "manifest.json"
+    if not path.is_file():
+        return
+    try:
+        stored = json.loads(path.read_text()).get("config", {})
+    except ValueError:
+        raise ConfigError(
+            f"{path} is not valid JSON; move the folder away or choose another run_name"
+        ) from None
+    for keys in SAME_IN_ONE_RUN:
+        old, new = stored, config
+        for key in keys:
+            old, new = (old or {}).get(key), (new or {}).get(key)
+        if old != new:
+            name = ".".join(keys)
+            raise ConfigError(
+                f"{run_dir} holds a run with a different {name}; choose another run_name "
+                "(or leave it unset to get a new one)"
+            )
+
+
 def point_latest(run_dir: Path) -> None:
     latest = run_dir.parent / "latest"
     tmp = run_dir.parent / ".latest.tmp"
@@ -163,6 +190,7 @@ class Sweep:
             return record_key(base | {"prompt": p.prompt_ids, "sample": sample, "budget": budget})
 
         run_dir = resolve_run_dir(cfg, self.identity)
+        check_run_dir_compatible(run_dir, self.config)
         store = RunStore(run_dir)
         stored = store.stored_keys()
         pending = [

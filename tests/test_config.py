@@ -8,8 +8,8 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+from bench.cli import CONFIG_DIR
 from bench.config import ConfigError, validate, validate_budgets
-from tests.conftest import CONFIG_DIR
 
 
 def _options(group: str) -> list[str]:

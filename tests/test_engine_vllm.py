@@ -32,13 +32,13 @@ def test_gpu_engine_without_gpu_hints_at_cpu_engine(make_cfg):
 def test_real_sweep_token_accounting(make_cfg):
     from bench.runner import Sweep
 
-    cfg = make_cfg("engine=vllm_cpu", "suite.limit=2", "budget.tokens=[16,96]", "run_name=real")
+    cfg = make_cfg("engine=vllm_cpu", "suite.limit=3", "budget.tokens=[16,96]", "run_name=real")
     run_dir = Sweep(cfg).run()
     records = pd.read_parquet(run_dir / "records.parquet")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["engine"]["kind"] == "vllm" and manifest["engine"]["device"] == "cpu"
     assert manifest["adherence"]["ok"]
-    assert len(records) == 6 * 2  # 2 per level x 3 levels, 2 budgets
+    assert len(records) == 3 * 2  # levels 1, 2, 3; 2 budgets
     assert (records["thinking_tokens"] <= records["budget"]).all()
     cut = records[records["hit_budget"]]
     assert (cut["thinking_tokens"] == cut["budget"]).all()
@@ -74,7 +74,7 @@ def test_real_sweep_token_accounting(make_cfg):
 
     # A re-run finds everything stored and starts no engine.
     again = Sweep(
-        make_cfg("engine=vllm_cpu", "suite.limit=2", "budget.tokens=[16,96]", "run_name=real")
+        make_cfg("engine=vllm_cpu", "suite.limit=3", "budget.tokens=[16,96]", "run_name=real")
     ).run()
     manifest = json.loads((again / "manifest.json").read_text())
     assert manifest["engine_start_seconds"] is None

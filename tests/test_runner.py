@@ -111,3 +111,19 @@ def test_prompt_too_long_for_context_is_refused(make_cfg):
     cfg = make_cfg("engine=fake", "suite.limit=3", "model.max_model_len=400")
     with pytest.raises(ConfigError, match="exceed max_model_len"):
         Sweep(cfg).run()
+
+
+def test_run_dir_of_another_model_is_refused(make_cfg):
+    from bench.config import ConfigError
+
+    Sweep(make_cfg("engine=fake", "run_name=d", "suite.limit=3")).run()
+    with pytest.raises(ConfigError, match="different model"):
+        Sweep(
+            make_cfg(
+                "engine=fake",
+                "run_name=d",
+                "suite.limit=3",
+                "model=qwen3-0.6b",
+                "budget.tokens=[16]",
+            )
+        ).run()

@@ -116,6 +116,7 @@ class VLLMEngine:
             "tensor_parallel_size": self.cfg.tensor_parallel_size,
             "enable_prefix_caching": self.cfg.enable_prefix_caching,
             "enforce_eager": self.cfg.enforce_eager,
+            "block_size": self.cfg.block_size,
             "seed": self.cfg.seed,
             "seeding": "per request"
             if self.supports_request_seed
@@ -138,6 +139,8 @@ class VLLMEngine:
                 "seed": self.cfg.seed,
                 "tensor_parallel_size": self.cfg.tensor_parallel_size,
             }
+            if self.cfg.block_size:
+                options["block_size"] = self.cfg.block_size
             if self.device == "cuda":
                 options["gpu_memory_utilization"] = self.cfg.gpu_memory_utilization
             self._llm = LLM(**options)

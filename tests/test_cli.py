@@ -1,0 +1,71 @@
+"""What a user sees from the `bench` command on bad input: one clear line, nothing lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+def bench(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bench.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_unknown_model_lists_choices(tmp_path):
+    result = bench("sweep", "model=gpt-9", f"results_dir={tmp_path}")
+    assert result.returncode != 0
+    assert "model/gpt-9" in result.stderr and "smollm2-135m" in result.stderr
+
+
+def test_unknown_suite_lists_choices(tmp_path):
+    result = bench("sweep", "suite=nope", f"results_dir={tmp_path}")
+    assert result.returncode != 0 and "arith" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "budget, fragment",
+    [("[0,16]", "positive integer"), ("[32,16]", "not increasing"), ("[16,16]", "repeats")],
+)
+def test_bad_budget_is_one_line(tmp_path, budget, fragment):
+    result = bench("sweep", "engine=fake", f"budget.tokens={budget}", f"results_dir={tmp_path}")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: budget.tokens") and fragment in lines[0]
+
+
+def test_sweep_then_report_rebuilds_from_records(tmp_path):
+    result = bench("sweep", "engine=fake", "suite.limit=4", "run_name=r", f"results_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "r"
+    before = pd.read_csv(run_dir / "scaling.csv")
+    (run_dir / "scaling.csv").unlink()
+    (run_dir / "records.parquet").unlink()
+    result = bench("report", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    pd.testing.assert_frame_equal(before, pd.read_csv(run_dir / "scaling.csv"))
+    result = bench("grade", str(tmp_path / "latest"))
+    assert result.returncode == 0 and "graded 20 attempt(s)" in result.stdout
+
+
+def test_report_on_a_folder_that_is_no_run(tmp_path):
+    result = bench("report", str(tmp_path))
+    assert result.returncode == 2 and "not a run directory" in result.stderr
+
+
+def test_unknown_command_and_help():
+    assert "unknown command" in bench("frobnicate").stderr
+    assert "bench sweep" in bench("--help").stdout
+
+
+def test_models_list_and_unknown_prepare():
+    assert "smollm2-135m" in bench("models", "list").stdout
+    result = bench("models", "prepare", "nope")
+    assert result.returncode == 2 and "choose one of" in result.stderr
