@@ -68,9 +68,6 @@ class EngineConfig:
     # blocks recompute less of each answer continuation. None: vLLM's default.
     block_size: int | None = None
     env: dict[str, str] = field(default_factory=dict)  # set before the engine starts
-    # Problems per engine batch. Records are stored after each batch, so this
-    # bounds what a crash can lose; large batches keep the engine busy.
-    batch_problems: int = 256
     delay_s: float = 0.0  # fake engine: simulated latency per generate call
     show_progress: bool = True
 
@@ -107,6 +104,9 @@ class Config:
     run_name: str | None = None  # default: a timestamped name
     results_dir: str = "results"
     grading_workers: int | None = None  # default: the number of cores
+    # Finished problems are stored (and graded) at least this often, so a
+    # crash loses at most this many seconds of work.
+    store_interval_s: float = 20.0
     seed: int = 0
 
 
@@ -159,10 +159,8 @@ def validate(cfg: Config | DictConfig) -> None:
         value = getattr(cfg.suite, key)
         if value is not None and value < 1:
             raise ConfigError(f"suite.{key}={value}; it must be a positive number or null")
-    if cfg.engine.batch_problems < 1:
-        raise ConfigError(
-            f"engine.batch_problems={cfg.engine.batch_problems}; it must be at least 1"
-        )
+    if cfg.store_interval_s < 0:
+        raise ConfigError(f"store_interval_s={cfg.store_interval_s}; it must be 0 or more seconds")
     max_len = cfg.engine.max_model_len or cfg.model.max_model_len
     need = max(cfg.budget.tokens) + cfg.model.answer_max_tokens + 64
     if need > max_len:

@@ -28,7 +28,7 @@ NOT_IN_IDENTITY = {
     ("results_dir",),
     ("grading_workers",),
     ("engine", "show_progress"),
-    ("engine", "batch_problems"),
+    ("store_interval_s",),
     ("engine", "delay_s"),
 }
 

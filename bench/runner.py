@@ -1,8 +1,9 @@
 """Run a sweep: expand it, skip what is stored, batch onto the engine, store, grade.
 
 The model is the expensive setting and is fixed for one sweep; budgets and
-samples vary inside one engine, and every batch goes to the engine as one
-`generate` call per phase (no Python loop around `generate`).
+samples vary inside one engine. The whole sweep goes to the engine as one
+running batch (no Python loop around `generate`); finished problems are
+stored and graded every `store_interval_s` seconds while the rest run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bench.engines import Engine, make_engine
 from bench.grading.pool import GradingPool
 from bench.report.outputs import write_outputs
 from bench.store import RunStore, record_key
-from bench.strategies import ChainSettings, make_strategy
+from bench.strategies import ChainSettings, StrategyStats, make_strategy
 from bench.types import Problem
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,19 @@ class Sweep:
 
         strategy = make_strategy(cfg.strategy.name, chain_settings(cfg.model))
         pool = GradingPool(cfg.grading_workers)
-        engine_stats: list[dict[str, Any]] = []
+        stats = StrategyStats()
+        graders = {name: spec.grader for name, spec in specs.items()}
+        seeds = [
+            int(record_key({"seed": cfg.seed, "problem": p.problem.problem_id})[:8], 16)
+            for p in pending
+        ]
+        buffer: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            store.append_generations(buffer)
+            store.append_grades(pool.grade(buffer, graders))
+            buffer.clear()
+
         try:
             with tqdm(
                 total=len(pending),
@@ -217,36 +230,40 @@ class Sweep:
                 unit="problem",
                 disable=not cfg.engine.show_progress,
             ) as bar:
-                for start in range(0, len(pending), cfg.engine.batch_problems):
-                    batch = pending[start : start + cfg.engine.batch_problems]
-                    seeds = [
-                        int(record_key({"seed": cfg.seed, "problem": p.problem.problem_id})[:8], 16)
-                        for p in batch
-                    ]
-                    results, stats = strategy.run(
-                        engine, [p.prompt_ids for p in batch], self.budgets, self.samples, seeds
+                last_store = time.monotonic()
+                if pending:
+                    chains = strategy.stream(
+                        engine,
+                        [p.prompt_ids for p in pending],
+                        self.budgets,
+                        self.samples,
+                        seeds,
+                        stats,
                     )
-                    engine_stats.append(stats.__dict__)
-                    rows = []
-                    for result in results:
-                        p = batch[result.prompt_index]
-                        key = key_of(p, result.attempt.sample, result.attempt.budget)
-                        if key not in stored:
-                            rows.append(self._row(key, p, result, cfg))
-                    store.append_generations(rows)
-                    stored.update(r["key"] for r in rows)
-                    store.append_grades(pool.grade(rows, {p.problem.task: p.grader for p in batch}))
-                    bar.update(len(batch))
+                    for results in chains:
+                        for result in results:
+                            p = pending[result.prompt_index]
+                            key = key_of(p, result.attempt.sample, result.attempt.budget)
+                            if key not in stored:
+                                stored.add(key)
+                                buffer.append(self._row(key, p, result, cfg))
+                        bar.update(1)
+                        if time.monotonic() - last_store >= cfg.store_interval_s:
+                            flush()
+                            last_store = time.monotonic()
+                flush()
             leftovers = store.ungraded()
             if not leftovers.empty:
-                graders = {name: spec.grader for name, spec in specs.items()}
                 store.append_grades(pool.grade(leftovers.to_dict("records"), graders))
-        except KeyboardInterrupt:
-            print(
-                f"\ninterrupted; finished batches are stored in {run_dir}. "
-                "Re-run the same command to resume.",
-                flush=True,
-            )
+        except BaseException as exc:
+            # Whatever finished is whole: keep it (ungraded; a re-run grades it).
+            store.append_generations(buffer)
+            if isinstance(exc, KeyboardInterrupt):
+                print(
+                    f"\ninterrupted; what finished is stored in {run_dir}. "
+                    "Re-run the same command to resume.",
+                    flush=True,
+                )
             raise
         finally:
             pool.close()
@@ -260,7 +277,7 @@ class Sweep:
             records=len(records),
             adherence=adherence,
             engine_start_seconds=getattr(engine, "start_seconds", None),
-            engine_batches=engine_stats,
+            engine_work=stats.__dict__,
             wall_seconds=round(time.perf_counter() - started, 3),
             outputs=outputs,
         )

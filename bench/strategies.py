@@ -9,9 +9,11 @@ every budget (the budget-forcing cut of s1, Muennighoff et al. 2025,
   2. For every budget b: if the model ended its thinking at k <= b tokens,
      keep that ending; otherwise cut the thinking at exactly b tokens and
      append the end-of-thinking delimiter plus a forced-answer cue.
-  3. Decode only the short answer for every distinct continuation, in one
-     batch. Prefix caching makes the shared thinking prefix nearly free, and
-     all budgets at or past a natural ending share one continuation.
+  3. Decode only the short answer for every distinct continuation. Each
+     chain's continuations join the running batch the moment the chain ends,
+     so they fill the engine while slower chains still think. Prefix caching
+     makes the shared thinking prefix nearly free, and all budgets at or past
+     a natural ending share one continuation.
 
 All splitting happens on the token ids the engine returned; text is decoded
 only to find where a delimiter string starts.
@@ -20,7 +22,7 @@ only to find where a delimiter string starts.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from bench.engines.base import Engine, Tokenizer
@@ -41,10 +43,9 @@ class ChainSettings:
 
 @dataclass
 class StrategyStats:
-    """Engine work one `run` caused, for the manifest and `bench perf`."""
+    """Engine work one run caused, for the manifest and `bench perf`."""
 
-    thinking_seconds: float = 0.0
-    answer_seconds: float = 0.0
+    seconds: float = 0.0
     thinking_generated: int = 0
     answer_generated: int = 0
     answer_requests: int = 0
@@ -55,7 +56,9 @@ class StrategyStats:
 class AttemptResult:
     prompt_index: int
     attempt: Attempt
-    seconds: float  # engine time apportioned to this attempt by its generated tokens
+    # Engine time apportioned to this attempt: its tokens (thinking, delimiter,
+    # answer) times the sweep's engine seconds per generated token so far.
+    seconds: float
 
 
 def _strip_eos(ids: Sequence[int], eos: int | None) -> tuple[int, ...]:
@@ -95,6 +98,14 @@ def _read_chain(tokenizer: Tokenizer, completion: Completion, settings: ChainSet
     return _Chain(ids, None, completion.finish_reason == "stop")
 
 
+@dataclass
+class _Pending:
+    """One prompt's attempts while their answers are still being decoded."""
+
+    plans: list[tuple[int, int, tuple, tuple[int, ...], tuple[int, ...], bool, str]]
+    outstanding: set[tuple]
+
+
 class SingleChain:
     name = "single"
 
@@ -109,84 +120,115 @@ class SingleChain:
         samples: int = 1,
         seeds: Sequence[int] | None = None,
     ) -> tuple[list[AttemptResult], StrategyStats]:
-        s = self.settings
-        tokenizer = engine.tokenizer
+        """All attempts at once, in prompt order (for tests and benchmarks)."""
         stats = StrategyStats()
+        done: list[AttemptResult] = []
+        for results in self.stream(engine, prompts, budgets, samples, seeds, stats):
+            done.extend(results)
+        done.sort(key=lambda r: (r.prompt_index, r.attempt.sample, r.attempt.budget))
+        return done, stats
+
+    def stream(
+        self,
+        engine: Engine,
+        prompts: Sequence[tuple[int, ...]],
+        budgets: Sequence[int],
+        samples: int = 1,
+        seeds: Sequence[int] | None = None,
+        stats: StrategyStats | None = None,
+    ) -> Iterator[list[AttemptResult]]:
+        """Yield each prompt's attempts (every sample x budget) as soon as they are complete.
+
+        Every chain goes to the engine at once; the moment a chain ends, its
+        answer continuations join the same running batch.
+        """
+        s = self.settings
+        stats = stats if stats is not None else StrategyStats()
+        tokenizer = engine.tokenizer
         largest = max(budgets)
         # Room for a delimiter that starts right at the largest budget to finish.
         slack = max((len(tokenizer.encode(d)) for d in s.thinking_end), default=0)
-        first = [
-            GenerationRequest(
-                prompt_ids=tuple(prompt),
-                max_tokens=largest + slack,
-                temperature=s.temperature,
-                top_p=s.top_p,
-                stop=s.thinking_end,
-                n=samples,
-                seed=seeds[i] if seeds is not None and engine.supports_request_seed else None,
-            )
-            for i, prompt in enumerate(prompts)
-        ]
-        started = time.perf_counter()
-        chains_out = engine.generate(first, desc="thinking")
-        stats.thinking_seconds = time.perf_counter() - started
-        stats.calls.append(f"thinking: {len(first)} requests x n={samples}")
-
         forced_ids = tuple(tokenizer.encode(s.forced_answer))
-        # (continuation key) -> continuation prompt; budgets sharing a key share a decode.
-        continuations: dict[tuple, tuple[int, ...]] = {}
-        plans: list[tuple[int, int, int, tuple, tuple[int, ...], tuple[int, ...], bool, str]] = []
-        for i, completions in enumerate(chains_out):
-            for sample, completion in enumerate(completions):
-                chain = _read_chain(tokenizer, completion, s)
-                stats.thinking_generated += len(completion.token_ids)
-                for budget in budgets:
-                    if chain.natural_end is not None and chain.natural_end <= budget:
-                        key = ("natural", i, sample)
-                        thinking = chain.ids[: chain.natural_end]
-                        prefix = chain.ids[chain.natural_end :]
-                        hit, finish = False, "natural"
-                    elif chain.ended and len(chain.ids) <= budget:
-                        key = ("ended", i, sample)
-                        thinking, prefix = chain.ids, forced_ids
-                        hit, finish = False, "no_delimiter"
-                    else:
-                        key = ("cut", i, sample, budget)
-                        thinking, prefix = chain.ids[:budget], forced_ids
-                        hit, finish = True, "cut"
-                    continuations.setdefault(key, tuple(prompts[i]) + thinking + prefix)
-                    plans.append((i, sample, budget, key, thinking, prefix, hit, finish))
-
-        keys = list(continuations)
-        answer_requests = [
-            GenerationRequest(
-                prompt_ids=continuations[k],
-                max_tokens=s.answer_max_tokens,
-                temperature=0.0,
-                stop=s.answer_stop,
-            )
-            for k in keys
-        ]
         started = time.perf_counter()
-        answers_out = engine.generate(answer_requests, desc="answers")
-        stats.answer_seconds = time.perf_counter() - started
-        stats.answer_requests = len(answer_requests)
-        stats.calls.append(f"answers: {len(answer_requests)} requests")
-        answers = {}
-        for key, outs in zip(keys, answers_out, strict=True):
-            ids = _strip_eos(outs[0].token_ids, tokenizer.eos_token_id)
-            answers[key] = ids
-            stats.answer_generated += len(outs[0].token_ids)
+        stream = engine.stream(desc="generate")
+        for i, prompt in enumerate(prompts):
+            stream.submit(
+                ("think", i),
+                GenerationRequest(
+                    prompt_ids=tuple(prompt),
+                    max_tokens=largest + slack,
+                    temperature=s.temperature,
+                    top_p=s.top_p,
+                    stop=s.thinking_end,
+                    n=samples,
+                    seed=seeds[i] if seeds is not None and engine.supports_request_seed else None,
+                ),
+            )
+        stats.calls.append(f"thinking: {len(prompts)} requests x n={samples}")
+        pending: dict[int, _Pending] = {}
+        answers: dict[tuple, tuple[int, ...]] = {}
+        for tag, completions in stream:
+            if tag[0] == "think":
+                i = tag[1]
+                entry = pending[i] = _Pending([], set())
+                for sample, completion in enumerate(completions):
+                    stats.thinking_generated += len(completion.token_ids)
+                    chain = _read_chain(tokenizer, completion, s)
+                    for budget in budgets:
+                        key, thinking, prefix, hit, finish = self._plan(
+                            chain, i, sample, budget, forced_ids
+                        )
+                        entry.plans.append((sample, budget, key, thinking, prefix, hit, finish))
+                        if key not in entry.outstanding:
+                            entry.outstanding.add(key)
+                            stats.answer_requests += 1
+                            stream.submit(
+                                ("answer", key),
+                                GenerationRequest(
+                                    prompt_ids=tuple(prompts[i]) + thinking + prefix,
+                                    max_tokens=s.answer_max_tokens,
+                                    temperature=0.0,
+                                    stop=s.answer_stop,
+                                ),
+                            )
+                continue
+            key = tag[1]
+            completion = completions[0]
+            stats.answer_generated += len(completion.token_ids)
+            answers[key] = _strip_eos(completion.token_ids, tokenizer.eos_token_id)
+            entry = pending[key[1]]
+            entry.outstanding.discard(key)
+            if not entry.outstanding:
+                elapsed = time.perf_counter() - started
+                per_token = elapsed / max(stats.thinking_generated + stats.answer_generated, 1)
+                yield self._attempts(key[1], pending.pop(key[1]), answers, tokenizer, per_token)
+        stats.seconds = time.perf_counter() - started
+        stats.calls.append(f"answers: {stats.answer_requests} requests")
 
-        per_thinking_token = stats.thinking_seconds / max(stats.thinking_generated, 1)
-        per_answer_token = stats.answer_seconds / max(stats.answer_generated, 1)
+    @staticmethod
+    def _plan(chain: _Chain, i: int, sample: int, budget: int, forced_ids: tuple[int, ...]):
+        """Which thinking an attempt at `budget` keeps, and how its answer is cued."""
+        if chain.natural_end is not None and chain.natural_end <= budget:
+            # The model ended its thinking itself within budget: keep its own delimiter.
+            key = ("natural", i, sample)
+            return (
+                key,
+                chain.ids[: chain.natural_end],
+                chain.ids[chain.natural_end :],
+                False,
+                "natural",
+            )
+        if chain.ended and len(chain.ids) <= budget:
+            # It stopped without writing a delimiter: cue the answer, nothing was cut.
+            return ("ended", i, sample), chain.ids, forced_ids, False, "no_delimiter"
+        return ("cut", i, sample, budget), chain.ids[:budget], forced_ids, True, "cut"
+
+    @staticmethod
+    def _attempts(i, entry, answers, tokenizer, per_token) -> list[AttemptResult]:
         results = []
-        for i, sample, budget, key, thinking, prefix, hit, finish in plans:
+        for sample, budget, key, thinking, prefix, hit, finish in entry.plans:
             answer_ids = answers[key]
             natural_prefix = len(prefix) if finish == "natural" else 0
-            seconds = (len(thinking) + natural_prefix) * per_thinking_token + (
-                len(answer_ids) * per_answer_token
-            )
             attempt = Attempt(
                 budget=budget,
                 sample=sample,
@@ -198,8 +240,11 @@ class SingleChain:
                 hit_budget=hit,
                 finish=finish,
             )
+            seconds = (len(thinking) + natural_prefix + len(answer_ids)) * per_token
             results.append(AttemptResult(i, attempt, seconds))
-        return results, stats
+        for _, _, key, *_ in entry.plans:
+            answers.pop(key, None)
+        return results
 
 
 STRATEGIES = {"single": SingleChain}

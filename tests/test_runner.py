@@ -69,9 +69,7 @@ def test_rerun_generates_nothing(make_cfg, monkeypatch):
 
 def test_resume_after_partial_batches_matches_uninterrupted(make_cfg):
     full = Sweep(make_cfg("engine=fake", "run_name=full", "suite.limit=24")).run()
-    partial_cfg = make_cfg(
-        "engine=fake", "run_name=part", "suite.limit=24", "engine.batch_problems=8"
-    )
+    partial_cfg = make_cfg("engine=fake", "run_name=part", "suite.limit=24", "store_interval_s=0")
     part_dir = Sweep(partial_cfg).run()
     store = RunStore(part_dir)
     first_part = sorted((part_dir / "generations").glob("part-*.parquet"))[1]
@@ -127,3 +125,31 @@ def test_run_dir_of_another_model_is_refused(make_cfg):
                 "budget.tokens=[16]",
             )
         ).run()
+
+
+def test_crash_mid_sweep_keeps_finished_problems(make_cfg, monkeypatch):
+    """An engine that dies part-way: finished problems are kept, the re-run completes the rest."""
+    from bench.engines import fake
+
+    original = fake.FakeStream.__iter__
+
+    def dies_after_twenty(self):
+        for count, item in enumerate(original(self)):
+            if count == 20:
+                raise RuntimeError("engine died")
+            yield item
+
+    monkeypatch.setattr(fake.FakeStream, "__iter__", dies_after_twenty)
+    cfg = make_cfg("engine=fake", "run_name=crash", "suite.limit=15", "store_interval_s=1000")
+    with pytest.raises(RuntimeError, match="engine died"):
+        Sweep(cfg).run()
+    store = RunStore(cfg.results_dir + "/crash")
+    kept = store.generations()
+    assert 0 < kept["problem_id"].nunique() < 15  # finished problems survived without a flush
+    monkeypatch.setattr(fake.FakeStream, "__iter__", original)
+    run_dir = Sweep(cfg).run()
+    full = Sweep(make_cfg("engine=fake", "run_name=whole", "suite.limit=15")).run()
+    columns = ["key", "thinking_tokens", "answer_tokens", "correct"]
+    a = pd.read_parquet(run_dir / "records.parquet")[columns].sort_values("key").reset_index(drop=True)
+    b = pd.read_parquet(full / "records.parquet")[columns].sort_values("key").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any, Protocol
 
 from bench.types import Completion, GenerationRequest
@@ -21,12 +21,42 @@ class Tokenizer(Protocol):
         """The prompt text for a chat, ending where the assistant starts to write."""
 
 
+class EngineStream(Protocol):
+    """Requests in, finished completions out, as they finish.
+
+    Requests submitted while iterating join the running batch: a strategy can
+    send the answer continuation of a chain the moment that chain ends, so the
+    engine never idles waiting for the slowest chain of a batch.
+    """
+
+    def submit(self, tag: Hashable, request: GenerationRequest) -> None: ...
+
+    def __iter__(self) -> Iterator[tuple[Hashable, list[Completion]]]:
+        """Yield (tag, the request's n samples) until nothing submitted is left."""
+
+
+def generate_all(
+    engine: Engine, requests: Sequence[GenerationRequest], desc: str
+) -> list[list[Completion]]:
+    """One batch through a stream, results in request order."""
+    stream = engine.stream(desc=desc)
+    for index, request in enumerate(requests):
+        stream.submit(index, request)
+    results: list[list[Completion]] = [[] for _ in requests]
+    for index, completions in stream:
+        results[index] = completions  # type: ignore[index]
+    return results
+
+
 class Engine(Protocol):
     # Whether GenerationRequest.seed is honoured per request (else seeded once per engine).
     supports_request_seed: bool
 
     @property
     def tokenizer(self) -> Tokenizer: ...
+
+    def stream(self, *, desc: str = "generate") -> EngineStream:
+        """A running batch that takes requests and yields them as they finish."""
 
     def generate(
         self, requests: Sequence[GenerationRequest], *, desc: str = "generate"

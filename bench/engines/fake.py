@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench.engines.base import generate_all
 from bench.types import Completion, GenerationRequest
 
 USER, ASSISTANT, END = "<|user|>\n", "<|assistant|>\n", "<|end|>\n"
@@ -104,18 +106,17 @@ class FakeEngine:
             return script.answer.split(":", 1)[-1] if ":" in script.answer else script.answer
         return script.early_answer
 
+    def stream(self, *, desc: str = "generate") -> FakeStream:
+        return FakeStream(self)
+
     def generate(
         self, requests: Sequence[GenerationRequest], *, desc: str = "generate"
     ) -> list[list[Completion]]:
-        self.calls.append(list(requests))
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        results = []
-        for request in requests:
-            prompt = self._tokenizer.decode(request.prompt_ids)
-            text = self._continue(prompt)
-            results.append([self._finish(text, request)] * request.n)
-        return results
+        return generate_all(self, requests, desc)
+
+    def complete(self, request: GenerationRequest) -> list[Completion]:
+        prompt = self._tokenizer.decode(request.prompt_ids)
+        return [self._finish(self._continue(prompt), request)] * request.n
 
     def _finish(self, text: str, request: GenerationRequest) -> Completion:
         ids = self._tokenizer.encode(text)
@@ -140,3 +141,25 @@ class FakeEngine:
                 ids = ids[: request.max_tokens]
                 return Completion(tuple(ids), self._tokenizer.decode(ids), "length", None)
         return Completion(tuple(ids), self._tokenizer.decode(ids), "stop", stop_reason)
+
+
+class FakeStream:
+    """First in, first out; `delay_s` is slept once per wave of requests, like a batch step."""
+
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+        self.queue: deque[tuple[Hashable, GenerationRequest]] = deque()
+        self.waves: list[list[GenerationRequest]] = []
+
+    def submit(self, tag: Hashable, request: GenerationRequest) -> None:
+        self.queue.append((tag, request))
+
+    def __iter__(self) -> Iterator[tuple[Hashable, list[Completion]]]:
+        while self.queue:
+            wave = list(self.queue)
+            self.queue.clear()
+            self.engine.calls.append([request for _, request in wave])
+            if self.engine.delay_s:
+                time.sleep(self.engine.delay_s)
+            for tag, request in wave:
+                yield tag, self.engine.complete(request)

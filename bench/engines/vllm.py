@@ -12,15 +12,19 @@ second. Known traps of the CPU build handled here:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
+from tqdm import tqdm
+
 from bench import models
 from bench.config import ConfigError
+from bench.engines.base import generate_all
 from bench.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -160,28 +164,13 @@ class VLLMEngine:
             seed=request.seed if self.supports_request_seed else None,
         )
 
+    def stream(self, *, desc: str = "generate") -> VLLMStream:
+        return VLLMStream(self, desc)
+
     def generate(
         self, requests: Sequence[GenerationRequest], *, desc: str = "generate"
     ) -> list[list[Completion]]:
-        if not requests:
-            return []
-        from vllm.inputs import TokensPrompt
-
-        prompts = [TokensPrompt(prompt_token_ids=list(r.prompt_ids)) for r in requests]
-        params = [self.sampling_params(r) for r in requests]
-        outputs = self.llm.generate(prompts, params, use_tqdm=self.cfg.show_progress)
-        return [
-            [
-                Completion(
-                    token_ids=tuple(sample.token_ids),
-                    text=sample.text,
-                    finish_reason=sample.finish_reason or "stop",
-                    stop_reason=sample.stop_reason,
-                )
-                for sample in output.outputs
-            ]
-            for output in outputs
-        ]
+        return generate_all(self, requests, desc)
 
     def raw_generate(self, prompt_ids: Sequence[Sequence[int]], params: Any) -> Any:
         """Plain `LLM.generate`, for measuring our own overhead against it."""
@@ -195,4 +184,63 @@ class VLLMEngine:
             self._llm.reset_prefix_cache()
 
     def close(self) -> None:
-        self._llm = None
+        """Stop the engine's worker processes now, not whenever the interpreter exits."""
+        if self._llm is not None:
+            try:
+                self._llm.llm_engine.engine_core.shutdown()
+            except Exception as exc:  # shutting down must never mask the run's own outcome
+                log.warning("vLLM engine shutdown: %s", exc)
+            self._llm = None
+
+
+class VLLMStream:
+    """vLLM's own offline loop (`LLM.generate` runs the same add_request/step
+    cycle), opened up so that requests can join while others run."""
+
+    _ids = itertools.count()
+
+    def __init__(self, owner: VLLMEngine, desc: str) -> None:
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        self.owner = owner
+        self.core = owner.llm.llm_engine
+        self._prompt = TokensPrompt
+        self._final_only = RequestOutputKind.FINAL_ONLY
+        self.tags: dict[str, Hashable] = {}
+        self.bar = tqdm(total=0, desc=desc, unit="req", disable=not owner.cfg.show_progress)
+
+    def submit(self, tag: Hashable, request: GenerationRequest) -> None:
+        request_id = f"thinkbench-{next(self._ids)}"
+        params = self.owner.sampling_params(request)
+        params.output_kind = self._final_only  # one output per request, when it finishes
+        self.core.add_request(
+            request_id, self._prompt(prompt_token_ids=list(request.prompt_ids)), params
+        )
+        self.tags[request_id] = tag
+        self.bar.total += 1
+
+    def __iter__(self) -> Iterator[tuple[Hashable, list[Completion]]]:
+        try:
+            while self.tags:
+                for output in self.core.step():
+                    if not output.finished or output.request_id not in self.tags:
+                        continue
+                    self.bar.update(1)
+                    yield (
+                        self.tags.pop(output.request_id),
+                        [
+                            Completion(
+                                token_ids=tuple(sample.token_ids),
+                                text=sample.text,
+                                finish_reason=sample.finish_reason or "stop",
+                                stop_reason=sample.stop_reason,
+                            )
+                            for sample in output.outputs
+                        ],
+                    )
+        finally:
+            if self.tags:  # abandoned mid-way (an error, Ctrl-C): free the engine
+                self.core.abort_request(list(self.tags))
+                self.tags.clear()
+            self.bar.close()
