@@ -150,6 +150,10 @@ def test_crash_mid_sweep_keeps_finished_problems(make_cfg, monkeypatch):
     run_dir = Sweep(cfg).run()
     full = Sweep(make_cfg("engine=fake", "run_name=whole", "suite.limit=15")).run()
     columns = ["key", "thinking_tokens", "answer_tokens", "correct"]
-    a = pd.read_parquet(run_dir / "records.parquet")[columns].sort_values("key").reset_index(drop=True)
+    a = (
+        pd.read_parquet(run_dir / "records.parquet")[columns]
+        .sort_values("key")
+        .reset_index(drop=True)
+    )
     b = pd.read_parquet(full / "records.parquet")[columns].sort_values("key").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
