@@ -115,7 +115,8 @@ def resolve_run_dir(cfg: Any, identity: str) -> Path:
     if candidates:
         return max(candidates, key=lambda p: p.stat().st_mtime)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return root / f"{stamp}_{cfg.model.name}_{cfg.suite.name}_{cfg.strategy.name}"
+    # The identity suffix keeps two configs started in the same second apart (-m sweeps).
+    return root / f"{stamp}_{cfg.model.name}_{cfg.suite.name}_{cfg.strategy.name}_{identity[:6]}"
 
 
 # A run directory holds one model, engine and strategy; budgets and the problem
