@@ -21,7 +21,55 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+GROUPS = ("model", "engine", "suite", "budget", "strategy")
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def _one_line(exc: BaseException) -> str:
+    """Hydra's and OmegaConf's errors span lines; keep the ones that name the problem."""
+    text = f"{exc}\n{exc.__cause__ or ''}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    skip = ("full_key", "object_type", "reference_type", "Set the", "To append")
+    keep = [ln for ln in lines if not ln.startswith(skip)]
+    return "; ".join(dict.fromkeys(keep[:3]))
+
+
+def precheck(argv: list[str]) -> str | None:
+    """Check overrides before Hydra starts, so a mistake costs one clear line, not a trace."""
+    multirun = "-m" in argv or "--multirun" in argv
+    overrides = [a for a in argv if "=" in a and not a.startswith(("-", "hydra.", "hydra/"))]
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key in GROUPS:
+            options = group_options(key)
+            for choice in value.split(",") if multirun else [value]:
+                if choice not in options:
+                    return f"{key}={choice} is not known; choose one of: {', '.join(options)}"
+    if multirun:
+        return None  # sweep values are checked when each job composes
+    from hydra import compose, initialize_config_dir
+
+    from bench.config import ConfigError, register, validate
+
+    register()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            cfg = compose(config_name="config", overrides=overrides)
+        validate(cfg)
+    except ConfigError as exc:
+        return str(exc)
+    except Exception as exc:  # Hydra/OmegaConf: a misspelt key, a wrong type, bad syntax
+        return _one_line(exc)
+    return None
+
+
 def sweep(argv: list[str]) -> int:
+    problem = precheck(argv)
+    if problem:
+        return _fail(problem)
     import hydra
     from omegaconf import DictConfig
 
@@ -107,7 +155,7 @@ def models(argv: list[str]) -> int:
     prepare = sub.add_parser("prepare", help="convert/prepare a model and print its folder")
     prepare.add_argument("name")
     args = parser.parse_args(argv)
-    names = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml"))
+    names = group_options("model")
     if args.action == "list":
         print("\n".join(names))
         return 0

@@ -19,15 +19,29 @@ def bench(*args: str, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
-def test_unknown_model_lists_choices(tmp_path):
-    result = bench("sweep", "model=gpt-9", f"results_dir={tmp_path}")
-    assert result.returncode != 0
-    assert "model/gpt-9" in result.stderr and "smollm2-135m" in result.stderr
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
 
 
-def test_unknown_suite_lists_choices(tmp_path):
-    result = bench("sweep", "suite=nope", f"results_dir={tmp_path}")
-    assert result.returncode != 0 and "arith" in result.stderr
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["model=gpt-9"], ["model=gpt-9 is not known", "smollm2-135m", "qwen3-8b"]),
+        (["suite=nope"], ["suite=nope is not known", "arith"]),
+        (["-m", "model=smollm2-135m,gpt-9"], ["model=gpt-9 is not known"]),
+        (["model.temprature=0.5"], ["temprature", "ModelConfig"]),
+        (["strategy.samples=many"], ["many", "Integer"]),
+        (["strategy.name=tree"], ["strategy.name='tree'", "single"]),
+    ],
+)
+def test_bad_config_is_one_line(tmp_path, args, fragments):
+    line = one_line_error(bench("sweep", *args, f"results_dir={tmp_path}"))
+    for fragment in fragments:
+        assert fragment in line
+    assert not any(tmp_path.iterdir())  # nothing was started or written
 
 
 @pytest.mark.parametrize(
@@ -35,10 +49,10 @@ def test_unknown_suite_lists_choices(tmp_path):
     [("[0,16]", "positive integer"), ("[32,16]", "not increasing"), ("[16,16]", "repeats")],
 )
 def test_bad_budget_is_one_line(tmp_path, budget, fragment):
-    result = bench("sweep", "engine=fake", f"budget.tokens={budget}", f"results_dir={tmp_path}")
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: budget.tokens") and fragment in lines[0]
+    line = one_line_error(
+        bench("sweep", "engine=fake", f"budget.tokens={budget}", f"results_dir={tmp_path}")
+    )
+    assert line.startswith("error: budget.tokens") and fragment in line
 
 
 def test_sweep_then_report_rebuilds_from_records(tmp_path):

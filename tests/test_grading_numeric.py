@@ -22,3 +22,20 @@ def test_extracts_none_without_a_number():
 def test_unknown_grader_names_choices():
     with pytest.raises(ValueError, match="numeric"):
         get_grader("vibes")
+
+
+def test_pool_grades_large_batches_in_worker_processes():
+    from bench.grading.pool import POOL_THRESHOLD, GradingPool
+
+    rows = [
+        {"key": str(i), "task": "arith", "answer_text": f"Final answer: {i}", "gold": str(i + i % 2)}
+        for i in range(POOL_THRESHOLD + 10)
+    ]
+    pool = GradingPool(2)
+    try:
+        grades = pool.grade(rows, {"arith": "numeric"})
+        assert pool._executor is not None  # went through the process pool
+    finally:
+        pool.close()
+    assert [g["key"] for g in grades] == [r["key"] for r in rows]
+    assert sum(g["correct"] for g in grades) == (POOL_THRESHOLD + 10 + 1) // 2

@@ -11,6 +11,8 @@ import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
+from tqdm import tqdm
+
 from bench.grading import get_grader
 
 # Below this many items a pool's start-up (about a second per worker) costs
@@ -42,7 +44,14 @@ class GradingPool:
             verdicts = list(map(_grade_one, items))
         else:
             chunk = max(1, len(items) // (self.workers * 8))
-            verdicts = list(self._pool().map(_grade_one, items, chunksize=chunk))
+            verdicts = list(
+                tqdm(
+                    self._pool().map(_grade_one, items, chunksize=chunk),
+                    total=len(items),
+                    desc="grading",
+                    unit="attempt",
+                )
+            )
         return [
             {"key": r["key"], "grader": g[0], "answer": extracted, "correct": correct}
             for r, g, (correct, extracted) in zip(rows, items, verdicts, strict=True)
