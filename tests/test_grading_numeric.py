@@ -28,7 +28,12 @@ def test_pool_grades_large_batches_in_worker_processes():
     from bench.grading.pool import POOL_THRESHOLD, GradingPool
 
     rows = [
-        {"key": str(i), "task": "arith", "answer_text": f"Final answer: {i}", "gold": str(i + i % 2)}
+        {
+            "key": str(i),
+            "task": "arith",
+            "answer_text": f"Final answer: {i}",
+            "gold": str(i + i % 2),
+        }
         for i in range(POOL_THRESHOLD + 10)
     ]
     pool = GradingPool(2)
