@@ -303,6 +303,7 @@ class Sweep:
             "prompt_tokens": len(p.prompt_ids),
             "thinking_tokens": attempt.thinking_tokens,
             "answer_tokens": attempt.answer_tokens,
+            "engine_tokens": attempt.engine_tokens,
             "hit_budget": attempt.hit_budget,
             "finish": attempt.finish,
             "seconds": round(result.seconds, 6),

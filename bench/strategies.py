@@ -167,6 +167,7 @@ class SingleChain:
         stats.calls.append(f"thinking: {len(prompts)} requests x n={samples}")
         pending: dict[int, _Pending] = {}
         answers: dict[tuple, tuple[int, ...]] = {}
+        engine_counts: dict[tuple, int] = {}
         for tag, completions in stream:
             if tag[0] == "think":
                 i = tag[1]
@@ -195,13 +196,18 @@ class SingleChain:
             key = tag[1]
             completion = completions[0]
             stats.answer_generated += len(completion.token_ids)
-            answers[key] = _strip_eos(completion.token_ids, tokenizer.eos_token_id)
+            answer_ids = _strip_eos(completion.token_ids, tokenizer.eos_token_id)
+            answers[key] = answer_ids
+            if completion.prompt_tokens is not None:
+                engine_counts[key] = completion.prompt_tokens + len(answer_ids)
             entry = pending[key[1]]
             entry.outstanding.discard(key)
             if not entry.outstanding:
                 elapsed = time.perf_counter() - started
                 per_token = elapsed / max(stats.thinking_generated + stats.answer_generated, 1)
-                yield self._attempts(key[1], pending.pop(key[1]), answers, tokenizer, per_token)
+                yield self._attempts(
+                    key[1], pending.pop(key[1]), answers, engine_counts, tokenizer, per_token
+                )
         stats.seconds = time.perf_counter() - started
         stats.calls.append(f"answers: {stats.answer_requests} requests")
 
@@ -224,7 +230,7 @@ class SingleChain:
         return ("cut", i, sample, budget), chain.ids[:budget], forced_ids, True, "cut"
 
     @staticmethod
-    def _attempts(i, entry, answers, tokenizer, per_token) -> list[AttemptResult]:
+    def _attempts(i, entry, answers, engine_counts, tokenizer, per_token) -> list[AttemptResult]:
         results = []
         for sample, budget, key, thinking, prefix, hit, finish in entry.plans:
             answer_ids = answers[key]
@@ -239,11 +245,13 @@ class SingleChain:
                 answer_text=tokenizer.decode(prefix + answer_ids),
                 hit_budget=hit,
                 finish=finish,
+                engine_tokens=engine_counts.get(key),
             )
             seconds = (len(thinking) + natural_prefix + len(answer_ids)) * per_token
             results.append(AttemptResult(i, attempt, seconds))
         for _, _, key, *_ in entry.plans:
             answers.pop(key, None)
+            engine_counts.pop(key, None)
         return results
 
 

@@ -44,6 +44,7 @@ class Completion:
     text: str
     finish_reason: str  # "stop" (EOS or a stop string) or "length"
     stop_reason: str | int | None = None  # the stop string that matched, if any
+    prompt_tokens: int | None = None  # prompt length as the engine counted it
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class Attempt:
     answer_text: str  # delimiter/cue text + the decoded answer
     hit_budget: bool  # True when the thinking was cut at the budget
     finish: str  # "natural" | "cut" | "no_delimiter"
+    # The engine's own count for the answer request: its prompt (our prompt +
+    # thinking + delimiter/cue) plus the answer it decoded. Must equal
+    # prompt + thinking + answer tokens; the adherence check compares them.
+    engine_tokens: int | None = None
 
     @property
     def thinking_tokens(self) -> int:

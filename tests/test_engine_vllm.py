@@ -38,6 +38,9 @@ def test_real_sweep_token_accounting(make_cfg):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["engine"]["kind"] == "vllm" and manifest["engine"]["device"] == "cpu"
     assert manifest["adherence"]["ok"]
+    # our prompt + thinking + answer counts equal vLLM's own count, record by record
+    assert manifest["adherence"]["token_count_checked"] == len(records)
+    assert manifest["adherence"]["token_count_mismatches"] == 0
     assert len(records) == 3 * 2  # levels 1, 2, 3; 2 budgets
     assert (records["thinking_tokens"] <= records["budget"]).all()
     cut = records[records["hit_budget"]]

@@ -68,3 +68,15 @@ def test_adherence_flags_thinking_past_budget():
     records.loc[3, "thinking_tokens"] = 17
     summary = adherence_summary(records, [16])
     assert not summary["ok"] and summary["over_budget"] == 1
+
+
+def test_adherence_compares_token_counts_with_the_engine():
+    records = _records()
+    records["engine_tokens"] = (
+        records["prompt_tokens"] + records["thinking_tokens"] + records["answer_tokens"]
+    )
+    summary = adherence_summary(records, [16])
+    assert summary["ok"] and summary["token_count_checked"] == len(records)
+    records.loc[2, "engine_tokens"] += 1
+    summary = adherence_summary(records, [16])
+    assert not summary["ok"] and summary["token_count_mismatches"] == 1

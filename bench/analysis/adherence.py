@@ -1,4 +1,8 @@
-"""Budget adherence: did every attempt stay within its thinking budget?"""
+"""Budget adherence and token truth, checked after every sweep.
+
+Every attempt must stay within its thinking budget, a cut must stop exactly
+at it, and our token accounting must equal the engine's own count.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,15 @@ def adherence_summary(records: pd.DataFrame, budgets: list[int]) -> dict[str, An
         return {"ok": True, "records": 0, "problems": []}
     over = records[records["thinking_tokens"] > records["budget"]]
     cut_wrong = records[records["hit_budget"] & (records["thinking_tokens"] != records["budget"])]
+    if "engine_tokens" in records:
+        counted = records[records["engine_tokens"].notna()]
+        ours = counted["prompt_tokens"] + counted["thinking_tokens"] + counted["answer_tokens"]
+        mismatched = counted[ours != counted["engine_tokens"]]
+    else:  # runs stored before engine counts were recorded
+        counted = mismatched = records.iloc[0:0]
     problems = []
+    if len(mismatched):
+        problems.append(f"{len(mismatched)} record(s) count tokens differently from the engine")
     if len(over):
         problems.append(f"{len(over)} record(s) think past their budget")
     if len(cut_wrong):
@@ -23,6 +35,8 @@ def adherence_summary(records: pd.DataFrame, budgets: list[int]) -> dict[str, An
         "ok": not problems,
         "records": int(len(records)),
         "over_budget": int(len(over)),
+        "token_count_checked": int(len(counted)),
+        "token_count_mismatches": int(len(mismatched)),
         "finish_shares": shares,
         "cut_share_by_budget": by_budget,
         "problems": problems,

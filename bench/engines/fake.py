@@ -134,17 +134,24 @@ class FakeEngine:
             ends_with_eos, stop_reason = False, stop
         if len(ids) >= request.max_tokens and (best is None or len(ids) > request.max_tokens):
             ids = ids[: request.max_tokens]
-            return Completion(tuple(ids), self._tokenizer.decode(ids), "length", None)
+            return Completion(
+                tuple(ids), self._tokenizer.decode(ids), "length", None, len(request.prompt_ids)
+            )
         if ends_with_eos:
             ids = ids + [EOS_ID]
             if len(ids) > request.max_tokens:
                 ids = ids[: request.max_tokens]
-                return Completion(tuple(ids), self._tokenizer.decode(ids), "length", None)
-        return Completion(tuple(ids), self._tokenizer.decode(ids), "stop", stop_reason)
+                return Completion(
+                    tuple(ids), self._tokenizer.decode(ids), "length", None, len(request.prompt_ids)
+                )
+        return Completion(
+            tuple(ids), self._tokenizer.decode(ids), "stop", stop_reason, len(request.prompt_ids)
+        )
 
 
 class FakeStream:
-    """First in, first out; `delay_s` is slept once per wave of requests, like a batch step."""
+    """First in, first out, in waves like batch steps; `delay_s` is slept before
+    each finished request, to simulate latency (and give kill tests a window)."""
 
     def __init__(self, engine: FakeEngine) -> None:
         self.engine = engine
@@ -159,7 +166,7 @@ class FakeStream:
             wave = list(self.queue)
             self.queue.clear()
             self.engine.calls.append([request for _, request in wave])
-            if self.engine.delay_s:
-                time.sleep(self.engine.delay_s)
             for tag, request in wave:
+                if self.engine.delay_s:
+                    time.sleep(self.engine.delay_s)
                 yield tag, self.engine.complete(request)

@@ -235,6 +235,7 @@ class VLLMStream:
                                 text=sample.text,
                                 finish_reason=sample.finish_reason or "stop",
                                 stop_reason=sample.stop_reason,
+                                prompt_tokens=len(output.prompt_token_ids or ()),
                             )
                             for sample in output.outputs
                         ],
