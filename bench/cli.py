@@ -1,6 +1,7 @@
 """The `bench` command.
 
 bench sweep [hydra overrides...]   run a sweep (Hydra: model=..., suite=..., -m for many)
+bench sweep --from-manifest PATH   re-run exactly what a run's manifest.json pinned
 bench report RUN_DIR...            rebuild records, tables and plots from stored generations
 bench grade RUN_DIR...             re-grade stored generations (after a grader fix), then report
 bench models list|prepare NAME     list model configs; convert/prepare one and print its folder
@@ -66,7 +67,51 @@ def precheck(argv: list[str]) -> str | None:
     return None
 
 
+def sweep_from_manifest(path: str, overrides: list[str]) -> int:
+    """Re-run the exact config a manifest pinned (key=value overrides still apply)."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from bench.config import Config, ConfigError
+    from bench.manifest import package_versions
+    from bench.runner import run_sweep
+
+    manifest_path = Path(path)
+    if manifest_path.is_dir():
+        manifest_path = manifest_path / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        cfg = OmegaConf.merge(OmegaConf.structured(Config), manifest["config"])
+        # A re-run generates again, into its own folder, unless told otherwise.
+        rerun_name = f"{manifest_path.resolve().parent.name}-repro"
+        cfg = OmegaConf.merge(cfg, {"run_name": rerun_name}, OmegaConf.from_dotlist(overrides))
+    except FileNotFoundError:
+        return _fail(f"{path}: no manifest.json there; pass a run folder or its manifest.json")
+    except (ValueError, KeyError) as exc:
+        return _fail(f"{manifest_path}: not a thinkbench manifest ({_one_line(exc)})")
+    except Exception as exc:  # an override naming no key, or of the wrong type
+        return _fail(_one_line(exc))
+    now = package_versions()
+    for name, then in manifest.get("versions", {}).items():
+        if then != now.get(name):
+            print(f"note: {name} was {then} when the manifest was written, now {now.get(name)}")
+    try:
+        run_dir = run_sweep(cfg)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    print(f"done: {run_dir}")
+    return 0
+
+
 def sweep(argv: list[str]) -> int:
+    if "--from-manifest" in argv:
+        at = argv.index("--from-manifest")
+        if at + 1 >= len(argv):
+            return _fail(
+                "--from-manifest needs a path, e.g. --from-manifest results/latest/manifest.json"
+            )
+        return sweep_from_manifest(argv[at + 1], argv[:at] + argv[at + 2 :])
     problem = precheck(argv)
     if problem:
         return _fail(problem)
@@ -76,6 +121,7 @@ def sweep(argv: list[str]) -> int:
     from bench.config import ConfigError, register
     from bench.models import ModelSourceError
     from bench.runner import AdherenceError, run_sweep
+    from bench.store import DiskFullError
     from bench.tasks import TaskError
 
     register()
@@ -90,6 +136,9 @@ def sweep(argv: list[str]) -> int:
             return
         except AdherenceError as exc:
             status["code"] = _fail(str(exc), 3)
+            return
+        except DiskFullError as exc:
+            status["code"] = _fail(exc.strerror, 4)
             return
         print(f"done: {run_dir}  (scaling.csv, accuracy_vs_thinking.png, records.parquet)")
 

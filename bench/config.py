@@ -80,6 +80,7 @@ class SuiteConfig:
     sample: int | None = None  # a seeded random N of each task (after limit)
     seed: int = 0
     path: str | None = None  # local JSONL instead of the task's default source
+    on_bad_row: str = "stop"  # a malformed dataset row: stop (with file:line) or skip (counted)
 
 
 @dataclass
@@ -151,6 +152,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _choice("strategy.name", cfg.strategy.name, STRATEGIES)
     _choice("engine.kind", cfg.engine.kind, ENGINE_KINDS)
     _choice("engine.device", cfg.engine.device, DEVICES)
+    _choice("suite.on_bad_row", cfg.suite.on_bad_row, ("stop", "skip"))
     if cfg.strategy.samples < 1:
         raise ConfigError(f"strategy.samples={cfg.strategy.samples}; it must be at least 1")
     if not cfg.suite.tasks:

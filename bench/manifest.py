@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,11 @@ def hardware() -> dict[str, Any]:
                     break
     except OSError:
         pass
+    # Only ask torch about GPUs when an engine already imported it: importing
+    # it just for this costs seconds on every fake-engine dry run.
+    torch = sys.modules.get("torch")
     try:
-        import torch
-
-        if torch.cuda.is_available():
+        if torch is not None and torch.cuda.is_available():
             info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     except Exception:  # torch absent or broken: the manifest just says less
         pass

@@ -26,7 +26,7 @@ from bench.config import ConfigError, to_container, validate
 from bench.engines import Engine, make_engine
 from bench.grading.pool import GradingPool
 from bench.report.outputs import write_outputs
-from bench.store import RunStore, record_key
+from bench.store import STORE_VERSION, RunStore, record_key
 from bench.strategies import ChainSettings, StrategyStats, make_strategy
 from bench.types import Problem
 
@@ -51,13 +51,15 @@ def chain_settings(model_cfg: Any) -> ChainSettings:
     )
 
 
-def load_suite(suite_cfg: Any) -> tuple[list[Problem], dict[str, tasks_mod.TaskSpec]]:
+def load_suite(
+    suite_cfg: Any, skipped: list[str] | None = None
+) -> tuple[list[Problem], dict[str, tasks_mod.TaskSpec]]:
     problems: list[Problem] = []
     specs = {}
     for name in suite_cfg.tasks:
         spec = tasks_mod.load_spec(name)
         specs[name] = spec
-        loaded = tasks_mod.load_problems(spec, suite_cfg.path)
+        loaded = tasks_mod.load_problems(spec, suite_cfg.path, suite_cfg.on_bad_row, skipped)
         problems.extend(tasks_mod.select(loaded, suite_cfg.limit, suite_cfg.sample, suite_cfg.seed))
     if not problems:
         raise ConfigError(
@@ -129,11 +131,18 @@ def check_run_dir_compatible(run_dir: Path, config: dict[str, Any]) -> None:
     if not path.is_file():
         return
     try:
-        stored = json.loads(path.read_text()).get("config", {})
+        manifest = json.loads(path.read_text())
+        stored = manifest.get("config", {})
     except ValueError:
         raise ConfigError(
             f"{path} is not valid JSON; move the folder away or choose another run_name"
         ) from None
+    version = manifest.get("store_version")
+    if version != STORE_VERSION:
+        raise ConfigError(
+            f"{run_dir} was written by store version {version}; this thinkbench reads version "
+            f"{STORE_VERSION}: choose another run_name (or leave it unset)"
+        )
     for keys in SAME_IN_ONE_RUN:
         old, new = stored, config
         for key in keys:
@@ -165,6 +174,7 @@ class Sweep:
         self.identity = manifest_mod.config_identity(self.config)
         self.budgets = list(cfg.budget.tokens)
         self.samples = cfg.strategy.samples
+        self.skipped_rows: list[str] = []
 
     def _record_base(self, engine_info: dict[str, Any]) -> dict[str, Any]:
         cfg = self.cfg
@@ -181,7 +191,13 @@ class Sweep:
     def run(self) -> Path:
         cfg = self.cfg
         started = time.perf_counter()
-        problems, specs = load_suite(cfg.suite)
+        skipped: list[str] = []
+        problems, specs = load_suite(cfg.suite, skipped)
+        if skipped:
+            print(
+                f"warning: skipped {len(skipped)} malformed row(s), first: {skipped[0]}", flush=True
+            )
+        self.skipped_rows = skipped
         engine = make_engine(cfg.engine, cfg.model)
         prompted = build_prompts(engine, problems, specs, cfg.model)
         _check_context(prompted, cfg)
@@ -189,7 +205,12 @@ class Sweep:
         base = self._record_base(engine_info)
 
         def key_of(p: Prompted, sample: int, budget: int) -> str:
-            return record_key(base | {"prompt": p.prompt_ids, "sample": sample, "budget": budget})
+            # The problem's id too: two problems with the same prompt are still two records.
+            return record_key(
+                base
+                | {"task": p.problem.task, "problem": p.problem.problem_id, "gold": p.problem.gold}
+                | {"prompt": p.prompt_ids, "sample": sample, "budget": budget}
+            )
 
         run_dir = resolve_run_dir(cfg, self.identity)
         check_run_dir_compatible(run_dir, self.config)
@@ -317,11 +338,13 @@ class Sweep:
     ) -> dict[str, Any]:
         return {
             "status": status,
+            "store_version": STORE_VERSION,
             "identity": self.identity,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "config": self.config,
             "problems": problems,
             "data_sha256": data_hash,
+            "skipped_rows": {"count": len(self.skipped_rows), "first": self.skipped_rows[:10]},
             "engine": engine_info,
             "seeds": {"run": self.cfg.seed, "engine": self.cfg.engine.seed},
             "versions": manifest_mod.package_versions(),

@@ -13,6 +13,7 @@ temporary name, flushed to disk and renamed, so a crash leaves whole parts.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -22,6 +23,12 @@ from typing import Any
 import pandas as pd
 
 GENERATIONS, GRADES, RECORDS, MANIFEST = "generations", "grades", "records.parquet", "manifest.json"
+# Bumped when the layout or the record columns change incompatibly.
+STORE_VERSION = 1
+
+
+class DiskFullError(OSError):
+    """Writing ran out of space; everything stored before is intact."""
 
 
 def record_key(fields: dict[str, Any]) -> str:
@@ -32,9 +39,19 @@ def record_key(fields: dict[str, Any]) -> str:
 
 def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
+    try:
+        frame.to_parquet(tmp, index=False)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"disk full while writing {path}; the run stopped and everything stored before "
+                "is intact: free some space and re-run the same command to resume",
+            ) from exc
+        raise
     os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:

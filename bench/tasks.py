@@ -76,55 +76,92 @@ def load_spec(name: str) -> TaskSpec:
     return spec
 
 
-def _rows_from_jsonl(path: Path) -> list[dict[str, Any]]:
+ON_BAD_ROW = ("stop", "skip")
+
+
+@dataclass
+class _Row:
+    where: str  # "file:line" or "dataset row N", for messages
+    data: dict[str, Any]
+
+
+def _rows_from_jsonl(path: Path, on_bad_row: str, skipped: list[str]) -> list[_Row]:
     if not path.is_file():
         raise TaskError(f"{path}: no such file; point suite.path at a JSONL file")
     rows = []
-    with path.open() as f:
+    with path.open(encoding="utf-8", errors="replace") as f:
         for line_number, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            where = f"{path}:{line_number}"
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise TaskError(f"{path}:{line_number}: not valid JSON ({exc.msg})") from exc
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                _bad_row(f"{where}: not a valid JSON object ({reason})", on_bad_row, skipped)
+                continue
+            rows.append(_Row(where, data))
     return rows
 
 
-def _rows_from_hub(source: SourceSpec) -> list[dict[str, Any]]:
+def _rows_from_hub(source: SourceSpec) -> list[_Row]:
     import datasets
 
     data = datasets.load_dataset(source.dataset, source.config, split=source.split)
-    return [dict(row) for row in data]
+    return [_Row(f"{source.dataset} row {i + 1}", dict(row)) for i, row in enumerate(data)]
 
 
-def _problems_from_rows(spec: TaskSpec, rows: list[dict[str, Any]], origin: str) -> list[Problem]:
+def _bad_row(message: str, on_bad_row: str, skipped: list[str]) -> None:
+    if on_bad_row == "stop":
+        raise TaskError(f"{message}; fix the row or set suite.on_bad_row=skip")
+    skipped.append(message)
+
+
+def _problems_from_rows(
+    spec: TaskSpec, rows: list[_Row], on_bad_row: str, skipped: list[str]
+) -> list[Problem]:
     fields = spec.fields
     problems = []
     for index, row in enumerate(rows):
-        missing = [k for k in (fields.question, fields.answer) if k not in row]
+        data = row.data
+        missing = [k for k in (fields.question, fields.answer) if data.get(k) in (None, "")]
         if missing:
-            raise TaskError(
-                f"{origin}: row {index + 1} lacks field(s) {missing}; it has {sorted(row)}"
+            _bad_row(
+                f"{row.where}: lacks field(s) {missing}; it has {sorted(data)}", on_bad_row, skipped
             )
+            continue
         problems.append(
             Problem(
                 task=spec.name,
-                problem_id=str(row[fields.id]) if fields.id else f"{spec.name}-{index:05d}",
-                question=str(row[fields.question]),
-                gold=str(row[fields.answer]),
-                difficulty=str(row.get(fields.difficulty, "")) if fields.difficulty else "",
-                meta={k: v for k, v in row.items() if k not in (fields.question, fields.answer)},
+                problem_id=str(data[fields.id])
+                if fields.id and fields.id in data
+                else f"{spec.name}-{index:05d}",
+                question=str(data[fields.question]),
+                gold=str(data[fields.answer]),
+                difficulty=str(data.get(fields.difficulty, "")) if fields.difficulty else "",
+                meta={k: v for k, v in data.items() if k not in (fields.question, fields.answer)},
             )
         )
     return problems
 
 
-def load_problems(spec: TaskSpec, path: str | None = None) -> list[Problem]:
+def load_problems(
+    spec: TaskSpec,
+    path: str | None = None,
+    on_bad_row: str = "stop",
+    skipped: list[str] | None = None,
+) -> list[Problem]:
+    """The task's problems. Malformed rows stop the load with file and line, or
+    with on_bad_row="skip" are left out and described in `skipped`."""
+    if on_bad_row not in ON_BAD_ROW:
+        raise TaskError(f"suite.on_bad_row={on_bad_row!r}; choose one of: {', '.join(ON_BAD_ROW)}")
+    skipped = skipped if skipped is not None else []
     source = spec.source
     if path is not None:
-        return _problems_from_rows(spec, _rows_from_jsonl(Path(path)), path)
-    if source.kind == "generator":
+        rows = _rows_from_jsonl(Path(path), on_bad_row, skipped)
+    elif source.kind == "generator":
         if source.generator == "arith":
             from bench import arith
 
@@ -132,13 +169,15 @@ def load_problems(spec: TaskSpec, path: str | None = None) -> list[Problem]:
         raise TaskError(
             f"task {spec.name}: generator {source.generator!r} is not known; choose: arith"
         )
-    if source.kind == "jsonl":
-        return _problems_from_rows(
-            spec, _rows_from_jsonl(Path(source.path or "")), source.path or ""
+    elif source.kind == "jsonl":
+        rows = _rows_from_jsonl(Path(source.path or ""), on_bad_row, skipped)
+    elif source.kind == "hf":
+        rows = _rows_from_hub(source)
+    else:
+        raise TaskError(
+            f"task {spec.name}: source.kind={source.kind!r}; choose generator, jsonl or hf"
         )
-    if source.kind == "hf":
-        return _problems_from_rows(spec, _rows_from_hub(source), source.dataset or "")
-    raise TaskError(f"task {spec.name}: source.kind={source.kind!r}; choose generator, jsonl or hf")
+    return _problems_from_rows(spec, rows, on_bad_row, skipped)
 
 
 def select(
