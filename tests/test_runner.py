@@ -45,6 +45,12 @@ def test_sweep_writes_everything(make_cfg, tmp_path):
     assert scaling["budget"].tolist() == [16, 32, 64, 128, 256]
     again = scaling_table(records)
     pd.testing.assert_frame_equal(scaling, again, check_dtype=False, rtol=1e-5)
+    by_level = pd.read_csv(run_dir / "scaling_by_difficulty.csv")
+    assert sorted(by_level["difficulty"].unique()) == [1, 2, 3]
+    assert by_level["n"].sum() == 30 * 5  # each problem once per budget
+    level_one = records[(records["difficulty"] == "1") & (records["budget"] == 16)]
+    row = by_level[(by_level["difficulty"] == 1) & (by_level["budget"] == 16)].iloc[0]
+    assert row["accuracy"] == pytest.approx(level_one["correct"].astype(float).mean())
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["adherence"]["ok"]
     assert len(manifest["data_sha256"]) == 64

@@ -46,22 +46,26 @@ def bootstrap_ci(
     return (float(low), float(high))
 
 
-def scaling_table(records: pd.DataFrame, *, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """One row per model x task x strategy x budget, from graded records only."""
+def scaling_table(
+    records: pd.DataFrame, *, by: tuple[str, ...] = (), resamples: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """One row per model x task x strategy x budget (x `by`, e.g. difficulty), from graded records."""
+    group_keys = [*GROUP[:2], *by, *GROUP[2:]]
+    columns = [*SCALING_COLUMNS[:2], *by, *SCALING_COLUMNS[2:]]
     graded = records[records["correct"].notna()].copy()
     if graded.empty:
-        return pd.DataFrame(columns=SCALING_COLUMNS)
+        return pd.DataFrame(columns=columns)
     graded["correct"] = graded["correct"].astype(bool).astype(float)
     graded["total_tokens"] = (
         graded["prompt_tokens"] + graded["thinking_tokens"] + graded["answer_tokens"]
     )
     rows = []
-    for keys, group in graded.groupby(GROUP, sort=True):
+    for keys, group in graded.groupby(group_keys, sort=True):
         per_problem = group.groupby("problem_id")["correct"].mean().to_numpy()
         low, high = bootstrap_ci(per_problem, resamples=resamples, seed=seed)
         rows.append(
             dict(
-                zip(GROUP, keys, strict=True),
+                zip(group_keys, keys, strict=True),
                 n=int(per_problem.size),
                 accuracy=float(per_problem.mean()),
                 ci_low=low,
@@ -70,4 +74,4 @@ def scaling_table(records: pd.DataFrame, *, resamples: int = 2000, seed: int = 0
                 mean_total_tokens=float(group["total_tokens"].mean()),
             )
         )
-    return pd.DataFrame(rows, columns=SCALING_COLUMNS)
+    return pd.DataFrame(rows, columns=columns)

@@ -10,6 +10,7 @@ from bench.analysis.metrics import scaling_table
 from bench.report.plots import accuracy_vs_thinking
 
 SCALING_CSV = "scaling.csv"
+BY_DIFFICULTY_CSV = "scaling_by_difficulty.csv"
 CURVE_PNG = "accuracy_vs_thinking.png"
 
 
@@ -17,6 +18,11 @@ def write_outputs(run_dir: Path, records: pd.DataFrame) -> list[str]:
     scaling = scaling_table(records)
     scaling.to_csv(run_dir / SCALING_CSV, index=False, float_format="%.6g")
     written = [SCALING_CSV]
+    if "difficulty" in records and records["difficulty"].fillna("").ne("").any():
+        # Where extra thinking pays and where it is waste: easy and hard problems apart.
+        by_difficulty = scaling_table(records, by=("difficulty",))
+        by_difficulty.to_csv(run_dir / BY_DIFFICULTY_CSV, index=False, float_format="%.6g")
+        written.append(BY_DIFFICULTY_CSV)
     if not scaling.empty:
         suite = ", ".join(sorted(scaling["task"].unique()))
         accuracy_vs_thinking(
