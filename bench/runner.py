@@ -9,7 +9,6 @@ stored and graded every `store_interval_s` seconds while the rest run.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import time
@@ -26,7 +25,7 @@ from bench.config import ConfigError, to_container, validate
 from bench.engines import Engine, make_engine
 from bench.grading.pool import GradingPool
 from bench.report.outputs import write_outputs
-from bench.store import STORE_VERSION, RunStore, record_key
+from bench.store import MANIFEST, STORE_VERSION, RunStore, read_manifest, record_key
 from bench.strategies import ChainSettings, StrategyStats, make_strategy
 from bench.types import Problem
 
@@ -105,15 +104,16 @@ def resolve_run_dir(cfg: Any, identity: str) -> Path:
     if cfg.run_name:
         return root / cfg.run_name
     candidates = []
-    for manifest_path in root.glob("*/manifest.json"):
-        if manifest_path.parent.is_symlink():
-            continue
+    for manifest_path in root.glob(f"*/{MANIFEST}"):
+        run_dir = manifest_path.parent
         try:
-            same = json.loads(manifest_path.read_text()).get("identity") == identity
+            if (
+                not run_dir.is_symlink()
+                and (read_manifest(run_dir) or {}).get("identity") == identity
+            ):
+                candidates.append(run_dir)
         except (OSError, ValueError):
-            continue
-        if same:
-            candidates.append(manifest_path.parent)
+            continue  # an unreadable folder is not the run we are looking for
     if candidates:
         return max(candidates, key=lambda p: p.stat().st_mtime)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -127,16 +127,13 @@ SAME_IN_ONE_RUN = (("model",), ("engine", "kind"), ("engine", "device"), ("strat
 
 
 def check_run_dir_compatible(run_dir: Path, config: dict[str, Any]) -> None:
-    path = run_dir / "manifest.json"
-    if not path.is_file():
-        return
     try:
-        manifest = json.loads(path.read_text())
-        stored = manifest.get("config", {})
-    except ValueError:
-        raise ConfigError(
-            f"{path} is not valid JSON; move the folder away or choose another run_name"
-        ) from None
+        manifest = read_manifest(run_dir)
+    except ValueError as exc:
+        raise ConfigError(f"{exc}; move the folder away or choose another run_name") from None
+    if manifest is None:
+        return
+    stored = manifest.get("config", {})
     version = manifest.get("store_version")
     if version != STORE_VERSION:
         raise ConfigError(

@@ -17,6 +17,7 @@ import errno
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,12 @@ def record_key(fields: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
+def _write_atomic(write: Callable[[Path], None], path: Path) -> None:
+    """`write` into a temporary name, sync it, rename it into place: readers and
+    crashes see the old file or the whole new one, never a part."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        frame.to_parquet(tmp, index=False)
+        write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
     except OSError as exc:
@@ -60,10 +63,24 @@ def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
         os.close(dir_fd)
 
 
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    _write_atomic(lambda tmp: frame.to_parquet(tmp, index=False), path)
+
+
 def write_json_atomic(data: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    _write_atomic(lambda tmp: tmp.write_text(text), path)
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """A run folder's manifest; None when there is none; ValueError when it is not JSON."""
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise ValueError(f"{path} is not valid JSON") from None
 
 
 class RunStore:
@@ -90,11 +107,11 @@ class RunStore:
 
     def append_generations(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            _write_atomic(pd.DataFrame(rows), self._next_part(GENERATIONS))
+            _write_parquet(pd.DataFrame(rows), self._next_part(GENERATIONS))
 
     def append_grades(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            _write_atomic(pd.DataFrame(rows), self._next_part(GRADES))
+            _write_parquet(pd.DataFrame(rows), self._next_part(GRADES))
 
     def generations(self) -> pd.DataFrame:
         return self._read(GENERATIONS)
@@ -127,12 +144,11 @@ class RunStore:
 
     def write_records(self) -> pd.DataFrame:
         records = self.records()
-        _write_atomic(records, self.run_dir / RECORDS)
+        _write_parquet(records, self.run_dir / RECORDS)
         return records
 
     def manifest(self) -> dict[str, Any]:
-        path = self.run_dir / MANIFEST
-        return json.loads(path.read_text()) if path.is_file() else {}
+        return read_manifest(self.run_dir) or {}
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json_atomic(manifest, self.run_dir / MANIFEST)
