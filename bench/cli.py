@@ -176,13 +176,27 @@ def report(paths: list[str], regrade: bool = False) -> int:
         store = RunStore(run_dir)
         generations = store.generations() if regrade else store.ungraded()
         if not generations.empty:
+            old = store.grades()
+            before = {} if old.empty else dict(zip(old["key"], old["correct"], strict=True))
             graders = {t: load_spec(t).grader for t in generations["task"].unique()}
-            pool = GradingPool()
+            settings = (store.manifest().get("config") or {}) if regrade else {}
+            pool = GradingPool(timeout_s=settings.get("grading_timeout_s") or 5.0)
             try:
-                store.append_grades(pool.grade(generations.to_dict("records"), graders))
+                grades = pool.grade(generations.to_dict("records"), graders)
             finally:
                 pool.close()
-            print(f"{run_dir}: graded {len(generations)} attempt(s)")
+            store.append_grades(grades)
+            changed = [g for g in grades if g["key"] in before and before[g["key"]] != g["correct"]]
+            gained = sum(g["correct"] for g in changed)
+            print(
+                f"{run_dir}: graded {len(grades)} attempt(s)"
+                + (
+                    f"; {len(changed)} verdict(s) changed ({gained} now correct, "
+                    f"{len(changed) - gained} now wrong)"
+                    if regrade
+                    else ""
+                )
+            )
         records = store.write_records()
         if records.empty:
             return _fail(f"{run_dir} has no stored generations yet")

@@ -42,6 +42,9 @@ class ModelConfig:
     forced_answer: str = MISSING
     # Overrides the task's prompt template when set ({question} is filled in).
     prompt_template: str | None = None
+    # Per grader kind ("math", "numeric", "code"): this model family's own
+    # template for such tasks; its answer format must match forced_answer.
+    prompts: dict[str, str] = field(default_factory=dict)
     system_prompt: str | None = None
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -80,6 +83,9 @@ class SuiteConfig:
     sample: int | None = None  # a seeded random N of each task (after limit)
     seed: int = 0
     path: str | None = None  # local JSONL instead of the task's default source
+    # A folder with <set>/test.jsonl per task (offline copies of the hub sets);
+    # unset, tasks load from the Hugging Face hub.
+    data_dir: str | None = "${oc.env:THINKBENCH_DATA,null}"
     on_bad_row: str = "stop"  # a malformed dataset row: stop (with file:line) or skip (counted)
 
 
@@ -105,6 +111,9 @@ class Config:
     run_name: str | None = None  # default: a timestamped name
     results_dir: str = "results"
     grading_workers: int | None = None  # default: the number of cores
+    # A check (one symbolic comparison, one program's tests) past this many
+    # seconds counts as wrong; its worker is killed.
+    grading_timeout_s: float = 5.0
     # Finished problems are stored (and graded) at least this often, so a
     # crash loses at most this many seconds of work.
     store_interval_s: float = 20.0
@@ -161,6 +170,11 @@ def validate(cfg: Config | DictConfig) -> None:
         value = getattr(cfg.suite, key)
         if value is not None and value < 1:
             raise ConfigError(f"suite.{key}={value}; it must be a positive number or null")
+    for kind, template in cfg.model.prompts.items():
+        if "{question}" not in template:
+            raise ConfigError(f"model.prompts.{kind} must contain {{question}}")
+    if cfg.grading_timeout_s <= 0:
+        raise ConfigError(f"grading_timeout_s={cfg.grading_timeout_s}; it must be positive seconds")
     if cfg.store_interval_s < 0:
         raise ConfigError(f"store_interval_s={cfg.store_interval_s}; it must be 0 or more seconds")
     max_len = cfg.engine.max_model_len or cfg.model.max_model_len

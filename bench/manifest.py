@@ -22,12 +22,14 @@ PACKAGES = (
     "pandas",
     "numpy",
     "sympy",
+    "math-verify",
 )
 # Config keys that change how a run is executed but not what it computes.
 NOT_IN_IDENTITY = {
     ("run_name",),
     ("results_dir",),
     ("grading_workers",),
+    ("grading_timeout_s",),
     ("engine", "show_progress"),
     ("store_interval_s",),
     ("engine", "delay_s"),

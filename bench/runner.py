@@ -55,10 +55,17 @@ def load_suite(
 ) -> tuple[list[Problem], dict[str, tasks_mod.TaskSpec]]:
     problems: list[Problem] = []
     specs = {}
+    if suite_cfg.path and len(suite_cfg.tasks) > 1:
+        raise ConfigError(
+            f"suite.path names one file but suite {suite_cfg.name!r} has tasks "
+            f"{list(suite_cfg.tasks)}; use suite.data_dir (a folder with <task>/test.jsonl) instead"
+        )
     for name in suite_cfg.tasks:
         spec = tasks_mod.load_spec(name)
         specs[name] = spec
-        loaded = tasks_mod.load_problems(spec, suite_cfg.path, suite_cfg.on_bad_row, skipped)
+        loaded = tasks_mod.load_problems(
+            spec, suite_cfg.path, suite_cfg.on_bad_row, skipped, suite_cfg.data_dir
+        )
         problems.extend(tasks_mod.select(loaded, suite_cfg.limit, suite_cfg.sample, suite_cfg.seed))
     if not problems:
         raise ConfigError(
@@ -74,7 +81,7 @@ def build_prompts(
     prompted = []
     for problem in problems:
         spec = specs[problem.task]
-        template = model_cfg.prompt_template or spec.prompt
+        template = model_cfg.prompts.get(spec.grader) or model_cfg.prompt_template or spec.prompt
         messages = []
         if model_cfg.system_prompt:
             messages.append({"role": "system", "content": model_cfg.system_prompt})
@@ -228,7 +235,7 @@ class Sweep:
         )
 
         strategy = make_strategy(cfg.strategy.name, chain_settings(cfg.model))
-        pool = GradingPool(cfg.grading_workers)
+        pool = GradingPool(cfg.grading_workers, cfg.grading_timeout_s)
         stats = StrategyStats()
         graders = {name: spec.grader for name, spec in specs.items()}
         seeds = [
@@ -315,6 +322,7 @@ class Sweep:
             "task": p.problem.task,
             "problem_id": p.problem.problem_id,
             "difficulty": p.problem.difficulty,
+            "subject": p.problem.subject,
             "strategy": cfg.strategy.name,
             "budget": attempt.budget,
             "sample": attempt.sample,

@@ -1,24 +1,47 @@
-"""Graders: (answer text, gold) -> Grade. Pure functions, cheap to import,
-so they can run in worker processes.
+"""Graders: find the answer in an attempt's answer text, then check it
+against the gold answer.
 
 A grader sees only the answer part of an attempt (the text after the end of
 thinking), never the thinking, so reasoning that mentions other numbers
-cannot be mistaken for the answer.
+cannot be mistaken for the answer. Extraction is string work done where the
+rows are; checks that may be slow or hang (symbolic math, running code) run
+in worker processes under a hard deadline (pool.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from bench.grading import numeric
-from bench.types import Grade
+from bench.grading import math as math_grader
+from bench.grading import math_equivalence, numeric
 
-GRADERS: dict[str, Callable[[str, str], Grade]] = {
-    "numeric": numeric.grade,
+
+@dataclass(frozen=True)
+class Grader:
+    name: str
+    extract: Callable[[str], str | None]
+    # Module-level function of (extracted, gold, timeout_s) -> bool, so it can
+    # run in a worker process.
+    check: Callable[[Any], bool]
+    # Cheap, bounded checks run in the calling process; others go to workers.
+    in_process: bool = False
+    preload: tuple[str, ...] = ()
+
+
+GRADERS: dict[str, Grader] = {
+    "numeric": Grader("numeric", numeric.extract_number, numeric.check, in_process=True),
+    "math": Grader(
+        "math",
+        math_grader.extract_answer,
+        math_equivalence.check_pair,
+        preload=math_grader.PRELOAD,
+    ),
 }
 
 
-def get_grader(name: str) -> Callable[[str, str], Grade]:
+def get_grader(name: str) -> Grader:
     try:
         return GRADERS[name]
     except KeyError:

@@ -44,10 +44,15 @@ def _first_number(text: str) -> str | None:
     return None
 
 
+def check(item: tuple[str, str, float]) -> bool:
+    """(extracted, gold, timeout_s) -> equal as exact numbers."""
+    extracted, gold, _ = item
+    expected = _parse(gold)
+    return expected is not None and _parse(extracted) == expected
+
+
 def grade(answer_text: str, gold: str) -> Grade:
     extracted = extract_number(answer_text)
     if extracted is None:
         return Grade(correct=False, extracted=None)
-    expected = _parse(gold)
-    got = _parse(extracted)
-    return Grade(correct=expected is not None and got == expected, extracted=extracted)
+    return Grade(correct=check((extracted, gold, 0.0)), extracted=extracted)

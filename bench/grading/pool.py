@@ -1,63 +1,73 @@
-"""Grade stored attempts in worker processes, never in the sweep's main loop.
+"""Grade stored attempts: extract answers here, run slow checks in workers.
 
-Workers are spawned (not forked): the parent may hold an inference engine's
-threads, which fork would copy in a broken state.
+Cheap graders (exact numbers) check in the calling process. Graders whose
+checks may be slow or hang (symbolic math) run in HardTimeoutPool workers,
+in parallel across cores, each check under `timeout_s`: a check past it
+counts as wrong and the sweep goes on.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
 from tqdm import tqdm
 
-from bench.grading import get_grader
+from bench.grading import Grader, get_grader
+from bench.grading.workers import HardTimeoutPool
 
-# Below this many items a pool's start-up (about a second per worker) costs
-# more than grading; numeric checks take microseconds each.
-POOL_THRESHOLD = 2000
-
-
-def _grade_one(item: tuple[str, str, str]) -> tuple[bool, str | None]:
-    grader, answer_text, gold = item
-    grade = get_grader(grader)(answer_text, gold)
-    return grade.correct, grade.extracted
+# Show a progress bar from this many worker checks on.
+PROGRESS_FROM = 500
 
 
 class GradingPool:
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, timeout_s: float = 5.0) -> None:
         self.workers = workers or os.cpu_count() or 1
-        self._executor: Executor | None = None
+        self.timeout_s = timeout_s
+        self._pools: dict[tuple[str, ...], HardTimeoutPool] = {}
 
-    def _pool(self) -> Executor:
-        if self._executor is None:
-            context = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-        return self._executor
+    def _pool(self, grader: Grader) -> HardTimeoutPool:
+        if grader.preload not in self._pools:
+            self._pools[grader.preload] = HardTimeoutPool(self.workers, grader.preload)
+        return self._pools[grader.preload]
+
+    @property
+    def timed_out(self) -> int:
+        return sum(p.killed for p in self._pools.values())
 
     def grade(self, rows: list[dict[str, Any]], grader: dict[str, str]) -> list[dict[str, Any]]:
         """Grade rows (with key, task, answer_text, gold); `grader` maps task -> grader name."""
-        items = [(grader[r["task"]], r["answer_text"], r["gold"]) for r in rows]
-        if len(items) < POOL_THRESHOLD and self._executor is None:
-            verdicts = list(map(_grade_one, items))
-        else:
-            chunk = max(1, len(items) // (self.workers * 8))
-            verdicts = list(
-                tqdm(
-                    self._pool().map(_grade_one, items, chunksize=chunk),
-                    total=len(items),
-                    desc="grading",
-                    unit="attempt",
+        graders = [get_grader(grader[r["task"]]) for r in rows]
+        extracted = [g.extract(r["answer_text"]) for g, r in zip(graders, rows, strict=True)]
+        correct: list[bool] = [False] * len(rows)
+        remote: dict[str, list[int]] = {}
+        for i, (g, answer) in enumerate(zip(graders, extracted, strict=True)):
+            if answer is None:
+                continue
+            if g.in_process:
+                correct[i] = g.check((answer, rows[i]["gold"], self.timeout_s))
+            else:
+                remote.setdefault(g.name, []).append(i)
+        for name, indices in remote.items():
+            g = get_grader(name)
+            items = [(extracted[i], str(rows[i]["gold"]), self.timeout_s) for i in indices]
+            with tqdm(
+                total=len(items),
+                desc=f"grading ({name})",
+                unit="check",
+                disable=len(items) < PROGRESS_FROM,
+            ) as bar:
+                verdicts = self._pool(g).map(
+                    g.check, items, self.timeout_s, default=False, progress=bar.update
                 )
-            )
+            for i, verdict in zip(indices, verdicts, strict=True):
+                correct[i] = bool(verdict)
         return [
-            {"key": r["key"], "grader": g[0], "answer": extracted, "correct": correct}
-            for r, g, (correct, extracted) in zip(rows, items, verdicts, strict=True)
+            {"key": r["key"], "grader": g.name, "answer": answer, "correct": ok}
+            for r, g, answer, ok in zip(rows, graders, extracted, correct, strict=True)
         ]
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(cancel_futures=True)
-            self._executor = None
+        for pool in self._pools.values():
+            pool.close()
+        self._pools = {}
