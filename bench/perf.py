@@ -10,6 +10,10 @@ benchmarks in that file are kept):
                          on the identical prompts and sampling parameters (all
                          chains in one call, then all answer continuations in
                          another; ours streams answers into the running batch)
+
+Checking benchmarks (bench/perf_checks.py) need the offline data sets
+(--data, default $THINKBENCH_DATA: a folder with <set>/test.jsonl).
+`--only` picks benchmarks: engine, math.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +31,7 @@ from typing import Any
 from bench.config import register
 from bench.manifest import hardware, package_versions
 
+BENCHMARKS = {"engine", "math"}
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -194,9 +201,43 @@ def main(argv: list[str]) -> int:
         "--problems", type=int, default=30, help="arith problems (levels interleaved 1, 2, 3, ...)"
     )
     parser.add_argument("--out", default="results/perf/latest.json")
+    parser.add_argument(
+        "--only",
+        default="engine,math",
+        help="comma-separated benchmarks to run (engine, math); default: all",
+    )
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("THINKBENCH_DATA"),
+        help="folder with <set>/test.jsonl (default: $THINKBENCH_DATA)",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. budget.tokens=[16,64]")
     args = parser.parse_args(argv)
-    result = measure(args.problems, args.overrides)
+    chosen = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = chosen - BENCHMARKS
+    if unknown:
+        print(
+            f"error: --only {sorted(unknown)} is not known; choose from {sorted(BENCHMARKS)}",
+            file=sys.stderr,
+        )
+        return 2
+    result: dict[str, Any] = {}
+    if "engine" in chosen:
+        result.update(measure(args.problems, args.overrides))
+    needs_data = chosen & {"math"}
+    if needs_data and not (args.data and Path(args.data).is_dir()):
+        print(
+            f"skipped {', '.join(sorted(needs_data))}: they need the data sets; pass --data DIR "
+            "or set THINKBENCH_DATA to a folder with <set>/test.jsonl",
+            flush=True,
+        )
+    elif "math" in chosen:
+        from bench.perf_checks import math_checks
+
+        print("math grader on reference solutions:", flush=True)
+        math = math_checks(Path(args.data))
+        result["math_details"] = math.pop("details")
+        result.update(math)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     existing = json.loads(out.read_text()) if out.is_file() else {}
@@ -205,13 +246,6 @@ def main(argv: list[str]) -> int:
     existing["hardware"] = hardware()
     existing["versions"] = package_versions()
     out.write_text(json.dumps(existing, indent=2, default=str) + "\n")
-    print(
-        json.dumps(
-            {
-                k: result[k]
-                for k in ("sweep_reuse_ratio", "largest_budget_ratio", "engine_overhead_ratio")
-            }
-        )
-    )
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}))
     print(f"wrote {out}")
     return 0

@@ -28,6 +28,7 @@ class FieldMap:
     question: str = "question"
     answer: str = "answer"
     difficulty: str | None = None
+    subject: str | None = None
 
 
 @dataclass
@@ -40,6 +41,13 @@ class SourceSpec:
     dataset: str | None = None  # hf
     config: str | None = None
     split: str = "test"
+    # The hub copy's field names, where they differ from `fields` (which
+    # describe the local JSONL layout <data_dir>/<local>/test.jsonl).
+    hub_fields: FieldMap | None = None
+    # The gold answer is the text after this marker in the answer field
+    # (GSM8K's hub copy ends its worked answer with "#### 18").
+    gold_after: str | None = None
+    local: str | None = None  # folder name under suite.data_dir
 
 
 @dataclass
@@ -106,10 +114,18 @@ def _rows_from_jsonl(path: Path, on_bad_row: str, skipped: list[str]) -> list[_R
     return rows
 
 
-def _rows_from_hub(source: SourceSpec) -> list[_Row]:
+def _rows_from_hub(source: SourceSpec, task: str) -> list[_Row]:
     import datasets
 
-    data = datasets.load_dataset(source.dataset, source.config, split=source.split)
+    try:
+        data = datasets.load_dataset(source.dataset, source.config, split=source.split)
+    except Exception as exc:  # offline, unknown dataset, no access
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TaskError(
+            f"task {task}: could not load {source.dataset!r} from the Hugging Face hub ({reason}); "
+            f"offline, set suite.data_dir (or THINKBENCH_DATA) to a folder with "
+            f"{source.local or task}/test.jsonl, or suite.path to a JSONL file"
+        ) from exc
     return [_Row(f"{source.dataset} row {i + 1}", dict(row)) for i, row in enumerate(data)]
 
 
@@ -120,9 +136,13 @@ def _bad_row(message: str, on_bad_row: str, skipped: list[str]) -> None:
 
 
 def _problems_from_rows(
-    spec: TaskSpec, rows: list[_Row], on_bad_row: str, skipped: list[str]
+    spec: TaskSpec,
+    rows: list[_Row],
+    on_bad_row: str,
+    skipped: list[str],
+    fields: FieldMap,
+    gold_after: str | None = None,
 ) -> list[Problem]:
-    fields = spec.fields
     problems = []
     for index, row in enumerate(rows):
         data = row.data
@@ -132,6 +152,12 @@ def _problems_from_rows(
                 f"{row.where}: lacks field(s) {missing}; it has {sorted(data)}", on_bad_row, skipped
             )
             continue
+        gold = str(data[fields.answer])
+        if gold_after:
+            if gold_after not in gold:
+                _bad_row(f"{row.where}: answer lacks {gold_after!r}", on_bad_row, skipped)
+                continue
+            gold = gold.rsplit(gold_after, 1)[1].strip().replace(",", "")
         problems.append(
             Problem(
                 task=spec.name,
@@ -139,8 +165,9 @@ def _problems_from_rows(
                 if fields.id and fields.id in data
                 else f"{spec.name}-{index:05d}",
                 question=str(data[fields.question]),
-                gold=str(data[fields.answer]),
+                gold=gold,
                 difficulty=str(data.get(fields.difficulty, "")) if fields.difficulty else "",
+                subject=str(data.get(fields.subject, "")) if fields.subject else "",
                 meta={k: v for k, v in data.items() if k not in (fields.question, fields.answer)},
             )
         )
@@ -152,15 +179,28 @@ def load_problems(
     path: str | None = None,
     on_bad_row: str = "stop",
     skipped: list[str] | None = None,
+    data_dir: str | None = None,
 ) -> list[Problem]:
-    """The task's problems. Malformed rows stop the load with file and line, or
-    with on_bad_row="skip" are left out and described in `skipped`."""
+    """The task's problems: from `path` (a JSONL file) if given, else from
+    `data_dir`/<local>/test.jsonl for tasks with a local layout, else from the
+    task's own source (generator, JSONL or the hub). Malformed rows stop the
+    load with file and line, or with on_bad_row="skip" are left out and
+    described in `skipped`."""
     if on_bad_row not in ON_BAD_ROW:
         raise TaskError(f"suite.on_bad_row={on_bad_row!r}; choose one of: {', '.join(ON_BAD_ROW)}")
     skipped = skipped if skipped is not None else []
     source = spec.source
+    fields, gold_after = spec.fields, None
     if path is not None:
         rows = _rows_from_jsonl(Path(path), on_bad_row, skipped)
+    elif data_dir and source.local:
+        local = Path(data_dir) / source.local / "test.jsonl"
+        if not local.is_file():
+            raise TaskError(
+                f"task {spec.name}: {local} does not exist; suite.data_dir must hold "
+                f"{source.local}/test.jsonl (or unset it to load from the hub)"
+            )
+        rows = _rows_from_jsonl(local, on_bad_row, skipped)
     elif source.kind == "generator":
         if source.generator == "arith":
             from bench import arith
@@ -172,12 +212,13 @@ def load_problems(
     elif source.kind == "jsonl":
         rows = _rows_from_jsonl(Path(source.path or ""), on_bad_row, skipped)
     elif source.kind == "hf":
-        rows = _rows_from_hub(source)
+        rows = _rows_from_hub(source, spec.name)
+        fields, gold_after = source.hub_fields or spec.fields, source.gold_after
     else:
         raise TaskError(
             f"task {spec.name}: source.kind={source.kind!r}; choose generator, jsonl or hf"
         )
-    return _problems_from_rows(spec, rows, on_bad_row, skipped)
+    return _problems_from_rows(spec, rows, on_bad_row, skipped, fields, gold_after)
 
 
 def select(

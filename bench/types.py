@@ -18,6 +18,7 @@ class Problem:
     question: str
     gold: str
     difficulty: str = ""
+    subject: str = ""  # a second slicing field (MATH's subject)
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
