@@ -15,7 +15,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 ENGINE_KINDS = ("vllm", "fake")
-STRATEGIES = ("single",)
+STRATEGIES = ("single", "sc", "bon", "wait", "native")
+# Strategies whose analysis compares several samples per problem.
+SAMPLING_STRATEGIES = ("sc", "bon")
 DEVICES = ("cuda", "cpu")
 
 
@@ -51,6 +53,11 @@ class ModelConfig:
     answer_max_tokens: int = 32  # decoding after the delimiter: the short answer only
     answer_stop: list[str] = field(default_factory=list)  # where the answer ends
     max_model_len: int = 4096
+    # strategy=native (vLLM's thinking_token_budget): where thinking starts, as
+    # vLLM's reasoning parser knows it (qwen3, deepseek_r1) or as a string;
+    # the string forced at the budget is forced_answer.
+    reasoning_parser: str | None = None
+    reasoning_start: str | None = None
     parameters: float = 0.0  # parameter count, for FLOPs estimates
     dtype: str = "bfloat16"
 
@@ -98,7 +105,18 @@ class BudgetConfig:
 @dataclass
 class StrategyConfig:
     name: str = MISSING  # one of STRATEGIES
-    samples: int = 1  # independent chains per problem
+    n: int = 1  # independent chains (samples) per problem
+    # Override the model's sampling for this strategy (sc and bon need > 0).
+    temperature: float | None = None
+    top_p: float | None = None
+    # wait: the string that replaces a suppressed end of thinking, and how often.
+    wait: str = "\nWait"
+    max_extensions: int = 0
+    # bon: how samples are scored (bench/strategies/verifiers.py).
+    verifier: str | None = None
+    logprobs: int = 5  # top log-probabilities per token for self_certainty
+    # maj@k / bon@k: random k-subsets per problem where exact enumeration is too big.
+    subset_draws: int = 1000
 
 
 @dataclass
@@ -155,6 +173,37 @@ def validate_budgets(values: list[int]) -> list[int]:
     return budgets
 
 
+def _validate_strategy(cfg: Config | DictConfig) -> None:
+    from bench.strategies.verifiers import VERIFIERS
+
+    strategy = cfg.strategy
+    if strategy.n < 1:
+        raise ConfigError(f"strategy.n={strategy.n}; it must be at least 1")
+    temperature = (
+        strategy.temperature if strategy.temperature is not None else cfg.model.sampling.temperature
+    )
+    if strategy.name in SAMPLING_STRATEGIES:
+        if strategy.n < 2:
+            raise ConfigError(
+                f"strategy={strategy.name} compares samples; set strategy.n to 2 or more"
+            )
+        if temperature <= 0:
+            raise ConfigError(
+                f"strategy={strategy.name} needs sampling, but the temperature is {temperature} "
+                "(greedy: every sample would be the same); set strategy.temperature, e.g. 0.7"
+            )
+    if strategy.name == "bon":
+        _choice("strategy.verifier", str(strategy.verifier), VERIFIERS)
+        if strategy.logprobs < 1:
+            raise ConfigError("strategy.logprobs must be at least 1 for self_certainty")
+    if strategy.name == "wait" and strategy.max_extensions < 1:
+        raise ConfigError(
+            "strategy=wait extends thinking; set strategy.max_extensions to 1 or more"
+        )
+    if strategy.subset_draws < 1:
+        raise ConfigError(f"strategy.subset_draws={strategy.subset_draws}; it must be positive")
+
+
 def validate(cfg: Config | DictConfig) -> None:
     """Semantic checks the schema's types cannot express."""
     validate_budgets(list(cfg.budget.tokens))
@@ -162,8 +211,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _choice("engine.kind", cfg.engine.kind, ENGINE_KINDS)
     _choice("engine.device", cfg.engine.device, DEVICES)
     _choice("suite.on_bad_row", cfg.suite.on_bad_row, ("stop", "skip"))
-    if cfg.strategy.samples < 1:
-        raise ConfigError(f"strategy.samples={cfg.strategy.samples}; it must be at least 1")
+    _validate_strategy(cfg)
     if not cfg.suite.tasks:
         raise ConfigError("suite.tasks is empty; name at least one task file under tasks/")
     for key in ("limit", "sample"):

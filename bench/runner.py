@@ -39,14 +39,26 @@ class Prompted:
     grader: str
 
 
-def chain_settings(model_cfg: Any) -> ChainSettings:
+def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
+    """The model's delimiters and sampling, with the strategy's overrides."""
+    strategy = strategy_cfg
+    temperature = model_cfg.sampling.temperature
+    top_p = model_cfg.sampling.top_p
+    if strategy is not None and strategy.temperature is not None:
+        temperature = strategy.temperature
+    if strategy is not None and strategy.top_p is not None:
+        top_p = strategy.top_p
+    name = strategy.name if strategy is not None else "single"
     return ChainSettings(
         thinking_end=tuple(model_cfg.thinking_end),
         forced_answer=model_cfg.forced_answer,
         answer_stop=tuple(model_cfg.answer_stop),
         answer_max_tokens=model_cfg.answer_max_tokens,
-        temperature=model_cfg.sampling.temperature,
-        top_p=model_cfg.sampling.top_p,
+        temperature=temperature,
+        top_p=top_p,
+        wait=strategy.wait if name == "wait" else "",
+        max_extensions=strategy.max_extensions if name == "wait" else 0,
+        logprobs=strategy.logprobs if name == "bon" else None,
     )
 
 
@@ -177,7 +189,7 @@ class Sweep:
         self.config = to_container(cfg)
         self.identity = manifest_mod.config_identity(self.config)
         self.budgets = list(cfg.budget.tokens)
-        self.samples = cfg.strategy.samples
+        self.samples = cfg.strategy.n
         self.skipped_rows: list[str] = []
 
     def _record_base(self, engine_info: dict[str, Any]) -> dict[str, Any]:
@@ -202,7 +214,11 @@ class Sweep:
                 f"warning: skipped {len(skipped)} malformed row(s), first: {skipped[0]}", flush=True
             )
         self.skipped_rows = skipped
-        engine = make_engine(cfg.engine, cfg.model)
+        if cfg.strategy.name == "native":
+            from bench.strategies.native import check_support
+
+            check_support(cfg.engine, cfg.model)
+        engine = make_engine(cfg.engine, cfg.model, native_budget=cfg.strategy.name == "native")
         prompted = build_prompts(engine, problems, specs, cfg.model)
         _check_context(prompted, cfg)
         engine_info = engine.describe()
@@ -234,7 +250,7 @@ class Sweep:
             flush=True,
         )
 
-        strategy = make_strategy(cfg.strategy.name, chain_settings(cfg.model))
+        strategy = make_strategy(cfg.strategy.name, chain_settings(cfg.model, cfg.strategy))
         pool = GradingPool(cfg.grading_workers, cfg.grading_timeout_s)
         stats = StrategyStats()
         graders = {name: spec.grader for name, spec in specs.items()}
@@ -297,7 +313,7 @@ class Sweep:
 
         records = store.write_records()
         adherence = adherence_summary(records, self.budgets)
-        outputs = write_outputs(run_dir, records)
+        outputs = write_outputs(run_dir, records, cfg.strategy.subset_draws)
         manifest = self._manifest(engine_info, data_hash, len(problems), status="complete")
         manifest.update(
             records=len(records),
@@ -330,6 +346,11 @@ class Sweep:
             "thinking_tokens": attempt.thinking_tokens,
             "answer_tokens": attempt.answer_tokens,
             "engine_tokens": attempt.engine_tokens,
+            "extensions": attempt.extensions,
+            "discarded_tokens": attempt.discarded_tokens,
+            "verifier_score": attempt.certainty,
+            # Tokens a verifier read to score this attempt (self-certainty: none).
+            "verifier_tokens": 0,
             "hit_budget": attempt.hit_budget,
             "finish": attempt.finish,
             "seconds": round(result.seconds, 6),

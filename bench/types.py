@@ -35,6 +35,10 @@ class GenerationRequest:
     # Only engines that support per-request seeds honour this; the vLLM CPU
     # build crashes on them, so it is seeded at engine level instead.
     seed: int | None = None
+    # Top log-probabilities to return per generated token (for self-certainty).
+    logprobs: int | None = None
+    # vLLM's native thinking budget (SamplingParams.thinking_token_budget).
+    thinking_token_budget: int | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class Completion:
     finish_reason: str  # "stop" (EOS or a stop string) or "length"
     stop_reason: str | int | None = None  # the stop string that matched, if any
     prompt_tokens: int | None = None  # prompt length as the engine counted it
+    # Per generated token: how peaked the model's next-token distribution was
+    # (self-certainty over the top log-probabilities; see strategies/verifiers.py).
+    token_certainty: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,12 @@ class Attempt:
     # thinking + delimiter/cue) plus the answer it decoded. Must equal
     # prompt + thinking + answer tokens; the adherence check compares them.
     engine_tokens: int | None = None
+    extensions: int = 0  # "Wait" extensions inside the kept thinking (strategy=wait)
+    # Generated after the answer's stop and not graded (strategy=native decodes
+    # thinking and answer in one request, so it cannot stop at the answer's end).
+    discarded_tokens: int = 0
+    # Mean self-certainty over the tokens the model generated for this attempt.
+    certainty: float | None = None
 
     @property
     def thinking_tokens(self) -> int:

@@ -33,7 +33,7 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
         (["suite=nope"], ["suite=nope is not known", "arith"]),
         (["-m", "model=smollm2-135m,gpt-9"], ["model=gpt-9 is not known"]),
         (["model.temprature=0.5"], ["temprature", "ModelConfig"]),
-        (["strategy.samples=many"], ["many", "Integer"]),
+        (["strategy.n=many"], ["many", "Integer"]),
         (["strategy.name=tree"], ["strategy.name='tree'", "single"]),
     ],
 )

@@ -24,9 +24,24 @@ def test_every_group_has_options():
         assert _options(group), group
 
 
-@pytest.mark.parametrize("combo", list(itertools.product(*[_options(g) for g in GROUPS])))
-def test_every_combination_composes(make_cfg, combo):
-    overrides = [f"{g}={o}" for g, o in zip(GROUPS, combo, strict=True)]
+def _combinations() -> list[tuple[str, ...]]:
+    """Every model with every strategy (their settings interact: sampling,
+    reasoning markers), every budget with every model (context length), and
+    every engine and suite once; the full product is thousands of configs."""
+    combos = [
+        (f"model={m}", f"strategy={s}")
+        for m, s in itertools.product(_options("model"), _options("strategy"))
+    ]
+    combos += [
+        (f"model={m}", f"budget={b}")
+        for m, b in itertools.product(_options("model"), _options("budget"))
+    ]
+    combos += [(f"{g}={o}",) for g in ("engine", "suite") for o in _options(g)]
+    return combos
+
+
+@pytest.mark.parametrize("overrides", _combinations(), ids=" ".join)
+def test_every_combination_composes(make_cfg, overrides):
     cfg = make_cfg(*overrides)
     assert cfg.model.name and cfg.engine.kind in ("vllm", "fake")
     try:
@@ -50,7 +65,7 @@ def test_unknown_model_lists_choices(make_cfg):
 
 def test_wrong_type_fails(make_cfg):
     with pytest.raises(ConfigCompositionException):
-        make_cfg("strategy.samples=many")
+        make_cfg("strategy.n=many")
 
 
 @pytest.mark.parametrize(

@@ -107,3 +107,54 @@ def test_samples_are_numbered():
 def test_thinking_length_on_token_boundaries(text, delimiter, expected):
     tok = FakeEngine().tokenizer
     assert thinking_length(tok, tok.encode(text), delimiter) == expected
+
+
+def _prompt(engine, question="q"):
+    tok = engine.tokenizer
+    return tuple(tok.encode(tok.render_chat([{"role": "user", "content": question}])))
+
+
+def test_wait_extends_thinking_before_the_largest_budget():
+    # The fake model, told "Wait", writes " let me check that again. " and answers again.
+    from dataclasses import replace
+
+    engine = _engine("x" * 20)
+    settings = replace(SETTINGS, wait="\nWait", max_extensions=2)
+    results, stats = SingleChain(settings).run(engine, [_prompt(engine)], [16, 64, 200])
+    attempts = {r.attempt.budget: r.attempt for r in results}
+    check = "\nWait let me check that again. "
+    extended = "x" * 20 + check + check  # two extensions, then its own end
+    assert stats.extension_requests == 2
+    assert attempts[16].finish == "cut" and attempts[16].extensions == 0
+    assert attempts[64].finish == "cut" and attempts[64].extensions == 2
+    assert attempts[64].thinking_text == extended[:64]
+    assert attempts[200].finish == "natural" and attempts[200].extensions == 2
+    assert attempts[200].thinking_text == extended
+    # single on the same problem thinks 20 tokens at every budget past 20
+    plain, _ = SingleChain(SETTINGS).run(engine, [_prompt(engine)], [200])
+    assert plain[0].attempt.thinking_tokens == 20 < attempts[200].thinking_tokens
+
+
+def test_wait_stops_extending_at_the_largest_budget():
+    from dataclasses import replace
+
+    engine = _engine("x" * 20)
+    settings = replace(SETTINGS, wait="\nWait", max_extensions=5)
+    results, stats = SingleChain(settings).run(engine, [_prompt(engine)], [40])
+    (attempt,) = [r.attempt for r in results]
+    assert stats.extension_requests == 1  # 20 + 31 > 40: no second extension
+    assert attempt.finish == "cut" and attempt.thinking_tokens == 40 and attempt.extensions == 1
+
+
+def test_samples_with_logprobs_carry_a_certainty_score():
+    from dataclasses import replace
+
+    engine = FakeEngine()
+    settings = replace(SETTINGS, temperature=0.7, logprobs=5)
+    results, _ = SingleChain(settings).run(engine, [_prompt(engine, "what?")], [16, 64], samples=4)
+    assert len(results) == 8
+    scores = {r.attempt.sample: r.attempt.certainty for r in results}
+    assert all(s is not None and s > 0 for s in scores.values())
+    assert len(set(scores.values())) > 1  # samples differ
+    answers = {r.attempt.answer_text for r in results if r.attempt.budget == 64}
+    assert len(answers) > 1  # sampling varied the answers

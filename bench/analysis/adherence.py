@@ -19,6 +19,8 @@ def adherence_summary(records: pd.DataFrame, budgets: list[int]) -> dict[str, An
     if "engine_tokens" in records:
         counted = records[records["engine_tokens"].notna()]
         ours = counted["prompt_tokens"] + counted["thinking_tokens"] + counted["answer_tokens"]
+        if "discarded_tokens" in counted:  # decoded past the answer's end (strategy=native)
+            ours = ours + counted["discarded_tokens"].fillna(0)
         mismatched = counted[ours != counted["engine_tokens"]]
     else:  # runs stored before engine counts were recorded
         counted = mismatched = records.iloc[0:0]

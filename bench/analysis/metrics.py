@@ -22,6 +22,13 @@ SCALING_COLUMNS = [
     "ci_high",
     "mean_thinking_tokens",
     "mean_total_tokens",
+    # How accuracy is read from the samples: "sample" (each on its own, k=1),
+    # "maj" (majority vote of k), "bon" / "wbon" (verifier pick of k).
+    "method",
+    "k",
+    # Thinking + answer tokens the k samples generated, per problem: the one
+    # x-axis on which thinking longer and sampling more compare.
+    "generated_tokens_per_problem",
 ]
 
 
@@ -72,6 +79,11 @@ def scaling_table(
                 ci_high=high,
                 mean_thinking_tokens=float(group["thinking_tokens"].mean()),
                 mean_total_tokens=float(group["total_tokens"].mean()),
+                method="sample",
+                k=1,
+                generated_tokens_per_problem=float(
+                    (group["thinking_tokens"] + group["answer_tokens"]).mean()
+                ),
             )
         )
     return pd.DataFrame(rows, columns=columns)

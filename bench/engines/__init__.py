@@ -11,15 +11,21 @@ from typing import Any
 from bench.engines.base import Engine, Tokenizer
 
 
-def make_engine(engine_cfg: Any, model_cfg: Any) -> Engine:
+def make_engine(engine_cfg: Any, model_cfg: Any, native_budget: bool = False) -> Engine:
+    """`native_budget`: configure vLLM's reasoning support so requests can carry
+    a thinking_token_budget (strategy=native)."""
     if engine_cfg.kind == "fake":
         from bench.engines.fake import FakeEngine
 
-        return FakeEngine(model_name=model_cfg.name, delay_s=engine_cfg.delay_s)
+        return FakeEngine(
+            model_name=model_cfg.name,
+            delay_s=engine_cfg.delay_s,
+            forced_answer=model_cfg.forced_answer if native_budget else None,
+        )
     if engine_cfg.kind == "vllm":
         from bench.engines.vllm import VLLMEngine
 
-        return VLLMEngine(engine_cfg, model_cfg)
+        return VLLMEngine(engine_cfg, model_cfg, native_budget=native_budget)
     raise ValueError(f"engine.kind={engine_cfg.kind!r} is not known; choose fake or vllm")
 
 

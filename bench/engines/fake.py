@@ -11,10 +11,11 @@ reproducible across processes.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.engines.base import generate_all
@@ -64,6 +65,13 @@ def default_script(question: str) -> Script:
     return Script(thinking, f"Final answer: {number}\n", f" {number + 1}\n")
 
 
+def _shift_number(text: str, shift: int) -> str:
+    match = re.search(r"-?\d+", text)
+    if not match or not shift:
+        return text
+    return text[: match.start()] + str(int(match.group(0)) + shift) + text[match.end() :]
+
+
 class FakeEngine:
     supports_request_seed = True
 
@@ -73,8 +81,11 @@ class FakeEngine:
         model_name: str = "fake",
         script: Callable[[str], Script] = default_script,
         delay_s: float = 0.0,
+        forced_answer: str | None = None,
     ) -> None:
         self.model_name = model_name
+        # Like vLLM's reasoning config: what a thinking_token_budget forces.
+        self.forced_answer = forced_answer
         self.script = script
         self.delay_s = delay_s
         self._tokenizer = ByteTokenizer()
@@ -90,13 +101,28 @@ class FakeEngine:
     def close(self) -> None:
         pass
 
-    def _continue(self, prompt: str) -> str:
-        """The text the scripted model writes next, given everything so far."""
+    def _continue(self, prompt: str, variant: int = 0) -> str:
+        """The text the scripted model writes next, given everything so far.
+        `variant` > 0 (sampling) shifts the numbers it answers, as if sampled."""
         user_start = prompt.rfind(USER)
         assistant_start = prompt.rfind(ASSISTANT)
         question = prompt[user_start + len(USER) : prompt.rfind(END, 0, assistant_start)]
         written = prompt[assistant_start + len(ASSISTANT) :]
         script = self.script(question)
+        # A sampled chain says which take it is, so that its answer continuation
+        # (decoded greedily, as variant 0) answers like that take.
+        taken = re.match(r"take (\d+): ", written)
+        variant = int(taken.group(1)) if taken else variant
+        if variant:
+            shift = _hash_int(f"{question}|{variant}") % 3 - 1  # -1, 0 or +1
+            script = Script(
+                f"take {variant}: " + script.thinking,
+                _shift_number(script.answer, shift),
+                _shift_number(script.early_answer, shift),
+            )
+        if written.rstrip().endswith(("Wait", "Wait,")):
+            # Told to keep thinking (strategy=wait): check once more, then answer.
+            return " let me check that again. " + script.answer
         full = script.thinking + script.answer
         if full.startswith(written):
             return full[len(written) :]
@@ -116,7 +142,33 @@ class FakeEngine:
 
     def complete(self, request: GenerationRequest) -> list[Completion]:
         prompt = self._tokenizer.decode(request.prompt_ids)
-        return [self._finish(self._continue(prompt), request)] * request.n
+        sampled = request.temperature > 0
+        completions = []
+        for j in range(request.n):
+            text = self._continue(prompt, j if sampled else 0)
+            if request.thinking_token_budget is not None:
+                text = self._force_budget(prompt, text, request.thinking_token_budget)
+            completion = self._finish(text, request)
+            if request.logprobs:
+                # A made-up but deterministic self-certainty per token.
+                level = 0.5 + _hash_int(f"{prompt}|{j}") % 100 / 50
+                completion = replace(
+                    completion, token_certainty=(level,) * len(completion.token_ids)
+                )
+            completions.append(completion)
+        return completions
+
+    def _force_budget(self, prompt: str, text: str, budget: int) -> str:
+        """What vLLM's thinking_token_budget does: at `budget` thinking tokens
+        without an end of thinking, force the end string; the model answers."""
+        if self.forced_answer is None:
+            raise ValueError("thinking_token_budget needs a forced_answer (reasoning config)")
+        end = text.find("Final answer:")
+        thinking = text if end < 0 else text[:end]
+        if len(self._tokenizer.encode(thinking)) <= budget:
+            return text
+        cut = self._tokenizer.decode(self._tokenizer.encode(thinking)[:budget])
+        return cut + self.forced_answer + self._continue(prompt + cut + self.forced_answer)
 
     def _finish(self, text: str, request: GenerationRequest) -> Completion:
         ids = self._tokenizer.encode(text)

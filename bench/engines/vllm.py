@@ -61,8 +61,9 @@ class HFTokenizer:
 
 
 class VLLMEngine:
-    def __init__(self, engine_cfg: Any, model_cfg: Any) -> None:
+    def __init__(self, engine_cfg: Any, model_cfg: Any, native_budget: bool = False) -> None:
         self.cfg = engine_cfg
+        self.native_budget = native_budget
         self.model_cfg = model_cfg
         self.device = engine_cfg.device
         self.supports_request_seed = self.device != "cpu"
@@ -122,6 +123,7 @@ class VLLMEngine:
             "enforce_eager": self.cfg.enforce_eager,
             "block_size": self.cfg.block_size,
             "seed": self.cfg.seed,
+            "native_thinking_budget": self.native_budget,
             "seeding": "per request"
             if self.supports_request_seed
             else "engine seed, fixed batch order",
@@ -147,13 +149,31 @@ class VLLMEngine:
                 options["block_size"] = self.cfg.block_size
             if self.device == "cuda":
                 options["gpu_memory_utilization"] = self.cfg.gpu_memory_utilization
+            if self.native_budget:
+                options["reasoning_config"] = self._reasoning_config()
             self._llm = LLM(**options)
             self.start_seconds = time.perf_counter() - started
         return self._llm
 
+    def _reasoning_config(self) -> Any:
+        """Where thinking starts (parser or string) and what is forced at the budget."""
+        from vllm.config.reasoning import ReasoningConfig
+
+        options = {"reasoning_end_str": self.model_cfg.forced_answer}
+        if self.model_cfg.reasoning_parser:
+            options["reasoning_parser"] = self.model_cfg.reasoning_parser
+        if self.model_cfg.reasoning_start:
+            options["reasoning_start_str"] = self.model_cfg.reasoning_start
+        return ReasoningConfig(**options)
+
     def sampling_params(self, request: GenerationRequest) -> Any:
         from vllm import SamplingParams
 
+        extra: dict[str, Any] = {}
+        if request.logprobs:
+            extra["logprobs"] = request.logprobs
+        if request.thinking_token_budget is not None:
+            extra["thinking_token_budget"] = request.thinking_token_budget
         return SamplingParams(
             n=request.n,
             max_tokens=request.max_tokens,
@@ -162,6 +182,7 @@ class VLLMEngine:
             stop=list(request.stop) or None,
             include_stop_str_in_output=True,
             seed=request.seed if self.supports_request_seed else None,
+            **extra,
         )
 
     def stream(self, *, desc: str = "generate") -> VLLMStream:
@@ -191,6 +212,15 @@ class VLLMEngine:
             except Exception as exc:  # shutting down must never mask the run's own outcome
                 log.warning("vLLM engine shutdown: %s", exc)
             self._llm = None
+
+
+def token_certainty(logprobs: Any) -> tuple[float, ...] | None:
+    """vLLM's per-token {token id: Logprob} dicts -> self-certainty per token."""
+    if not logprobs:
+        return None
+    from bench.strategies.verifiers import self_certainty
+
+    return tuple(self_certainty([lp.logprob for lp in top.values()]) for top in logprobs)
 
 
 class VLLMStream:
@@ -236,6 +266,7 @@ class VLLMStream:
                                 finish_reason=sample.finish_reason or "stop",
                                 stop_reason=sample.stop_reason,
                                 prompt_tokens=len(output.prompt_token_ids or ()),
+                                token_certainty=token_certainty(sample.logprobs),
                             )
                             for sample in output.outputs
                         ],

@@ -25,17 +25,23 @@ class Grader:
     # Module-level function of (extracted, gold, timeout_s) -> bool, so it can
     # run in a worker process.
     check: Callable[[Any], bool]
+    # Module-level function of (answers, timeout_s) -> a voting class per
+    # answer (equivalent answers share one; no answer gets -1).
+    classes: Callable[[Any], list[int]]
     # Cheap, bounded checks run in the calling process; others go to workers.
     in_process: bool = False
     preload: tuple[str, ...] = ()
 
 
 GRADERS: dict[str, Grader] = {
-    "numeric": Grader("numeric", numeric.extract_number, numeric.check, in_process=True),
+    "numeric": Grader(
+        "numeric", numeric.extract_number, numeric.check, numeric.classes, in_process=True
+    ),
     "math": Grader(
         "math",
         math_grader.extract_answer,
         math_equivalence.check_pair,
+        math_equivalence.classes,
         preload=math_grader.PRELOAD,
     ),
 }

@@ -56,3 +56,14 @@ def grade(answer_text: str, gold: str) -> Grade:
     if extracted is None:
         return Grade(correct=False, extracted=None)
     return Grade(correct=check((extracted, gold, 0.0)), extracted=extracted)
+
+
+def classes(item: tuple[list[str | None], float]) -> list[int]:
+    """Voting classes: answers with the same exact value share one; None gets -1."""
+    answers, _ = item
+    ids: dict[Fraction, int] = {}
+    labels = []
+    for answer in answers:
+        value = _parse(answer) if answer else None
+        labels.append(-1 if value is None else ids.setdefault(value, len(ids)))
+    return labels

@@ -62,10 +62,50 @@ class GradingPool:
                 )
             for i, verdict in zip(indices, verdicts, strict=True):
                 correct[i] = bool(verdict)
+        vote_class = self._vote_classes(rows, graders, extracted)
         return [
-            {"key": r["key"], "grader": g.name, "answer": answer, "correct": ok}
-            for r, g, answer, ok in zip(rows, graders, extracted, correct, strict=True)
+            {"key": r["key"], "grader": g.name, "answer": answer, "correct": ok, "vote_class": v}
+            for r, g, answer, ok, v in zip(
+                rows, graders, extracted, correct, vote_class, strict=True
+            )
         ]
+
+    def _vote_classes(
+        self, rows: list[dict[str, Any]], graders: list[Grader], extracted: list[str | None]
+    ) -> list[int]:
+        """Where a problem has several samples at one budget, which of its answers
+        are equivalent (for majority voting); -1 for no answer or a lone sample.
+        The strategy yields whole problems, so a batch holds every sample."""
+        labels = [-1] * len(rows)
+        groups: dict[tuple, list[int]] = {}
+        for i, row in enumerate(rows):
+            if "problem_id" in row and "budget" in row:
+                key = (row["task"], row["problem_id"], row["budget"], row.get("model"))
+                groups.setdefault(key, []).append(i)
+        by_grader: dict[str, list[list[int]]] = {}
+        for indices in groups.values():
+            if len(indices) > 1:
+                by_grader.setdefault(graders[indices[0]].name, []).append(indices)
+        for name, group_list in by_grader.items():
+            g = get_grader(name)
+            items = [([extracted[i] for i in indices], self.timeout_s) for indices in group_list]
+            if g.in_process:
+                grouped = [g.classes(item) for item in items]
+            else:
+                # One job per problem; a problem whose grouping passes its deadline
+                # is grouped by exact spelling rather than stalling the sweep.
+                deadline = self.timeout_s * max(len(item[0]) for item in items)
+                grouped = self._pool(g).map(g.classes, items, deadline, default=None)
+            for indices, classes in zip(group_list, grouped, strict=True):
+                if classes is None:
+                    spelled: dict[str, int] = {}
+                    answers = [extracted[i] for i in indices]
+                    classes = [
+                        -1 if a is None else spelled.setdefault(a, len(spelled)) for a in answers
+                    ]
+                for i, label in zip(indices, classes, strict=True):
+                    labels[i] = label
+        return labels
 
     def close(self) -> None:
         for pool in self._pools.values():

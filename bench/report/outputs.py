@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.analysis.metrics import scaling_table
+from bench.analysis.voting import voting_table
 from bench.report.plots import accuracy_vs_thinking
 
 SCALING_CSV = "scaling.csv"
@@ -14,8 +15,11 @@ BY_DIFFICULTY_CSV = "scaling_by_difficulty.csv"
 CURVE_PNG = "accuracy_vs_thinking.png"
 
 
-def write_outputs(run_dir: Path, records: pd.DataFrame) -> list[str]:
+def write_outputs(run_dir: Path, records: pd.DataFrame, subset_draws: int = 1000) -> list[str]:
     scaling = scaling_table(records)
+    voting = voting_table(records, draws=subset_draws)
+    if not voting.empty:
+        scaling = pd.concat([scaling, voting[scaling.columns]], ignore_index=True)
     scaling.to_csv(run_dir / SCALING_CSV, index=False, float_format="%.6g")
     written = [SCALING_CSV]
     if "difficulty" in records and records["difficulty"].fillna("").ne("").any():

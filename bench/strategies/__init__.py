@@ -1,10 +1,14 @@
 """How a thinking budget is spent: one module per way (see each module's docstring).
 
-chains.py  single: cap the thinking at each budget and force the answer, one
-           generation serving every budget
+chains.py    single, wait, sc, bon: one generation per sample serves every budget
+             (cut and force the answer; "Wait" extends; n samples per problem)
+native.py    native: vLLM's own thinking_token_budget, one generation per budget
+verifiers.py how bon scores samples (self-certainty)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from bench.strategies.chains import (
     STRATEGIES,
@@ -12,13 +16,25 @@ from bench.strategies.chains import (
     ChainSettings,
     SingleChain,
     StrategyStats,
-    make_strategy,
     thinking_length,
 )
+from bench.strategies.native import NativeBudget
+
+
+def make_strategy(name: str, settings: ChainSettings) -> Any:
+    strategies = {**STRATEGIES, "native": NativeBudget}
+    try:
+        return strategies[name](settings)
+    except KeyError:
+        raise ValueError(
+            f"strategy {name!r} is not known; choose one of: {', '.join(strategies)}"
+        ) from None
+
 
 __all__ = [
     "STRATEGIES",
     "AttemptResult",
+    "NativeBudget",
     "ChainSettings",
     "SingleChain",
     "StrategyStats",

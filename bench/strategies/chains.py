@@ -15,12 +15,23 @@ every budget (the budget-forcing cut of s1, Muennighoff et al. 2025,
      makes the shared thinking prefix nearly free, and all budgets at or past
      a natural ending share one continuation.
 
+wait -- the same, but a chain that ends its thinking before the largest
+budget has the delimiter suppressed and "Wait" appended, and thinks on, up to
+`max_extensions` times (s1's budget forcing used to *extend*). The extended
+chain then serves every budget as above; each attempt records how many
+extensions its kept thinking contains.
+
+sc / bon -- `samples` chains per problem in one request (n sampling, prefix
+shared); voting and verifier selection happen in analysis (analysis/voting.py),
+so every budget and every k come from the same pool of samples.
+
 All splitting happens on the token ids the engine returned; text is decoded
 only to find where a delimiter string starts.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +50,11 @@ class ChainSettings:
     answer_max_tokens: int
     temperature: float = 0.0
     top_p: float = 1.0
+    # strategy=wait: what replaces a suppressed end of thinking, and how often.
+    wait: str = ""
+    max_extensions: int = 0
+    # Top log-probabilities per token, for the self-certainty verifier.
+    logprobs: int | None = None
 
 
 @dataclass
@@ -49,6 +65,7 @@ class StrategyStats:
     thinking_generated: int = 0
     answer_generated: int = 0
     answer_requests: int = 0
+    extension_requests: int = 0
     calls: list[str] = field(default_factory=list)
 
 
@@ -89,21 +106,32 @@ class _Chain:
     ids: tuple[int, ...]
     natural_end: int | None  # thinking tokens before a delimiter the model wrote itself
     ended: bool  # the model stopped (EOS) without writing a delimiter
+    # Per token of `ids`: self-certainty, NaN where we inserted the token ("Wait").
+    certainty: tuple[float, ...] = ()
+    wait_positions: tuple[int, ...] = ()  # where each "Wait" was inserted
 
 
 def _read_chain(tokenizer: Tokenizer, completion: Completion, settings: ChainSettings) -> _Chain:
     ids = _strip_eos(completion.token_ids, tokenizer.eos_token_id)
+    certainty = tuple(completion.token_certainty or ())[: len(ids)]
     if isinstance(completion.stop_reason, str) and completion.stop_reason in settings.thinking_end:
-        return _Chain(ids, thinking_length(tokenizer, ids, completion.stop_reason), False)
-    return _Chain(ids, None, completion.finish_reason == "stop")
+        natural_end = thinking_length(tokenizer, ids, completion.stop_reason)
+        return _Chain(ids, natural_end, False, certainty)
+    return _Chain(ids, None, completion.finish_reason == "stop", certainty)
+
+
+def _mean_certainty(values: Sequence[float]) -> float | None:
+    known = [v for v in values if not math.isnan(v)]
+    return sum(known) / len(known) if known else None
 
 
 @dataclass
 class _Pending:
-    """One prompt's attempts while their answers are still being decoded."""
+    """One prompt's attempts while their chains finish and answers decode."""
 
     plans: list[tuple[int, int, tuple, tuple[int, ...], tuple[int, ...], bool, str]]
     outstanding: set[tuple]
+    chains: dict[int, _Chain] = field(default_factory=dict)
 
 
 class SingleChain:
@@ -149,55 +177,112 @@ class SingleChain:
         # Room for a delimiter that starts right at the largest budget to finish.
         slack = max((len(tokenizer.encode(d)) for d in s.thinking_end), default=0)
         forced_ids = tuple(tokenizer.encode(s.forced_answer))
+        wait_ids = tuple(tokenizer.encode(s.wait)) if s.max_extensions else ()
         started = time.perf_counter()
         stream = engine.stream(desc="generate")
-        for i, prompt in enumerate(prompts):
-            stream.submit(
-                ("think", i),
-                GenerationRequest(
-                    prompt_ids=tuple(prompt),
-                    max_tokens=largest + slack,
-                    temperature=s.temperature,
-                    top_p=s.top_p,
-                    stop=s.thinking_end,
-                    n=samples,
-                    seed=seeds[i] if seeds is not None and engine.supports_request_seed else None,
-                ),
+
+        def seed_for(i: int, extension: int = 0, sample: int = 0) -> int | None:
+            if seeds is None or not engine.supports_request_seed:
+                return None
+            return (seeds[i] + 7919 * extension + sample) % 2**31
+
+        def think(i: int, ids: tuple[int, ...], max_tokens: int, n: int, seed: int | None):
+            return GenerationRequest(
+                prompt_ids=tuple(prompts[i]) + ids,
+                max_tokens=max_tokens,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                stop=s.thinking_end,
+                n=n,
+                seed=seed,
+                logprobs=s.logprobs,
             )
+
+        for i in range(len(prompts)):
+            stream.submit(("think", i), think(i, (), largest + slack, samples, seed_for(i)))
         stats.calls.append(f"thinking: {len(prompts)} requests x n={samples}")
-        pending: dict[int, _Pending] = {}
+        pending = {i: _Pending([], set()) for i in range(len(prompts))}
+        partial: dict[tuple[int, int], _Chain] = {}  # chains extended with "Wait", in flight
         answers: dict[tuple, tuple[int, ...]] = {}
+        answer_certainty: dict[tuple, tuple[float, ...]] = {}
         engine_counts: dict[tuple, int] = {}
+
+        def chain_segment(i: int, sample: int, completion: Completion) -> None:
+            """Join a finished segment to what came before it; extend with "Wait"
+            or, once every sample's chain is final, plan and submit the answers."""
+            stats.thinking_generated += len(completion.token_ids)
+            before = partial.pop((i, sample), _Chain((), None, False))
+            segment = _read_chain(tokenizer, completion, s)
+            certainty = segment.certainty or (math.nan,) * len(segment.ids)
+            end = segment.natural_end
+            if (
+                end is not None
+                and len(before.wait_positions) < s.max_extensions
+                and len(before.ids) + end < largest
+            ):
+                ids = before.ids + segment.ids[:end] + wait_ids
+                if len(ids) < largest:
+                    partial[(i, sample)] = _Chain(
+                        ids,
+                        None,
+                        False,
+                        before.certainty + certainty[:end] + (math.nan,) * len(wait_ids),
+                        (*before.wait_positions, len(before.ids) + end),
+                    )
+                    stats.extension_requests += 1
+                    extension = len(before.wait_positions) + 1
+                    stream.submit(
+                        ("extend", i, sample),
+                        think(
+                            i, ids, largest + slack - len(ids), 1, seed_for(i, extension, sample)
+                        ),
+                    )
+                    return
+            entry = pending[i]
+            entry.chains[sample] = _Chain(
+                before.ids + segment.ids,
+                None if end is None else len(before.ids) + end,
+                segment.ended,
+                before.certainty + certainty,
+                before.wait_positions,
+            )
+            if len(entry.chains) < samples:
+                return
+            for sample_index in range(samples):
+                chain = entry.chains[sample_index]
+                for budget in budgets:
+                    key, thinking, prefix, hit, finish = self._plan(
+                        chain, i, sample_index, budget, forced_ids
+                    )
+                    entry.plans.append((sample_index, budget, key, thinking, prefix, hit, finish))
+                    if key not in entry.outstanding:
+                        entry.outstanding.add(key)
+                        stats.answer_requests += 1
+                        stream.submit(
+                            ("answer", key),
+                            GenerationRequest(
+                                prompt_ids=tuple(prompts[i]) + thinking + prefix,
+                                max_tokens=s.answer_max_tokens,
+                                temperature=0.0,
+                                stop=s.answer_stop,
+                                logprobs=s.logprobs,
+                            ),
+                        )
+
         for tag, completions in stream:
             if tag[0] == "think":
-                i = tag[1]
-                entry = pending[i] = _Pending([], set())
                 for sample, completion in enumerate(completions):
-                    stats.thinking_generated += len(completion.token_ids)
-                    chain = _read_chain(tokenizer, completion, s)
-                    for budget in budgets:
-                        key, thinking, prefix, hit, finish = self._plan(
-                            chain, i, sample, budget, forced_ids
-                        )
-                        entry.plans.append((sample, budget, key, thinking, prefix, hit, finish))
-                        if key not in entry.outstanding:
-                            entry.outstanding.add(key)
-                            stats.answer_requests += 1
-                            stream.submit(
-                                ("answer", key),
-                                GenerationRequest(
-                                    prompt_ids=tuple(prompts[i]) + thinking + prefix,
-                                    max_tokens=s.answer_max_tokens,
-                                    temperature=0.0,
-                                    stop=s.answer_stop,
-                                ),
-                            )
+                    chain_segment(tag[1], sample, completion)
+                continue
+            if tag[0] == "extend":
+                chain_segment(tag[1], tag[2], completions[0])
                 continue
             key = tag[1]
             completion = completions[0]
             stats.answer_generated += len(completion.token_ids)
             answer_ids = _strip_eos(completion.token_ids, tokenizer.eos_token_id)
             answers[key] = answer_ids
+            answer_certainty[key] = tuple(completion.token_certainty or ())[: len(answer_ids)]
             if completion.prompt_tokens is not None:
                 engine_counts[key] = completion.prompt_tokens + len(answer_ids)
             entry = pending[key[1]]
@@ -206,10 +291,18 @@ class SingleChain:
                 elapsed = time.perf_counter() - started
                 per_token = elapsed / max(stats.thinking_generated + stats.answer_generated, 1)
                 yield self._attempts(
-                    key[1], pending.pop(key[1]), answers, engine_counts, tokenizer, per_token
+                    key[1],
+                    pending.pop(key[1]),
+                    answers,
+                    answer_certainty,
+                    engine_counts,
+                    tokenizer,
+                    per_token,
                 )
         stats.seconds = time.perf_counter() - started
         stats.calls.append(f"answers: {stats.answer_requests} requests")
+        if stats.extension_requests:
+            stats.calls.append(f"wait extensions: {stats.extension_requests} requests")
 
     @staticmethod
     def _plan(chain: _Chain, i: int, sample: int, budget: int, forced_ids: tuple[int, ...]):
@@ -230,11 +323,15 @@ class SingleChain:
         return ("cut", i, sample, budget), chain.ids[:budget], forced_ids, True, "cut"
 
     @staticmethod
-    def _attempts(i, entry, answers, engine_counts, tokenizer, per_token) -> list[AttemptResult]:
+    def _attempts(
+        i, entry, answers, answer_certainty, engine_counts, tokenizer, per_token
+    ) -> list[AttemptResult]:
         results = []
         for sample, budget, key, thinking, prefix, hit, finish in entry.plans:
             answer_ids = answers[key]
             natural_prefix = len(prefix) if finish == "natural" else 0
+            chain = entry.chains[sample]
+            generated = chain.certainty[: len(thinking) + natural_prefix] + answer_certainty[key]
             attempt = Attempt(
                 budget=budget,
                 sample=sample,
@@ -246,22 +343,18 @@ class SingleChain:
                 hit_budget=hit,
                 finish=finish,
                 engine_tokens=engine_counts.get(key),
+                extensions=sum(1 for p in chain.wait_positions if p < len(thinking)),
+                certainty=_mean_certainty(generated),
             )
             seconds = (len(thinking) + natural_prefix + len(answer_ids)) * per_token
             results.append(AttemptResult(i, attempt, seconds))
         for _, _, key, *_ in entry.plans:
             answers.pop(key, None)
+            answer_certainty.pop(key, None)
             engine_counts.pop(key, None)
         return results
 
 
-STRATEGIES = {"single": SingleChain}
-
-
-def make_strategy(name: str, settings: ChainSettings) -> SingleChain:
-    try:
-        return STRATEGIES[name](settings)
-    except KeyError:
-        raise ValueError(
-            f"strategy {name!r} is not known; choose one of: {', '.join(STRATEGIES)}"
-        ) from None
+# sc and bon differ from single in sampling and in analysis, not in generation;
+# wait differs in its settings (wait string, max_extensions).
+STRATEGIES = {"single": SingleChain, "sc": SingleChain, "bon": SingleChain, "wait": SingleChain}

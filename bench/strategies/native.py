@@ -1,0 +1,177 @@
+"""native -- the engine enforces the budget: vLLM's
+`SamplingParams.thinking_token_budget`, with a reasoning config telling it
+where thinking starts (the model's reasoning parser, or a start string) and
+what to force at the budget (the model's forced_answer).
+
+One generation per budget: the engine decides the cut, so nothing is reused
+across budgets (the price of this way; compare with `single`). Each output
+is split after the fact at the first end-of-thinking delimiter it contains.
+Older vLLM builds silently ignore budgets they do not know, so support is
+checked at start-up and a missing piece stops the run with a message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from bench.config import ConfigError
+from bench.engines.base import Engine, Tokenizer
+from bench.strategies.chains import AttemptResult, ChainSettings, StrategyStats, _strip_eos
+from bench.types import Attempt, GenerationRequest
+
+
+def check_support(engine_cfg: Any, model_cfg: Any) -> None:
+    """Raise ConfigError unless this engine and model can enforce a native budget."""
+    if engine_cfg.kind == "fake":
+        return  # the scripted engine enforces budgets like vLLM does (for tests)
+    if engine_cfg.kind != "vllm":
+        raise ConfigError(
+            f"strategy=native needs vLLM's thinking_token_budget; engine.kind={engine_cfg.kind!r} "
+            "has none (use engine=vllm or engine=vllm_cpu)"
+        )
+    try:
+        from vllm import SamplingParams
+    except ImportError as exc:
+        raise ConfigError("strategy=native needs vLLM installed (make setup)") from exc
+    if "thinking_token_budget" not in getattr(SamplingParams, "__struct_fields__", ()):
+        import vllm
+
+        raise ConfigError(
+            f"strategy=native: vLLM {vllm.__version__} has no SamplingParams.thinking_token_budget "
+            "(it would run unbudgeted); upgrade vLLM or use strategy=single"
+        )
+    if not (model_cfg.reasoning_parser or model_cfg.reasoning_start):
+        raise ConfigError(
+            f"strategy=native: model {model_cfg.name} sets neither model.reasoning_parser nor "
+            "model.reasoning_start, so vLLM cannot tell where thinking starts; set one"
+        )
+
+
+def _split_at(tokenizer: Tokenizer, ids: Sequence[int], text: str) -> int:
+    """Largest k with decode(ids[:k]) not past the start of `text`'s first occurrence."""
+    full = tokenizer.decode(ids)
+    position = full.find(text)
+    if position < 0:
+        return len(ids)
+    low, high = 0, len(ids)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if len(tokenizer.decode(ids[:mid])) <= position:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+class NativeBudget:
+    name = "native"
+
+    def __init__(self, settings: ChainSettings) -> None:
+        self.settings = settings
+
+    def run(self, engine, prompts, budgets, samples=1, seeds=None):
+        stats = StrategyStats()
+        done = [
+            r for rs in self.stream(engine, prompts, budgets, samples, seeds, stats) for r in rs
+        ]
+        done.sort(key=lambda r: (r.prompt_index, r.attempt.sample, r.attempt.budget))
+        return done, stats
+
+    def stream(
+        self,
+        engine: Engine,
+        prompts: Sequence[tuple[int, ...]],
+        budgets: Sequence[int],
+        samples: int = 1,
+        seeds: Sequence[int] | None = None,
+        stats: StrategyStats | None = None,
+    ) -> Iterator[list[AttemptResult]]:
+        s = self.settings
+        stats = stats if stats is not None else StrategyStats()
+        tokenizer = engine.tokenizer
+        forced = len(tokenizer.encode(s.forced_answer))
+        started = time.perf_counter()
+        stream = engine.stream(desc="generate (native budgets)")
+        for i, prompt in enumerate(prompts):
+            for budget in budgets:
+                stream.submit(
+                    (i, budget),
+                    GenerationRequest(
+                        prompt_ids=tuple(prompt),
+                        # budget, the forced end, the answer, and room for a
+                        # delimiter the model starts itself just before the budget
+                        max_tokens=budget + forced + s.answer_max_tokens + 8,
+                        temperature=s.temperature,
+                        top_p=s.top_p,
+                        n=samples,
+                        seed=seeds[i]
+                        if seeds is not None and engine.supports_request_seed
+                        else None,
+                        logprobs=s.logprobs,
+                        thinking_token_budget=budget,
+                    ),
+                )
+        stats.calls.append(f"native: {len(prompts) * len(budgets)} requests x n={samples}")
+        waiting = {i: len(budgets) for i in range(len(prompts))}
+        ready: dict[int, list[AttemptResult]] = {i: [] for i in range(len(prompts))}
+        for (i, budget), completions in stream:
+            generated = sum(len(c.token_ids) for c in completions)
+            stats.thinking_generated += generated
+            per_token = (time.perf_counter() - started) / max(stats.thinking_generated, 1)
+            for sample, completion in enumerate(completions):
+                attempt = self._attempt(tokenizer, completion, budget, sample)
+                ready[i].append(AttemptResult(i, attempt, len(completion.token_ids) * per_token))
+            waiting[i] -= 1
+            if not waiting[i]:
+                yield ready.pop(i)
+        stats.seconds = time.perf_counter() - started
+
+    def _attempt(self, tokenizer: Tokenizer, completion: Any, budget: int, sample: int) -> Attempt:
+        s = self.settings
+        ids = _strip_eos(completion.token_ids, tokenizer.eos_token_id)
+        # The first end of thinking, whether the model wrote it or vLLM forced it.
+        ends = [(_split_at(tokenizer, ids, d), d) for d in (*s.thinking_end, s.forced_answer)]
+        end, delimiter = min(ends, key=lambda e: e[0])
+        thinking = ids[:end]
+        rest = ids[end:]
+        if end == len(ids):
+            prefix, answer, finish = (), (), "no_delimiter"
+        else:
+            after = 1  # the delimiter's tokens: the shortest head of `rest` containing it
+            while after < len(rest) and delimiter not in tokenizer.decode(rest[:after]):
+                after += 1
+            prefix, answer = rest[:after], rest[after:]
+            # The answer ends at the model's answer stop; what follows is paid for, not graded.
+            cut = min((_split_at(tokenizer, answer, stop) for stop in s.answer_stop), default=None)
+            if cut is not None and cut < len(answer):
+                answer = answer[: _include_stop(tokenizer, answer, cut, s.answer_stop)]
+            finish = "cut" if len(thinking) >= budget else "natural"
+        certainty = completion.token_certainty
+        return Attempt(
+            budget=budget,
+            sample=sample,
+            thinking_ids=tuple(thinking),
+            thinking_text=tokenizer.decode(thinking),
+            answer_prefix_ids=tuple(prefix),
+            answer_ids=tuple(answer),
+            answer_text=tokenizer.decode(tuple(prefix) + tuple(answer)),
+            hit_budget=finish == "cut",
+            finish=finish,
+            # The engine's own count: everything it decoded in this one request,
+            # including what followed the answer stop (discarded_tokens).
+            engine_tokens=completion.prompt_tokens + len(ids)
+            if completion.prompt_tokens is not None
+            else None,
+            certainty=(sum(certainty) / len(certainty)) if certainty else None,
+            discarded_tokens=len(ids) - len(thinking) - len(prefix) - len(answer),
+        )
+
+
+def _include_stop(tokenizer: Tokenizer, ids: Sequence[int], cut: int, stops: Sequence[str]) -> int:
+    """Extend a cut at a stop string's start to just past the stop string."""
+    k = cut
+    while k < len(ids) and not any(tokenizer.decode(ids[:k]).endswith(st) for st in stops):
+        k += 1
+    return k

@@ -1,0 +1,43 @@
+"""Verifiers score an attempt; best-of-N keeps the highest-scoring sample.
+
+self_certainty -- from the policy's own next-token distributions, no second
+model (Kang et al. 2025, "Scalable Best-of-N Selection for Large Language
+Models via Self-Certainty"): the KL divergence of the distribution from
+uniform, here over the engine's top-k log-probabilities per token,
+averaged over every token the model generated for the attempt. A peaked
+(confident) distribution scores high, a flat one near 0. It costs no extra
+tokens, and works on any engine that returns log-probabilities.
+
+A process/outcome reward model served by vLLM's reward API would add a
+second engine; scores per step are then aggregated by `aggregate_steps`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+VERIFIERS = ("self_certainty",)
+STEP_AGGREGATES = ("last", "min", "product")
+
+
+def self_certainty(top_logprobs: Sequence[float]) -> float:
+    """KL(uniform || p) restricted to the k returned tokens:
+    -(1/k) * sum(log p_j) - log k. 0 for a flat top-k, large for a peaked one."""
+    values = [v for v in top_logprobs if v is not None and math.isfinite(v)]
+    if not values:
+        return math.nan
+    return -sum(values) / len(values) - math.log(len(values))
+
+
+def aggregate_steps(step_scores: Sequence[float], how: str = "min") -> float:
+    """One score from a process reward model's per-step scores."""
+    if how not in STEP_AGGREGATES:
+        raise ValueError(f"step aggregate {how!r}; choose one of: {', '.join(STEP_AGGREGATES)}")
+    if not step_scores:
+        return math.nan
+    if how == "last":
+        return float(step_scores[-1])
+    if how == "min":
+        return float(min(step_scores))
+    return float(math.prod(step_scores))
