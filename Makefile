@@ -8,9 +8,24 @@ EXTRA ?= cpu
 STAMP := $(VENV)/.installed-$(EXTRA)
 ARGS ?=
 
-.PHONY: setup run test test-fast lint perf clean-venv example
+.PHONY: setup system run test test-fast lint perf clean-venv example
 
-setup: $(STAMP)
+setup: $(STAMP) system
+
+# Debian packages: chromium renders the HTML report in a test. Installed
+# when missing and we may (root or sudo); otherwise that test is skipped.
+SYSTEM_PACKAGES := chromium
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+	  if [ "$$SUDO" != none ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    $$SUDO apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	    { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q $$missing >/dev/null 2>&1; } || \
+	    echo "warning: could not install$$missing; tests that need them are skipped"; \
+	  else echo "warning: install$$missing (Debian packages); tests that need them are skipped"; fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +59,15 @@ lint: setup
 
 perf: setup
 	$(BIN)/bench perf $(ARGS)
+
+# The published example (results/example/): the default sweep's report,
+# regenerated from a run of the default config (resumed if already stored).
+example: setup
+	$(BIN)/bench sweep run_name=default-example $(ARGS)
+	rm -rf results/example
+	mkdir -p results/example
+	cp results/default-example/report/* results/example/
+	rm -f results/example/*.svg
 
 clean-venv:
 	rm -rf $(VENV)

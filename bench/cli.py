@@ -2,7 +2,11 @@
 
 bench sweep [hydra overrides...]   run a sweep (Hydra: model=..., suite=..., -m for many)
 bench sweep --from-manifest PATH   re-run exactly what a run's manifest.json pinned
-bench report RUN_DIR...            rebuild records, tables and plots from stored generations
+bench report RUN_DIR... [--pricing NAME]
+                                   rebuild records, tables and plots; write RUN_DIR/report/
+                                   (index.html, README.md, CSV/Markdown/LaTeX tables, PNG/SVG)
+bench compare RUN_DIR... [--out DIR] [--pricing NAME]
+                                   one report over several runs on the same problems
 bench grade RUN_DIR...             re-grade stored generations (after a grader fix), then report
 bench models list|prepare NAME     list model configs; convert/prepare one and print its folder
 bench perf [--problems N]          measure speed ratios on the CPU engine -> results/perf/latest.json
@@ -22,7 +26,7 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-GROUPS = ("model", "engine", "suite", "budget", "strategy")
+GROUPS = ("model", "engine", "suite", "budget", "strategy", "pricing")
 
 
 def group_options(group: str) -> list[str]:
@@ -161,11 +165,120 @@ def _run_dirs(paths: list[str]) -> list[Path]:
                     "pass a folder that bench sweep wrote, e.g. results/latest"
                 )
             )
-        dirs.append(path)
+        # results/latest is a link: name the run itself (relative, no machine paths).
+        real = path.resolve()
+        inside = real.is_relative_to(Path.cwd().resolve())
+        dirs.append(real.relative_to(Path.cwd().resolve()) if inside else real)
     return dirs
 
 
-def report(paths: list[str], regrade: bool = False) -> int:
+def load_pricing(name: str | None, manifest: dict | None = None) -> dict:
+    """Prices: configs/pricing/NAME.yaml when named, else what the run's
+    manifest recorded, else configs/pricing/default.yaml."""
+    from omegaconf import OmegaConf
+
+    from bench.config import PricingConfig
+
+    if name is None and manifest and (manifest.get("config") or {}).get("pricing"):
+        return manifest["config"]["pricing"]
+    name = name or "default"
+    path = CONFIG_DIR / "pricing" / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(
+            f"pricing {name!r} is not known; choose one of: {', '.join(group_options('pricing'))}"
+        )
+    data = OmegaConf.load(path)
+    data.pop("defaults", None)
+    merged = OmegaConf.merge(OmegaConf.structured(PricingConfig), data)
+    return OmegaConf.to_container(merged, resolve=True)
+
+
+def _page(out_dir: Path, title: str, run_dirs: list[Path], records, pricing_name: str | None):
+    from bench.report.page import Report, RunInfo, build
+    from bench.store import read_manifest
+
+    runs = []
+    for run_dir in run_dirs:
+        manifest = read_manifest(run_dir) or {}
+        count = int((records["run"] == str(run_dir)).sum()) if "run" in records else len(records)
+        runs.append(RunInfo(run_dir, manifest, count))
+    pricing = load_pricing(pricing_name, runs[0].manifest if runs else None)
+    return build(
+        Report(out_dir, title, runs, records.drop(columns=["run"], errors="ignore"), pricing)
+    )
+
+
+def _split_flags(argv: list[str], flags: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    rest, values = [], {}
+    i = 0
+    while i < len(argv):
+        if argv[i] in flags:
+            if i + 1 >= len(argv):
+                raise ValueError(f"{argv[i]} needs a value")
+            values[argv[i]] = argv[i + 1]
+            i += 2
+        else:
+            rest.append(argv[i])
+            i += 1
+    return rest, values
+
+
+def compare(argv: list[str]) -> int:
+    import datetime as dt
+
+    import pandas as pd
+
+    from bench.analysis.cost import PricingError
+    from bench.store import RunStore, read_manifest
+
+    try:
+        paths, flags = _split_flags(argv, ("--out", "--pricing"))
+        run_dirs = _run_dirs(paths)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if len(run_dirs) < 2:
+        return _fail(
+            "bench compare needs two or more RUN_DIRs, e.g. bench compare results/a results/b"
+        )
+    frames, shas = [], {}
+    for run_dir in run_dirs:
+        records = RunStore(run_dir).write_records()
+        if records.empty:
+            return _fail(f"{run_dir} has no stored generations yet; nothing to compare")
+        frames.append(records.assign(run=str(run_dir)))
+        manifest = read_manifest(run_dir) or {}
+        suite = ((manifest.get("config") or {}).get("suite") or {}).get("name")
+        shas.setdefault(suite, set()).add(manifest.get("data_sha256"))
+    mixed = [suite for suite, found in shas.items() if len(found) > 1]
+    if mixed:
+        return _fail(
+            f"runs of suite {mixed[0]!r} used different problem sets (data_sha256 differs); "
+            "compare runs with the same suite.limit/sample/data"
+        )
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(flags.get("--out") or Path("results") / f"compare-{stamp}")
+    names = " vs ".join(d.name for d in run_dirs)
+    try:
+        files = _page(
+            out,
+            f"thinkbench comparison: {names}",
+            run_dirs,
+            pd.concat(frames, ignore_index=True),
+            flags.get("--pricing"),
+        )
+    except (PricingError, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"{out}: {len(files)} files; open {out / 'index.html'}")
+    return 0
+
+
+def report(argv: list[str], regrade: bool = False) -> int:
+    from bench.analysis.cost import PricingError
+
+    try:
+        paths, flags = _split_flags(argv, ("--pricing",))
+    except ValueError as exc:
+        return _fail(str(exc))
     from bench.analysis.adherence import adherence_summary
     from bench.grading.pool import GradingPool
     from bench.report.outputs import write_outputs
@@ -207,7 +320,20 @@ def report(paths: list[str], regrade: bool = False) -> int:
             manifest["adherence"] = adherence_summary(records, budgets)
             manifest["records"] = len(records)
             store.write_manifest(manifest)
-        print(f"{run_dir}: {len(records)} records -> {', '.join(outputs)}")
+        try:
+            pages = _page(
+                run_dir / "report",
+                f"thinkbench report: {run_dir.name}",
+                [run_dir],
+                records,
+                flags.get("--pricing"),
+            )
+        except (PricingError, ValueError) as exc:
+            return _fail(str(exc))
+        print(
+            f"{run_dir}: {len(records)} records -> {', '.join(outputs)}; "
+            f"report: {run_dir / 'report' / 'index.html'} ({len(pages)} files)"
+        )
     return 0
 
 
@@ -238,7 +364,7 @@ def models(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("sweep", "report", "grade", "models", "perf")
+    commands = ("sweep", "report", "compare", "grade", "models", "perf")
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
@@ -249,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         if not rest:
             return _fail(f"bench {command} needs RUN_DIR..., e.g. bench {command} results/latest")
         return report(rest, regrade=command == "grade")
+    if command == "compare":
+        return compare(rest)
     if command == "models":
         return models(rest)
     if command == "perf":

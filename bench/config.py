@@ -120,12 +120,37 @@ class StrategyConfig:
 
 
 @dataclass
+class DevicePrice:
+    usd_per_hour: float = MISSING
+    hardware: str = ""
+    source: str = MISSING  # where the number comes from
+    date: str = MISSING  # when it was read
+
+
+@dataclass
+class ApiPrice:
+    input_per_m: float = MISSING
+    output_per_m: float = MISSING
+    reasoning_per_m: float | None = None  # default: the output price
+    source: str = MISSING
+    date: str = MISSING
+
+
+@dataclass
+class PricingConfig:
+    name: str = MISSING
+    device_hours: dict[str, DevicePrice] = field(default_factory=dict)  # by engine.device
+    api: dict[str, ApiPrice] = field(default_factory=dict)  # by model name
+
+
+@dataclass
 class Config:
     model: ModelConfig = MISSING
     engine: EngineConfig = MISSING
     suite: SuiteConfig = MISSING
     budget: BudgetConfig = MISSING
     strategy: StrategyConfig = MISSING
+    pricing: PricingConfig = MISSING
     run_name: str | None = None  # default: a timestamped name
     results_dir: str = "results"
     grading_workers: int | None = None  # default: the number of cores
@@ -147,6 +172,7 @@ def register() -> None:
     cs.store(group="suite", name="suite_schema", node=SuiteConfig)
     cs.store(group="budget", name="budget_schema", node=BudgetConfig)
     cs.store(group="strategy", name="strategy_schema", node=StrategyConfig)
+    cs.store(group="pricing", name="pricing_schema", node=PricingConfig)
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -30,6 +30,7 @@ NOT_IN_IDENTITY = {
     ("results_dir",),
     ("grading_workers",),
     ("grading_timeout_s",),
+    ("pricing",),  # prices re-price a run; they do not change what it generated
     ("engine", "show_progress"),
     ("store_interval_s",),
     ("engine", "delay_s"),

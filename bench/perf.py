@@ -13,7 +13,11 @@ benchmarks in that file are kept):
 
 Checking benchmarks (bench/perf_checks.py) need the offline data sets
 (--data, default $THINKBENCH_DATA: a folder with <set>/test.jsonl).
-`--only` picks benchmarks: engine, math.
+`--only` picks benchmarks: engine, math, analysis.
+
+  analysis_1m_seconds    price 1,000,000 synthetic records, then the scaling
+                         (bootstrap CIs), per-difficulty and cost tables, the
+                         Pareto front and cost-to-target, as a report does
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 from bench.config import register
 from bench.manifest import hardware, package_versions
 
-BENCHMARKS = {"engine", "math"}
+BENCHMARKS = {"engine", "math", "analysis"}
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -203,8 +207,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="results/perf/latest.json")
     parser.add_argument(
         "--only",
-        default="engine,math",
-        help="comma-separated benchmarks to run (engine, math); default: all",
+        default="engine,math,analysis",
+        help="comma-separated benchmarks to run (engine, math, analysis); default: all",
     )
     parser.add_argument(
         "--data",
@@ -224,6 +228,11 @@ def main(argv: list[str]) -> int:
     result: dict[str, Any] = {}
     if "engine" in chosen:
         result.update(measure(args.problems, args.overrides))
+    if "analysis" in chosen:
+        from bench.perf_checks import analysis_seconds
+
+        print("analysis of synthetic records:", flush=True)
+        result.update(analysis_seconds())
     needs_data = chosen & {"math"}
     if needs_data and not (args.data and Path(args.data).is_dir()):
         print(

@@ -7,6 +7,7 @@ right the graders are on reference solutions.
   math_symbolic_checks_per_s  the same pairs with the exact-spelling fast path
                               off: every pair parsed and compared by sympy
                               (fresh workers, so parse caches start empty)
+  analysis_1m_seconds         tables and bootstrap CIs over 1,000,000 synthetic records
 """
 
 from __future__ import annotations
@@ -63,3 +64,64 @@ def math_checks(data_dir: Path) -> dict[str, Any]:
                 key = "math_checks_per_s" if fast_path else "math_symbolic_checks_per_s"
                 result[key] = round(len(rows) / seconds, 1)
     return result
+
+
+def synthetic_records(count: int = 1_000_000, seed: int = 0) -> Any:
+    """`count` graded records: 4 models x 5 strategies x 5 budgets x problems,
+    one sample each, accuracy rising with budget (for timing the analysis)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    models, strategies, budgets = 4, 5, [256, 512, 1024, 2048, 4096]
+    problems = count // (models * strategies * len(budgets))
+    n = models * strategies * len(budgets) * problems
+    budget = np.tile(np.repeat(budgets, problems), models * strategies)
+    thinking = np.minimum(budget, rng.integers(50, 5000, n))
+    return pd.DataFrame(
+        {
+            "model": np.repeat([f"model-{i}" for i in range(models)], n // models),
+            "task": "synthetic",
+            "strategy": np.tile(
+                np.repeat([f"strategy-{i}" for i in range(strategies)], n // (models * strategies)),
+                models,
+            ),
+            "budget": budget,
+            "problem_id": np.tile(np.arange(problems), n // problems).astype(str),
+            "sample": 0,
+            "difficulty": np.tile(np.arange(problems) % 5, n // problems).astype(str),
+            "prompt_tokens": rng.integers(50, 400, n),
+            "thinking_tokens": thinking,
+            "answer_tokens": rng.integers(5, 50, n),
+            "seconds": thinking / 2000.0,
+            "correct": rng.random(n) < np.log2(budget) / 14,
+        }
+    )
+
+
+def analysis_seconds(count: int = 1_000_000) -> dict[str, Any]:
+    """Price the records, then scaling (with bootstrap CIs), per-difficulty and
+    cost tables, Pareto front and cost-to-target: what a report computes."""
+    from bench.analysis.cost import cost_table, cost_to_target, pareto_frontier, price_records
+    from bench.analysis.metrics import scaling_table
+
+    records = synthetic_records(count)
+    pricing = {
+        "device_hours": {"cuda": {"usd_per_hour": 2.49}},
+        "api": {"model-0": {"input_per_m": 0.05, "output_per_m": 0.4}},
+    }
+    runs = {f"model-{i}": {"device": "cuda", "parameters": 8e9} for i in range(4)}
+    started = time.perf_counter()
+    priced = price_records(records, pricing, runs)
+    scaling = scaling_table(priced)
+    by_difficulty = scaling_table(priced, by=("difficulty",))
+    cost = cost_table(priced)
+    pareto_frontier(cost)
+    cost_to_target(cost)
+    seconds = time.perf_counter() - started
+    print(
+        f"  analysis of {len(records):,} records: {seconds:.2f} s "
+        f"({len(scaling)} scaling rows, {len(by_difficulty)} by difficulty, {len(cost)} cost rows)",
+        flush=True,
+    )
+    return {"analysis_1m_seconds": round(seconds, 2), "analysis_records": len(records)}

@@ -324,10 +324,35 @@ class Sweep:
             outputs=outputs,
         )
         store.write_manifest(manifest)
+        self._write_report(run_dir, records, manifest)
         point_latest(run_dir)
         if not adherence["ok"]:
             raise AdherenceError(f"budget adherence failed: {adherence['problems']}")
         return run_dir
+
+    @staticmethod
+    def _write_report(run_dir: Path, records: Any, manifest: dict[str, Any]) -> None:
+        """The full report (cost tables, all figures, index.html) beside the
+        run; a report problem (a missing price) is reported, never fatal."""
+        from bench.analysis.cost import PricingError
+        from bench.report.page import Report, RunInfo, build
+
+        pricing = (manifest.get("config") or {}).get("pricing") or {}
+        run = RunInfo(run_dir, manifest, len(records))
+        try:
+            build(
+                Report(
+                    run_dir / "report",
+                    f"thinkbench report: {run_dir.name}",
+                    [run],
+                    records,
+                    pricing,
+                )
+            )
+        except PricingError as exc:
+            print(f"report skipped: {exc}; then run bench report {run_dir}", flush=True)
+            return
+        print(f"report: {run_dir / 'report' / 'index.html'}", flush=True)
 
     @staticmethod
     def _row(key: str, p: Prompted, result: Any, cfg: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
 
 
-GROUPS = ["model", "engine", "suite", "budget", "strategy"]
+GROUPS = ["model", "engine", "suite", "budget", "strategy", "pricing"]
 
 
 def test_every_group_has_options():
@@ -36,7 +36,7 @@ def _combinations() -> list[tuple[str, ...]]:
         (f"model={m}", f"budget={b}")
         for m, b in itertools.product(_options("model"), _options("budget"))
     ]
-    combos += [(f"{g}={o}",) for g in ("engine", "suite") for o in _options(g)]
+    combos += [(f"{g}={o}",) for g in ("engine", "suite", "pricing") for o in _options(g)]
     return combos
 
 

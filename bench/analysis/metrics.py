@@ -11,6 +11,9 @@ import numpy as np
 import pandas as pd
 
 GROUP = ["model", "task", "strategy", "budget"]
+# Per-problem scores are accuracies: 0/1, or k+1 levels for k samples. Up to
+# this many distinct values the bootstrap draws counts instead of indices.
+MULTINOMIAL_MAX_VALUES = 256
 SCALING_COLUMNS = [
     "model",
     "task",
@@ -42,12 +45,20 @@ def bootstrap_ci(
     if values.size == 1 or np.all(values == values[0]):
         return (float(values[0]), float(values[0]))
     rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    chunk = max(1, 2_000_000 // values.size)  # bound memory for large problem sets
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        idx = rng.integers(0, values.size, size=(stop - start, values.size))
-        means[start:stop] = values[idx].mean(axis=1)
+    uniques, counts = np.unique(values, return_counts=True)
+    if uniques.size <= MULTINOMIAL_MAX_VALUES:
+        # Resampling n problems with replacement only matters through how many
+        # times each distinct score is drawn: a multinomial draw gives the same
+        # distribution of means at a cost independent of n.
+        draws = rng.multinomial(values.size, counts / values.size, size=resamples)
+        means = draws @ uniques / values.size
+    else:
+        means = np.empty(resamples)
+        chunk = max(1, 2_000_000 // values.size)  # bound memory for large problem sets
+        for start in range(0, resamples, chunk):
+            stop = min(resamples, start + chunk)
+            idx = rng.integers(0, values.size, size=(stop - start, values.size))
+            means[start:stop] = values[idx].mean(axis=1)
     alpha = (1 - level) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])
     return (float(low), float(high))
@@ -66,24 +77,35 @@ def scaling_table(
     graded["total_tokens"] = (
         graded["prompt_tokens"] + graded["thinking_tokens"] + graded["answer_tokens"]
     )
+    graded["generated_tokens"] = graded["thinking_tokens"] + graded["answer_tokens"]
+    # Two grouped passes over all records (not one per configuration): per
+    # configuration means, and per configuration x problem accuracy.
+    grouped = graded.groupby(group_keys, sort=True)
+    means = grouped[["thinking_tokens", "total_tokens", "generated_tokens"]].mean()
+    graded["config"] = grouped.ngroup()  # integer ids in the order of `means`
+    per_problem = graded.groupby(["config", "problem_id"], sort=True)["correct"].mean()
+    config_ids = per_problem.index.get_level_values("config").to_numpy()
+    scores = per_problem.to_numpy()
+    starts = np.flatnonzero(np.r_[True, config_ids[1:] != config_ids[:-1]])
     rows = []
-    for keys, group in graded.groupby(group_keys, sort=True):
-        per_problem = group.groupby("problem_id")["correct"].mean().to_numpy()
-        low, high = bootstrap_ci(per_problem, resamples=resamples, seed=seed)
+    for begin, stop in zip(starts, np.r_[starts[1:], len(scores)], strict=True):
+        keys = means.index[config_ids[begin]]
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        values = scores[begin:stop]
+        low, high = bootstrap_ci(values, resamples=resamples, seed=seed)
+        mean = means.iloc[config_ids[begin]]
         rows.append(
             dict(
                 zip(group_keys, keys, strict=True),
-                n=int(per_problem.size),
-                accuracy=float(per_problem.mean()),
+                n=int(values.size),
+                accuracy=float(values.mean()),
                 ci_low=low,
                 ci_high=high,
-                mean_thinking_tokens=float(group["thinking_tokens"].mean()),
-                mean_total_tokens=float(group["total_tokens"].mean()),
+                mean_thinking_tokens=float(mean["thinking_tokens"]),
+                mean_total_tokens=float(mean["total_tokens"]),
                 method="sample",
                 k=1,
-                generated_tokens_per_problem=float(
-                    (group["thinking_tokens"] + group["answer_tokens"]).mean()
-                ),
+                generated_tokens_per_problem=float(mean["generated_tokens"]),
             )
         )
     return pd.DataFrame(rows, columns=columns)

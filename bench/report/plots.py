@@ -7,16 +7,35 @@ thinking longer and sampling more sit on one axis."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 
-def accuracy_vs_thinking(scaling: pd.DataFrame, path: Path, title: str = "") -> Path:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "savefig.bbox": "tight"})
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """PNG for screens and the HTML page, SVG beside it for print."""
+    fig.tight_layout()
+    fig.savefig(path)
+    fig.savefig(path.with_suffix(".svg"))
+    fig.clf()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def accuracy_vs_thinking(scaling: pd.DataFrame, path: Path, title: str = "") -> Path:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
     if "method" not in scaling:
         scaling = scaling.assign(method="sample", k=1)
@@ -43,7 +62,103 @@ def accuracy_vs_thinking(scaling: pd.DataFrame, path: Path, title: str = "") -> 
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title or "Accuracy vs thinking tokens")
     ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
+
+
+def accuracy_vs_cost(cost: pd.DataFrame, path: Path, cost_column: str = "usd") -> Path:
+    """Every configuration as a point; the Pareto front (cheapest for its
+    accuracy) joined by a line."""
+    from bench.analysis.cost import pareto_frontier
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
+    table = cost[cost[cost_column].notna() & (cost[cost_column] > 0)]
+    for (model, strategy), group in table.groupby(["model", "strategy"]):
+        ax.scatter(group[cost_column], group["accuracy"], s=18, label=f"{model} · {strategy}")
+        for _, row in group.iterrows():
+            ax.annotate(
+                f"b={row['budget']}",
+                (row[cost_column], row["accuracy"]),
+                textcoords="offset points",
+                xytext=(3, 3),
+                fontsize=6,
+            )
+    if not table.empty:
+        front = table[pareto_frontier(table, cost_column)].sort_values(cost_column)
+        ax.plot(
+            front[cost_column],
+            front["accuracy"],
+            color="black",
+            lw=1,
+            ls="--",
+            label="Pareto front",
+        )
+        ax.set_xscale("log")
+    ax.set_xlabel(
+        "total cost of the run's attempts (US$, log)" if cost_column == "usd" else cost_column
+    )
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title("Accuracy vs cost")
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
+def accuracy_by_difficulty(by_difficulty: pd.DataFrame, path: Path) -> Path:
+    """One line per difficulty level: where more thinking pays and where it is waste."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
+    for (model, task, strategy, level), group in by_difficulty.groupby(
+        ["model", "task", "strategy", "difficulty"]
+    ):
+        group = group.sort_values("budget")
+        (line,) = ax.plot(
+            group["budget"],
+            group["accuracy"],
+            marker="o",
+            label=f"{model} · {strategy} · {task} level {level}",
+        )
+        ax.fill_between(
+            group["budget"], group["ci_low"], group["ci_high"], color=line.get_color(), alpha=0.12
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("thinking budget (tokens, log2)")
+    ax.set_ylabel("accuracy (95% bootstrap CI)")
+    ax.set_ylim(0, 1)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title("Accuracy by difficulty")
+    ax.legend(fontsize=6, loc="best")
+    return _save(fig, path)
+
+
+def thinking_lengths(records: pd.DataFrame, path: Path) -> Path:
+    """How long the model thought at each budget (box per budget)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=150)
+    budgets = sorted(records["budget"].unique())
+    data = [records.loc[records["budget"] == b, "thinking_tokens"].to_numpy() for b in budgets]
+    ax.boxplot(data, tick_labels=[str(b) for b in budgets], showfliers=True)
+    ax.set_xlabel("thinking budget (tokens)")
+    ax.set_ylabel("thinking tokens used")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.set_title("Thinking length by budget")
+    return _save(fig, path)
+
+
+def budget_adherence(records: pd.DataFrame, path: Path) -> Path:
+    """Share of attempts cut by the budget vs ended by the model, per budget."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=150)
+    shares = records.groupby("budget")["finish"].value_counts(normalize=True).unstack(fill_value=0)
+    bottom = None
+    for finish in shares.columns:
+        values = shares[finish].to_numpy()
+        ax.bar([str(b) for b in shares.index], values, bottom=bottom, label=finish)
+        bottom = values if bottom is None else bottom + values
+    ax.set_xlabel("thinking budget (tokens)")
+    ax.set_ylabel("share of attempts")
+    ax.set_ylim(0, 1)
+    ax.set_title("Cut by the budget vs ended by the model")
+    ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -1,0 +1,279 @@
+"""`bench report` / `bench compare`: one self-contained page per report.
+
+report/index.html holds every table and figure (images inlined, no external
+files or scripts), what was run, whether it is complete, and how to
+reproduce it; report/README.md has the same tables in Markdown beside the
+figures (PNG and SVG) and the CSV / LaTeX tables.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.analysis.compare import paired_comparison
+from bench.analysis.cost import cost_table, cost_to_target, pareto_frontier, price_records
+from bench.analysis.metrics import scaling_table
+from bench.analysis.voting import voting_table
+from bench.report import plots
+from bench.report.tables import to_markdown, write_table
+
+REPORT_DIR = "report"
+
+
+@dataclass
+class RunInfo:
+    """What a report needs from one run's manifest."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    records: int = 0
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.manifest.get("config") or {}
+
+    @property
+    def expected(self) -> int | None:
+        """Attempts a complete run has: problems x budgets x samples."""
+        cfg = self.config
+        problems = self.manifest.get("problems")
+        if not problems or not cfg:
+            return None
+        samples = (cfg.get("strategy") or {}).get("n") or (cfg.get("strategy") or {}).get(
+            "samples", 1
+        )
+        return int(problems) * len((cfg.get("budget") or {}).get("tokens") or []) * int(samples)
+
+    @property
+    def partial(self) -> bool:
+        expected = self.expected
+        status = self.manifest.get("status")
+        return status != "complete" or (expected is not None and self.records < expected)
+
+
+@dataclass
+class Report:
+    out_dir: Path
+    title: str
+    runs: list[RunInfo]
+    records: pd.DataFrame
+    pricing: dict[str, Any]
+    subset_draws: int = 1000
+    files: list[str] = field(default_factory=list)
+
+
+def _run_costs(runs: list[RunInfo]) -> dict[str, dict[str, Any]]:
+    """model -> device, devices and parameters, from the manifests."""
+    info = {}
+    for run in runs:
+        cfg = run.config
+        engine = run.manifest.get("engine") or {}
+        model = (cfg.get("model") or {}).get("name")
+        if model:
+            info[model] = {
+                "device": engine.get("device") or (cfg.get("engine") or {}).get("device", "cpu"),
+                "devices": (cfg.get("engine") or {}).get("tensor_parallel_size") or 1,
+                "parameters": (cfg.get("model") or {}).get("parameters"),
+            }
+    return info
+
+
+def build(report: Report) -> list[str]:
+    """Write every table, figure and the page; returns the files written."""
+    out = report.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    records = report.records
+    priced = price_records(records, report.pricing, _run_costs(report.runs))
+    scaling = scaling_table(priced)
+    voting = voting_table(priced, draws=report.subset_draws)
+    if not voting.empty:
+        scaling = pd.concat([scaling, voting[scaling.columns]], ignore_index=True)
+    cost = cost_table(priced)
+    cost["pareto"] = pareto_frontier(cost) if not cost.empty else []
+    tables: list[tuple[str, str, pd.DataFrame]] = [
+        ("scaling", "Accuracy per budget (and k), 95% bootstrap CI over problems", scaling),
+        ("cost", "Tokens, time, dollars and FLOPs per configuration", cost),
+        (
+            "pareto",
+            "Configurations no other beats on both accuracy and cost",
+            cost[cost["pareto"]] if not cost.empty else cost,
+        ),
+        ("cost_to_target", "Cheapest configuration reaching each accuracy", cost_to_target(cost)),
+    ]
+    has_levels = "difficulty" in priced and priced["difficulty"].fillna("").ne("").any()
+    by_difficulty = scaling_table(priced, by=("difficulty",)) if has_levels else None
+    if by_difficulty is not None:
+        tables.append(("by_difficulty", "Accuracy by difficulty level", by_difficulty))
+    paired = (
+        paired_comparison(priced) if priced.groupby(["model", "strategy"]).ngroups > 1 else None
+    )
+    if paired is not None and not paired.empty:
+        tables.append(
+            ("paired", "B - A on the same problems (at equal budget and at A's cost)", paired)
+        )
+    for stem, caption, table in tables:
+        report.files += [f"{REPORT_DIR}/{f}" for f in write_table(table, out, stem, caption)]
+
+    suite = ", ".join(sorted(priced["task"].unique()))
+    figures = [
+        (
+            "accuracy_vs_thinking.png",
+            "Accuracy vs thinking tokens",
+            lambda p: plots.accuracy_vs_thinking(
+                scaling, p, f"Accuracy vs thinking tokens ({suite})"
+            ),
+        ),
+        (
+            "accuracy_vs_cost.png",
+            "Accuracy vs cost, Pareto front dashed",
+            lambda p: plots.accuracy_vs_cost(cost, p),
+        ),
+        (
+            "thinking_lengths.png",
+            "Thinking tokens used at each budget",
+            lambda p: plots.thinking_lengths(priced, p),
+        ),
+        (
+            "budget_adherence.png",
+            "Cut by the budget vs ended by the model",
+            lambda p: plots.budget_adherence(priced, p),
+        ),
+    ]
+    if by_difficulty is not None:
+        figures.append(
+            (
+                "accuracy_by_difficulty.png",
+                "Accuracy by difficulty",
+                lambda p: plots.accuracy_by_difficulty(by_difficulty, p),
+            )
+        )
+    for name, _, draw in figures:
+        draw(out / name)
+        report.files += [f"{REPORT_DIR}/{name}", f"{REPORT_DIR}/{Path(name).with_suffix('.svg')}"]
+
+    (out / "index.html").write_text(_html(report, tables, figures), encoding="utf-8")
+    (out / "README.md").write_text(_markdown(report, tables, figures), encoding="utf-8")
+    report.files += [f"{REPORT_DIR}/index.html", f"{REPORT_DIR}/README.md"]
+    return report.files
+
+
+def _status_lines(report: Report) -> list[str]:
+    lines = []
+    for run in report.runs:
+        expected = run.expected
+        state = "PARTIAL" if run.partial else "complete"
+        counts = f"{run.records} of {expected} attempts" if expected else f"{run.records} attempts"
+        lines.append(
+            f"{run.run_dir.name}: {state} ({counts}, status {run.manifest.get('status')!r})"
+        )
+    return lines
+
+
+def _summary(run: RunInfo) -> list[tuple[str, str]]:
+    cfg, m = run.config, run.manifest
+    engine = m.get("engine") or {}
+    return [
+        ("run", run.run_dir.name),
+        (
+            "model",
+            f"{(cfg.get('model') or {}).get('name')} ({(cfg.get('model') or {}).get('source')})",
+        ),
+        (
+            "engine",
+            f"{engine.get('kind')} {engine.get('version', '')} on {engine.get('device')}, "
+            f"{engine.get('dtype', '')}",
+        ),
+        (
+            "suite",
+            f"{(cfg.get('suite') or {}).get('name')}: {m.get('problems')} problems, "
+            f"data sha256 {str(m.get('data_sha256'))[:16]}…",
+        ),
+        ("strategy", str((cfg.get("strategy") or {}).get("name"))),
+        ("budgets", str((cfg.get("budget") or {}).get("tokens"))),
+        ("created", str(m.get("created"))),
+        ("git", str(m.get("git_revision") or m.get("git") or "")),
+        (
+            "adherence",
+            "ok"
+            if (m.get("adherence") or {}).get("ok")
+            else str((m.get("adherence") or {}).get("problems")),
+        ),
+        ("reproduce", f"bench sweep --from-manifest {run.run_dir}/manifest.json"),
+    ]
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left}
+img{max-width:100%;border:1px solid #eee}
+.partial{background:#fff3cd;border:1px solid #e0b400;padding:.5em 1em}
+code{background:#f6f6f6;padding:1px 4px}
+"""
+
+
+def _html(report: Report, tables, figures) -> str:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(report.title)}</h1>",
+        f"<p>Written {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} by thinkbench.</p>",
+    ]
+    partial = [run for run in report.runs if run.partial]
+    status = "".join(f"<li>{html.escape(line)}</li>" for line in _status_lines(report))
+    klass = " class='partial'" if partial else ""
+    parts.append(f"<div{klass}><b>Runs</b><ul>{status}</ul>")
+    if partial:
+        parts.append(
+            "<p>Partial runs are reported as they are: each point averages only the "
+            "problems it has.</p>"
+        )
+    parts.append("</div>")
+    for run in report.runs:
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td style='text-align:left'><code>{html.escape(v)}"
+            "</code></td></tr>"
+            for k, v in _summary(run)
+        )
+        parts.append(f"<h2>{html.escape(run.run_dir.name)}</h2><table>{rows}</table>")
+    parts.append("<h2>Figures</h2>")
+    for name, caption, _ in figures:
+        data = base64.b64encode((report.out_dir / name).read_bytes()).decode()
+        parts.append(
+            f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html.escape(caption)} (<a href='{name}'>PNG</a>, "
+            f"<a href='{Path(name).with_suffix('.svg')}'>SVG</a>)</figcaption></figure>"
+        )
+    parts.append("<h2>Tables</h2>")
+    for stem, caption, table in tables:
+        parts.append(
+            f"<h3>{html.escape(caption)}</h3><p><a href='{stem}.csv'>CSV</a> · "
+            f"<a href='{stem}.md'>Markdown</a> · <a href='{stem}.tex'>LaTeX</a></p>"
+        )
+        parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–"))
+    prices = html.escape(str(report.pricing))
+    parts.append(f"<h2>Prices used</h2><p><code>{prices}</code></p></body></html>")
+    return "\n".join(parts)
+
+
+def _markdown(report: Report, tables, figures) -> str:
+    lines = [f"# {report.title}", "", *[f"- {line}" for line in _status_lines(report)], ""]
+    for run in report.runs:
+        lines += [f"## {run.run_dir.name}", "", "| | |", "| --- | --- |"]
+        lines += [f"| {k} | `{v}` |" for k, v in _summary(run)]
+        lines.append("")
+    for name, caption, _ in figures:
+        lines += [f"![{caption}]({name})", ""]
+    for stem, caption, table in tables:
+        lines += [f"## {caption}", "", f"[CSV]({stem}.csv) · [LaTeX]({stem}.tex)", ""]
+        lines += [to_markdown(table), ""]
+    return "\n".join(lines)
