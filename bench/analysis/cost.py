@@ -1,7 +1,10 @@
 """What each record cost, and the tables built on it.
 
-Per record: tokens (prompt, thinking, answer, verifier), engine seconds (its
-share of measured engine time), device-hours and their price for local
+Per record: tokens (prompt, thinking, answer, verifier), engine seconds (the
+run's measured engine time per generated token, times the tokens this
+attempt generated: what the configuration would cost run on its own; a
+sweep shares each chain's thinking across its budgets and pays less),
+device-hours and their price for local
 engines, the price of the same tokens at an API's rates where the pricing
 config has them, and FLOPs = 2 x parameters x tokens processed (a forward
 pass per token; prefix caching makes the real figure lower). Prices come
@@ -68,6 +71,13 @@ def price_records(
                 f"no price for device {device!r} (model {model}); "
                 f"set pricing.device_hours.{device}.usd_per_hour"
             )
+        generated = (
+            out.loc[rows, "thinking_tokens"]
+            + out.loc[rows, "answer_tokens"]
+            + out.loc[rows, "discarded_tokens"]
+        )
+        if run.get("seconds_per_token"):
+            out.loc[rows, "seconds"] = generated * float(run["seconds_per_token"])
         hours = out.loc[rows, "seconds"].fillna(0) / 3600 * max(1, int(run.get("devices", 1)))
         out.loc[rows, "device_hours"] = hours
         out.loc[rows, "usd"] = hours * float(price["usd_per_hour"])

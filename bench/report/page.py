@@ -76,8 +76,11 @@ def _run_costs(runs: list[RunInfo]) -> dict[str, dict[str, Any]]:
         cfg = run.config
         engine = run.manifest.get("engine") or {}
         model = (cfg.get("model") or {}).get("name")
+        work = run.manifest.get("engine_work") or {}
+        tokens = sum(int(work.get(k) or 0) for k in ("thinking_generated", "answer_generated"))
         if model:
             info[model] = {
+                "seconds_per_token": (work.get("seconds") or 0) / tokens if tokens else None,
                 "device": engine.get("device") or (cfg.get("engine") or {}).get("device", "cpu"),
                 "devices": (cfg.get("engine") or {}).get("tensor_parallel_size") or 1,
                 "parameters": (cfg.get("model") or {}).get("parameters"),
