@@ -13,7 +13,10 @@ benchmarks in that file are kept):
 
 Checking benchmarks (bench/perf_checks.py) need the offline data sets
 (--data, default $THINKBENCH_DATA: a folder with <set>/test.jsonl).
-`--only` picks benchmarks: engine, math, analysis.
+`--only` picks benchmarks: engine, math, code, analysis.
+
+  code_reference_seconds HumanEval's 164 reference solutions through the
+                         sandbox (bubblewrap), one run per core
 
   analysis_1m_seconds    price 1,000,000 synthetic records, then the scaling
                          (bootstrap CIs), per-difficulty and cost tables, the
@@ -35,7 +38,7 @@ from typing import Any
 from bench.config import register
 from bench.manifest import hardware, package_versions
 
-BENCHMARKS = {"engine", "math", "analysis"}
+BENCHMARKS = {"engine", "math", "code", "analysis"}
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -207,8 +210,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="results/perf/latest.json")
     parser.add_argument(
         "--only",
-        default="engine,math,analysis",
-        help="comma-separated benchmarks to run (engine, math, analysis); default: all",
+        default="engine,math,code,analysis",
+        help="comma-separated benchmarks to run (engine, math, code, analysis); default: all",
     )
     parser.add_argument(
         "--data",
@@ -233,20 +236,26 @@ def main(argv: list[str]) -> int:
 
         print("analysis of synthetic records:", flush=True)
         result.update(analysis_seconds())
-    needs_data = chosen & {"math"}
+    needs_data = chosen & {"math", "code"}
     if needs_data and not (args.data and Path(args.data).is_dir()):
         print(
             f"skipped {', '.join(sorted(needs_data))}: they need the data sets; pass --data DIR "
             "or set THINKBENCH_DATA to a folder with <set>/test.jsonl",
             flush=True,
         )
-    elif "math" in chosen:
-        from bench.perf_checks import math_checks
+    else:
+        if "math" in chosen:
+            from bench.perf_checks import math_checks
 
-        print("math grader on reference solutions:", flush=True)
-        math = math_checks(Path(args.data))
-        result["math_details"] = math.pop("details")
-        result.update(math)
+            print("math grader on reference solutions:", flush=True)
+            math = math_checks(Path(args.data))
+            result["math_details"] = math.pop("details")
+            result.update(math)
+        if "code" in chosen:
+            from bench.perf_checks import code_reference
+
+            print("code sandbox on reference solutions:", flush=True)
+            result.update(code_reference(Path(args.data)))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     existing = json.loads(out.read_text()) if out.is_file() else {}

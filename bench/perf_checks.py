@@ -125,3 +125,30 @@ def analysis_seconds(count: int = 1_000_000) -> dict[str, Any]:
         flush=True,
     )
     return {"analysis_1m_seconds": round(seconds, 2), "analysis_records": len(records)}
+
+
+def code_reference(data_dir: Path) -> dict[str, Any]:
+    """HumanEval's 164 reference solutions through the sandbox, one run per core."""
+    from bench.grading.sandbox import isolation, run_many
+
+    rows = _jsonl(data_dir / "humaneval" / "test.jsonl")
+    jobs = [(r["prompt"] + r["canonical_solution"], r["test"], r["entry_point"]) for r in rows]
+    isolation()  # probe once, outside the timing
+    started = time.perf_counter()
+    results = run_many(jobs)
+    seconds = time.perf_counter() - started
+    failed = [r["id"] for r, res in zip(rows, results, strict=True) if not res.passed]
+    print(
+        f"  humaneval references: {len(rows) - len(failed)}/{len(rows)} pass in {seconds:.1f} s "
+        f"({isolation()})",
+        flush=True,
+    )
+    return {
+        "code_reference_seconds": round(seconds, 2),
+        "code_details": {
+            "items": len(rows),
+            "passed": len(rows) - len(failed),
+            "failed": failed[:20],
+            "isolation": isolation(),
+        },
+    }

@@ -37,6 +37,9 @@ class Prompted:
     problem: Problem
     prompt_ids: tuple[int, ...]
     grader: str
+    # This task's answer length and stop strings (None: the model's).
+    answer_max_tokens: int | None = None
+    answer_stop: tuple[str, ...] | None = None
 
 
 def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
@@ -101,14 +104,22 @@ def build_prompts(
             {"role": "user", "content": template.replace("{question}", problem.question)}
         )
         text = tokenizer.render_chat(messages, **dict(model_cfg.chat_template_kwargs))
-        prompted.append(Prompted(problem, tuple(tokenizer.encode(text)), spec.grader))
+        prompted.append(
+            Prompted(
+                problem,
+                tuple(tokenizer.encode(text)),
+                spec.grader,
+                spec.answer_max_tokens,
+                tuple(spec.answer_stop) if spec.answer_stop is not None else None,
+            )
+        )
     return prompted
 
 
 def _check_context(prompted: list[Prompted], cfg: Any) -> None:
     limit = cfg.engine.max_model_len or cfg.model.max_model_len
-    need = max(cfg.budget.tokens) + cfg.model.answer_max_tokens + 32
     for p in prompted:
+        need = max(cfg.budget.tokens) + (p.answer_max_tokens or cfg.model.answer_max_tokens) + 32
         if len(p.prompt_ids) + need > limit:
             raise ConfigError(
                 f"problem {p.problem.problem_id}: prompt ({len(p.prompt_ids)} tokens) + largest budget "
@@ -191,6 +202,7 @@ class Sweep:
         self.budgets = list(cfg.budget.tokens)
         self.samples = cfg.strategy.n
         self.skipped_rows: list[str] = []
+        self.specs: dict[str, tasks_mod.TaskSpec] = {}
 
     def _record_base(self, engine_info: dict[str, Any]) -> dict[str, Any]:
         cfg = self.cfg
@@ -209,6 +221,7 @@ class Sweep:
         started = time.perf_counter()
         skipped: list[str] = []
         problems, specs = load_suite(cfg.suite, skipped)
+        self.specs = specs
         if skipped:
             print(
                 f"warning: skipped {len(skipped)} malformed row(s), first: {skipped[0]}", flush=True
@@ -281,6 +294,7 @@ class Sweep:
                         self.samples,
                         seeds,
                         stats,
+                        answers=[(p.answer_max_tokens, p.answer_stop) for p in pending],
                     )
                     for results in chains:
                         for result in results:
@@ -329,6 +343,20 @@ class Sweep:
         if not adherence["ok"]:
             raise AdherenceError(f"budget adherence failed: {adherence['problems']}")
         return run_dir
+
+    def _sandbox(self) -> str | None:
+        """How generated code is isolated, for runs with code tasks; rlimits
+        alone is recorded as a warning, never silently."""
+        if not any(spec.grader == "code" for spec in self.specs.values()):
+            return None
+        from bench.grading.sandbox import isolation
+
+        tool = isolation()
+        if tool == "rlimits":
+            return (
+                "WARNING: rlimits only (no bubblewrap or unshare): no filesystem/network isolation"
+            )
+        return tool
 
     @staticmethod
     def _write_report(run_dir: Path, records: Any, manifest: dict[str, Any]) -> None:
@@ -396,6 +424,7 @@ class Sweep:
             "problems": problems,
             "data_sha256": data_hash,
             "skipped_rows": {"count": len(self.skipped_rows), "first": self.skipped_rows[:10]},
+            "sandbox": self._sandbox(),
             "engine": engine_info,
             "seeds": {"run": self.cfg.seed, "engine": self.cfg.engine.seed},
             "versions": manifest_mod.package_versions(),

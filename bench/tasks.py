@@ -29,6 +29,11 @@ class FieldMap:
     answer: str = "answer"
     difficulty: str | None = None
     subject: str | None = None
+    # Code tasks: the gold answer is a JSON object of these row fields
+    # (key in the object -> field in the row), e.g. test, entry_point, prompt.
+    gold_fields: dict[str, str] | None = None
+    # A field whose lines are appended to the question (MBPP shows its asserts).
+    question_append: str | None = None
 
 
 @dataclass
@@ -48,6 +53,9 @@ class SourceSpec:
     # (GSM8K's hub copy ends its worked answer with "#### 18").
     gold_after: str | None = None
     local: str | None = None  # folder name under suite.data_dir
+    # Rows of the local file to keep: field -> value (MBPP's standard test split;
+    # the hub serves splits by `split` instead).
+    where: dict[str, str] | None = None
 
 
 @dataclass
@@ -57,6 +65,10 @@ class TaskSpec:
     fields: FieldMap = field(default_factory=FieldMap)
     grader: str = "numeric"
     prompt: str = "{question}"
+    # Override the model's answer length and stop strings for this task's
+    # answers (code needs hundreds of tokens and runs over newlines).
+    answer_max_tokens: int | None = None
+    answer_stop: list[str] | None = None
 
 
 class TaskError(ValueError):
@@ -144,15 +156,22 @@ def _problems_from_rows(
     gold_after: str | None = None,
 ) -> list[Problem]:
     problems = []
+    answer_fields = list(fields.gold_fields.values()) if fields.gold_fields else [fields.answer]
     for index, row in enumerate(rows):
         data = row.data
-        missing = [k for k in (fields.question, fields.answer) if data.get(k) in (None, "")]
+        missing = [k for k in (fields.question, *answer_fields) if data.get(k) in (None, "")]
         if missing:
             _bad_row(
                 f"{row.where}: lacks field(s) {missing}; it has {sorted(data)}", on_bad_row, skipped
             )
             continue
-        gold = str(data[fields.answer])
+        if fields.gold_fields:
+            gold = json.dumps(
+                {key: _gold_value(key, data[name]) for key, name in fields.gold_fields.items()},
+                ensure_ascii=False,
+            )
+        else:
+            gold = str(data[fields.answer])
         if gold_after:
             if gold_after not in gold:
                 _bad_row(f"{row.where}: answer lacks {gold_after!r}", on_bad_row, skipped)
@@ -164,7 +183,7 @@ def _problems_from_rows(
                 problem_id=str(data[fields.id])
                 if fields.id and fields.id in data
                 else f"{spec.name}-{index:05d}",
-                question=str(data[fields.question]),
+                question=_question(data, fields),
                 gold=gold,
                 difficulty=str(data.get(fields.difficulty, "")) if fields.difficulty else "",
                 subject=str(data.get(fields.subject, "")) if fields.subject else "",
@@ -172,6 +191,28 @@ def _problems_from_rows(
             )
         )
     return problems
+
+
+def _gold_value(key: str, value: Any) -> Any:
+    """A test given as a list of asserts (MBPP's test_list) becomes one script."""
+    if key == "test" and isinstance(value, list):
+        return "\n".join(map(str, value)) + "\n"
+    return value
+
+
+def _question(data: dict[str, Any], fields: FieldMap) -> str:
+    question = str(data[fields.question])
+    extra = data.get(fields.question_append) if fields.question_append else None
+    if extra:
+        lines = extra if isinstance(extra, list) else str(extra).splitlines()
+        question += "\n" + "\n".join(map(str, lines))
+    return question
+
+
+def _where(rows: list[_Row], where: dict[str, str] | None) -> list[_Row]:
+    if not where:
+        return rows
+    return [r for r in rows if all(str(r.data.get(k)) == str(v) for k, v in where.items())]
 
 
 def load_problems(
@@ -200,7 +241,7 @@ def load_problems(
                 f"task {spec.name}: {local} does not exist; suite.data_dir must hold "
                 f"{source.local}/test.jsonl (or unset it to load from the hub)"
             )
-        rows = _rows_from_jsonl(local, on_bad_row, skipped)
+        rows = _where(_rows_from_jsonl(local, on_bad_row, skipped), source.where)
     elif source.kind == "generator":
         if source.generator == "arith":
             from bench import arith

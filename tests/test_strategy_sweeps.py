@@ -32,13 +32,19 @@ def test_sc_votes_by_class_and_reports_maj_at_k(make_cfg):
     maj1 = maj[maj["k"] == 1].set_index("budget")["accuracy"]
     pd.testing.assert_series_equal(sample, maj1, check_names=False)  # maj@1 = mean accuracy
     assert (maj["generated_tokens_per_problem"] > 0).all()
+    # pass@k never falls with k, and pass@1 is the mean accuracy too.
+    passes = scaling[scaling["method"] == "pass"].sort_values(["budget", "k"])
+    for _, curve in passes.groupby("budget"):
+        assert curve["accuracy"].is_monotonic_increasing
+    pass1 = passes[passes["k"] == 1].set_index("budget")["accuracy"]
+    pd.testing.assert_series_equal(sample, pass1, check_names=False)
 
 
 def test_bon_scores_every_attempt_and_reports_bon_and_wbon(make_cfg):
     records, scaling = run(make_cfg, "strategy=bon", "strategy.n=4")
     assert records["verifier_score"].notna().all()
     assert (records["verifier_tokens"] == 0).all()  # self-certainty reads no extra tokens
-    assert set(scaling["method"]) == {"sample", "maj", "bon", "wbon"}
+    assert set(scaling["method"]) == {"sample", "pass", "maj", "bon", "wbon"}
 
 
 def test_wait_records_extensions(make_cfg):

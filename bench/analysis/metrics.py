@@ -109,3 +109,16 @@ def scaling_table(
             )
         )
     return pd.DataFrame(rows, columns=columns)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al. 2021): the chance that at least one of k
+    samples drawn from n, of which c are correct, is correct. Computed as a
+    product, not with binomials, so it stays exact for large n."""
+    if not 0 <= c <= n or k < 1:
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and k >= 1 (n={n}, c={c}, k={k})")
+    if k > n:
+        raise ValueError(f"k={k} is more than the n={n} samples")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))

@@ -1,4 +1,5 @@
-"""Accuracy of k samples out of N: majority vote (maj@k), best-of-k by a
+"""Accuracy of k samples out of N: any of them right (pass@k, unbiased
+estimator in metrics.pass_at_k), majority vote (maj@k), best-of-k by a
 verifier score (bon@k) and score-weighted voting (wbon@k).
 
 For each problem, the value at k is the expectation over every size-k
@@ -106,7 +107,7 @@ def voting_table(
     """maj@k (and bon@k, wbon@k where records carry verifier scores) per
     model x task x strategy x budget x k, with bootstrap CIs over problems.
     Only configurations with several samples per problem get rows."""
-    from bench.analysis.metrics import GROUP, bootstrap_ci
+    from bench.analysis.metrics import GROUP, bootstrap_ci, pass_at_k
 
     keys = [*GROUP[:2], *by, *GROUP[2:]]
     graded = records[records["correct"].notna()]
@@ -120,7 +121,9 @@ def voting_table(
         if n < 2:
             continue
         has_scores = "verifier_score" in group and group["verifier_score"].notna().all()
-        methods = ["maj", "bon", "wbon"] if has_scores else ["maj"]
+        # pass@k: any of k right (unbiased estimator); maj: the vote of k; bon / wbon:
+        # the verifier's pick of k.
+        methods = ["pass", "maj", "bon", "wbon"] if has_scores else ["pass", "maj"]
         generated = (group["thinking_tokens"] + group["answer_tokens"]).mean()
         total = (group["prompt_tokens"] + group["thinking_tokens"] + group["answer_tokens"]).mean()
         arrays = [
@@ -135,12 +138,15 @@ def voting_table(
         ]
         for method in methods:
             for k in ks_for(n):
-                values = np.array(
-                    [
-                        subset_accuracy(method, k, c, ok, sc, draws=draws, rng=rng)
-                        for c, ok, sc in arrays
-                    ]
-                )
+                if method == "pass":
+                    values = np.array([pass_at_k(n, int(ok.sum()), k) for _, ok, _ in arrays])
+                else:
+                    values = np.array(
+                        [
+                            subset_accuracy(method, k, c, ok, sc, draws=draws, rng=rng)
+                            for c, ok, sc in arrays
+                        ]
+                    )
                 low, high = bootstrap_ci(values, resamples=resamples, seed=seed)
                 rows.append(
                     dict(

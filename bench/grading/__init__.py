@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench.grading import code, math_equivalence, numeric
 from bench.grading import math as math_grader
-from bench.grading import math_equivalence, numeric
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class Grader:
     # Cheap, bounded checks run in the calling process; others go to workers.
     in_process: bool = False
     preload: tuple[str, ...] = ()
+    # Graders that bound their own checks (the code sandbox) run a whole batch
+    # in parallel themselves: (items, timeout_s) -> verdicts.
+    batch: Callable[[list[Any], float], list[bool]] | None = None
 
 
 GRADERS: dict[str, Grader] = {
@@ -43,6 +46,9 @@ GRADERS: dict[str, Grader] = {
         math_equivalence.check_pair,
         math_equivalence.classes,
         preload=math_grader.PRELOAD,
+    ),
+    "code": Grader(
+        "code", code.extract, code.check, code.classes, in_process=True, batch=code.check_many
     ),
 }
 

@@ -44,7 +44,7 @@ class GradingPool:
         for i, (g, answer) in enumerate(zip(graders, extracted, strict=True)):
             if answer is None:
                 continue
-            if g.in_process:
+            if g.in_process and g.batch is None:
                 correct[i] = g.check((answer, rows[i]["gold"], self.timeout_s))
             else:
                 remote.setdefault(g.name, []).append(i)
@@ -57,9 +57,13 @@ class GradingPool:
                 unit="check",
                 disable=len(items) < PROGRESS_FROM,
             ) as bar:
-                verdicts = self._pool(g).map(
-                    g.check, items, self.timeout_s, default=False, progress=bar.update
-                )
+                if g.batch is not None:
+                    verdicts = g.batch(items, self.timeout_s)
+                    bar.update(len(items))
+                else:
+                    verdicts = self._pool(g).map(
+                        g.check, items, self.timeout_s, default=False, progress=bar.update
+                    )
             for i, verdict in zip(indices, verdicts, strict=True):
                 correct[i] = bool(verdict)
         vote_class = self._vote_classes(rows, graders, extracted)

@@ -147,11 +147,12 @@ class SingleChain:
         budgets: Sequence[int],
         samples: int = 1,
         seeds: Sequence[int] | None = None,
+        answers: Sequence[tuple[int | None, tuple[str, ...] | None]] | None = None,
     ) -> tuple[list[AttemptResult], StrategyStats]:
         """All attempts at once, in prompt order (for tests and benchmarks)."""
         stats = StrategyStats()
         done: list[AttemptResult] = []
-        for results in self.stream(engine, prompts, budgets, samples, seeds, stats):
+        for results in self.stream(engine, prompts, budgets, samples, seeds, stats, answers):
             done.extend(results)
         done.sort(key=lambda r: (r.prompt_index, r.attempt.sample, r.attempt.budget))
         return done, stats
@@ -164,13 +165,16 @@ class SingleChain:
         samples: int = 1,
         seeds: Sequence[int] | None = None,
         stats: StrategyStats | None = None,
+        answers: Sequence[tuple[int | None, tuple[str, ...] | None]] | None = None,
     ) -> Iterator[list[AttemptResult]]:
         """Yield each prompt's attempts (every sample x budget) as soon as they are complete.
+        `answers`: per prompt, its task's answer length and stop strings (None: the model's).
 
         Every chain goes to the engine at once; the moment a chain ends, its
         answer continuations join the same running batch.
         """
         s = self.settings
+        overrides = answers  # (the name `answers` is reused below for decoded answers)
         stats = stats if stats is not None else StrategyStats()
         tokenizer = engine.tokenizer
         largest = max(budgets)
@@ -185,6 +189,13 @@ class SingleChain:
             if seeds is None or not engine.supports_request_seed:
                 return None
             return (seeds[i] + 7919 * extension + sample) % 2**31
+
+        def answer_settings(i: int) -> tuple[int, tuple[str, ...]]:
+            max_tokens, stop = overrides[i] if overrides is not None else (None, None)
+            return (
+                max_tokens or s.answer_max_tokens,
+                stop if stop is not None else s.answer_stop,
+            )
 
         def think(i: int, ids: tuple[int, ...], max_tokens: int, n: int, seed: int | None):
             return GenerationRequest(
@@ -258,13 +269,14 @@ class SingleChain:
                     if key not in entry.outstanding:
                         entry.outstanding.add(key)
                         stats.answer_requests += 1
+                        max_tokens, stop = answer_settings(i)
                         stream.submit(
                             ("answer", key),
                             GenerationRequest(
                                 prompt_ids=tuple(prompts[i]) + thinking + prefix,
-                                max_tokens=s.answer_max_tokens,
+                                max_tokens=max_tokens,
                                 temperature=0.0,
-                                stop=s.answer_stop,
+                                stop=stop,
                                 logprobs=s.logprobs,
                             ),
                         )

@@ -87,6 +87,7 @@ class NativeBudget:
         samples: int = 1,
         seeds: Sequence[int] | None = None,
         stats: StrategyStats | None = None,
+        answers: Sequence[tuple[int | None, tuple[str, ...] | None]] | None = None,
     ) -> Iterator[list[AttemptResult]]:
         s = self.settings
         stats = stats if stats is not None else StrategyStats()
@@ -95,6 +96,7 @@ class NativeBudget:
         started = time.perf_counter()
         stream = engine.stream(desc="generate (native budgets)")
         for i, prompt in enumerate(prompts):
+            answer_tokens = (answers[i][0] if answers is not None else None) or s.answer_max_tokens
             for budget in budgets:
                 stream.submit(
                     (i, budget),
@@ -102,7 +104,7 @@ class NativeBudget:
                         prompt_ids=tuple(prompt),
                         # budget, the forced end, the answer, and room for a
                         # delimiter the model starts itself just before the budget
-                        max_tokens=budget + forced + s.answer_max_tokens + 8,
+                        max_tokens=budget + forced + answer_tokens + 8,
                         temperature=s.temperature,
                         top_p=s.top_p,
                         n=samples,
@@ -120,15 +122,20 @@ class NativeBudget:
             generated = sum(len(c.token_ids) for c in completions)
             stats.thinking_generated += generated
             per_token = (time.perf_counter() - started) / max(stats.thinking_generated, 1)
+            stop = answers[i][1] if answers is not None else None
             for sample, completion in enumerate(completions):
-                attempt = self._attempt(tokenizer, completion, budget, sample)
+                attempt = self._attempt(
+                    tokenizer, completion, budget, sample, s.answer_stop if stop is None else stop
+                )
                 ready[i].append(AttemptResult(i, attempt, len(completion.token_ids) * per_token))
             waiting[i] -= 1
             if not waiting[i]:
                 yield ready.pop(i)
         stats.seconds = time.perf_counter() - started
 
-    def _attempt(self, tokenizer: Tokenizer, completion: Any, budget: int, sample: int) -> Attempt:
+    def _attempt(
+        self, tokenizer: Tokenizer, completion: Any, budget: int, sample: int, answer_stop
+    ) -> Attempt:
         s = self.settings
         ids = _strip_eos(completion.token_ids, tokenizer.eos_token_id)
         # The first end of thinking, whether the model wrote it or vLLM forced it.
@@ -144,9 +151,9 @@ class NativeBudget:
                 after += 1
             prefix, answer = rest[:after], rest[after:]
             # The answer ends at the model's answer stop; what follows is paid for, not graded.
-            cut = min((_split_at(tokenizer, answer, stop) for stop in s.answer_stop), default=None)
+            cut = min((_split_at(tokenizer, answer, stop) for stop in answer_stop), default=None)
             if cut is not None and cut < len(answer):
-                answer = answer[: _include_stop(tokenizer, answer, cut, s.answer_stop)]
+                answer = answer[: _include_stop(tokenizer, answer, cut, answer_stop)]
             finish = "cut" if len(thinking) >= budget else "natural"
         certainty = completion.token_certainty
         return Attempt(

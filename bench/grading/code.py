@@ -1,0 +1,115 @@
+"""The code grader: take the program out of an answer, run the task's unit
+tests on it in the sandbox (sandbox.py).
+
+Only the answer part of an attempt is read, so code the model wrote while
+thinking is never executed. The gold answer of a code task is a JSON object
+with the task's `test`, `entry_point`, `prompt` (for HumanEval-style
+continuations) and `imports` (MBPP's test imports).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from bench.grading.sandbox import TestResult, isolation, run_many, run_tests
+
+__all__ = ["TestResult", "check", "classes", "extract_code", "isolation", "run_many", "run_tests"]
+
+_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+_CUE = re.compile(r"^\s*(?:final answer|answer)\s*:?\s*", re.IGNORECASE)
+_CODE_START = re.compile(r"^(?:def |class |import |from |@|async def )")
+
+
+def _unfenced(text: str) -> str:
+    """Code written without a fence: drop the answer cue and prose lines before
+    the first line that looks like code; stop at prose after it."""
+    lines = _CUE.sub("", text, count=1).splitlines()
+    start = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if _CODE_START.match(line) or line.startswith((" ", "\t"))
+        ),
+        None,
+    )
+    if start is None:
+        return ""
+    kept = []
+    for line in lines[start:]:
+        prose = (
+            line
+            and not line[0].isspace()
+            and not _CODE_START.match(line)
+            and (
+                line.rstrip().endswith(".") and " " in line and "=" not in line and "(" not in line
+            )
+        )
+        if prose:
+            break
+        kept.append(line)
+    return "\n".join(kept).rstrip() + "\n"
+
+
+def extract_code(answer_text: str, prompt: str = "") -> str:
+    """The program an answer gives: its last complete fenced Python block (or
+    the code after the answer cue), completed from `prompt` where it is a
+    HumanEval-style continuation of the function the prompt starts."""
+    if not isinstance(answer_text, str):
+        return ""
+    blocks = _FENCE.findall(answer_text)
+    code = blocks[-1] if blocks else _unfenced(answer_text)
+    if not code.strip():
+        return ""
+    standalone = any(_CODE_START.match(line) for line in code.splitlines())
+    if standalone:
+        # Keep the prompt's imports (typing.List and friends) for a full definition.
+        imports = [line for line in prompt.splitlines() if re.match(r"(?:import|from) \w", line)]
+        return "\n".join([*imports, code]) if imports else code
+    return prompt + code
+
+
+def check(item: tuple[str, str, float]) -> bool:
+    """Grader entry point: (answer code, gold JSON, timeout_s) -> all tests pass."""
+    code, gold, timeout_s = item
+    spec = json.loads(gold)
+    program = extract_code(code, spec.get("prompt", ""))
+    imports = "\n".join(spec.get("imports") or [])
+    return run_tests(
+        (imports + "\n" + program) if imports else program,
+        spec["test"],
+        spec.get("entry_point") if "def check" in spec["test"] else None,
+        timeout_s,
+    ).passed
+
+
+# HumanEval/MBPP reference solutions need up to ~2.5 CPU seconds (MBPP 123).
+MIN_TIMEOUT_S = 10.0
+
+
+def check_many(items: list[tuple[str, str, float]], timeout_s: float) -> list[bool]:
+    """Grader batch entry point: every check in parallel, one sandbox per core.
+    The sandbox enforces its own limits, so no worker deadline is needed."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    timeout = max(timeout_s, MIN_TIMEOUT_S)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda item: check((item[0], item[1], timeout)), items))
+
+
+def extract(answer_text: str) -> str | None:
+    """What the grader keeps of an answer: the code part (joined with the prompt
+    at check time, where the task's gold is known)."""
+    blocks = _FENCE.findall(answer_text or "")
+    code = blocks[-1] if blocks else _unfenced(answer_text or "")
+    return code if code.strip() else None
+
+
+def classes(item: tuple[list[str | None], float]) -> list[int]:
+    """Voting classes for code: the same program text (whitespace-normalised)."""
+    answers, _ = item
+    ids: dict[str, int] = {}
+    return [
+        -1 if not a else ids.setdefault(re.sub(r"\s+", " ", a).strip(), len(ids)) for a in answers
+    ]
