@@ -85,10 +85,13 @@ def _strip_eos(ids: Sequence[int], eos: int | None) -> tuple[int, ...]:
     return ids
 
 
-def thinking_length(tokenizer: Tokenizer, ids: Sequence[int], delimiter: str) -> int:
-    """How many of `ids` come before the delimiter text starts (token boundary at or before it)."""
+def thinking_length(
+    tokenizer: Tokenizer, ids: Sequence[int], delimiter: str, first: bool = False
+) -> int:
+    """How many of `ids` come before the delimiter text starts (token boundary at
+    or before it): its last occurrence, or with `first` its first one."""
     full = tokenizer.decode(ids)
-    position = full.rfind(delimiter)
+    position = full.find(delimiter) if first else full.rfind(delimiter)
     if position < 0:
         return len(ids)
     low, high = 0, len(ids)  # largest k with len(decode(ids[:k])) <= position

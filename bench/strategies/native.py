@@ -18,7 +18,13 @@ from typing import Any
 
 from bench.config import ConfigError
 from bench.engines.base import Engine, Tokenizer
-from bench.strategies.chains import AttemptResult, ChainSettings, StrategyStats, _strip_eos
+from bench.strategies.chains import (
+    AttemptResult,
+    ChainSettings,
+    StrategyStats,
+    _strip_eos,
+    thinking_length,
+)
 from bench.types import Attempt, GenerationRequest
 
 
@@ -50,19 +56,8 @@ def check_support(engine_cfg: Any, model_cfg: Any) -> None:
 
 
 def _split_at(tokenizer: Tokenizer, ids: Sequence[int], text: str) -> int:
-    """Largest k with decode(ids[:k]) not past the start of `text`'s first occurrence."""
-    full = tokenizer.decode(ids)
-    position = full.find(text)
-    if position < 0:
-        return len(ids)
-    low, high = 0, len(ids)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if len(tokenizer.decode(ids[:mid])) <= position:
-            low = mid
-        else:
-            high = mid - 1
-    return low
+    """Tokens before the first occurrence of `text` (all of them if absent)."""
+    return thinking_length(tokenizer, ids, text, first=True)
 
 
 class NativeBudget:
