@@ -7,6 +7,9 @@ bench report RUN_DIR... [--pricing NAME]
                                    (index.html, README.md, CSV/Markdown/LaTeX tables, PNG/SVG)
 bench compare RUN_DIR... [--out DIR] [--pricing NAME]
                                    one report over several runs on the same problems
+bench route RUN_DIR... [--out DIR] [--pricing NAME] [--splits N]
+                                   routing policies (single, oracle, difficulty, cascades)
+                                   scored on held-out problems -> routing.csv, .png, .md
 bench grade RUN_DIR...             re-grade stored generations (after a grader fix), then report
 bench models list|prepare NAME     list model configs; convert/prepare one and print its folder
 bench perf [--problems N]          measure speed ratios on the CPU engine -> results/perf/latest.json
@@ -272,6 +275,60 @@ def compare(argv: list[str]) -> int:
     return 0
 
 
+def route(argv: list[str]) -> int:
+    import pandas as pd
+
+    from bench.analysis import routing
+    from bench.analysis.cost import PricingError, price_records
+    from bench.report import plots
+    from bench.report.page import RunInfo, _run_costs
+    from bench.report.tables import to_markdown
+    from bench.store import RunStore, read_manifest
+
+    try:
+        paths, flags = _split_flags(argv, ("--out", "--pricing", "--splits"))
+        run_dirs = _run_dirs(paths)
+        splits = int(flags.get("--splits", 20))
+    except ValueError as exc:
+        return _fail(str(exc))
+    if not run_dirs:
+        return _fail("bench route needs RUN_DIR..., e.g. bench route results/latest")
+    frames, runs = [], []
+    for run_dir in run_dirs:
+        records = RunStore(run_dir).write_records()
+        if records.empty:
+            return _fail(f"{run_dir} has no stored generations yet; nothing to route")
+        frames.append(records)
+        runs.append(RunInfo(run_dir, read_manifest(run_dir) or {}, len(records)))
+    records = pd.concat(frames, ignore_index=True)
+    try:
+        pricing = load_pricing(flags.get("--pricing"), runs[0].manifest)
+        priced = price_records(records, pricing, _run_costs(runs))
+    except PricingError as exc:
+        print(f"no prices ({exc}); routing on generated tokens instead", flush=True)
+        priced = records
+    tiers = routing.build_tiers(priced)
+    if len(tiers.names) < 2:
+        return _fail(
+            f"routing needs two or more configurations; {run_dirs[0]} has only {tiers.names}; "
+            "sweep several budgets, strategies or models"
+        )
+    table = routing.evaluate(tiers, splits=splits)
+    out = Path(flags.get("--out") or run_dirs[0])
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "routing.csv", index=False, float_format="%.6g")
+    plots.routing(table, out / "routing.png")
+    text = routing.verdict(table)
+    (out / "routing.md").write_text(
+        f"# Routing\n\n{text}\n\n{to_markdown(table)}", encoding="utf-8"
+    )
+    print(text)
+    print(
+        f"{out}: routing.csv, routing.png, routing.md ({len(table)} policies, {len(tiers.names)} tiers)"
+    )
+    return 0
+
+
 def report(argv: list[str], regrade: bool = False) -> int:
     from bench.analysis.cost import PricingError
 
@@ -364,7 +421,7 @@ def models(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("sweep", "report", "compare", "grade", "models", "perf")
+    commands = ("sweep", "report", "compare", "route", "grade", "models", "perf")
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
@@ -377,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         return report(rest, regrade=command == "grade")
     if command == "compare":
         return compare(rest)
+    if command == "route":
+        return route(rest)
     if command == "models":
         return models(rest)
     if command == "perf":

@@ -157,6 +157,19 @@ def build(report: Report) -> list[str]:
                 lambda p: plots.accuracy_by_difficulty(by_difficulty, p),
             )
         )
+    routing_csv = out.parent / "routing.csv"
+    if routing_csv.is_file() and len(report.runs) == 1:
+        # `bench route` results for this run: their table and figure join the page.
+        routing = pd.read_csv(routing_csv)
+        tables.append(("routing", "Routing policies on held-out problems (bench route)", routing))
+        report.files += [f"{REPORT_DIR}/{f}" for f in write_table(routing, out, "routing")]
+        figures.append(
+            (
+                "routing.png",
+                "Routing policies: accuracy vs cost",
+                lambda p: plots.routing(routing, p),
+            )
+        )
     for name, _, draw in figures:
         draw(out / name)
         report.files += [f"{REPORT_DIR}/{name}", f"{REPORT_DIR}/{Path(name).with_suffix('.svg')}"]

@@ -162,3 +162,38 @@ def budget_adherence(records: pd.DataFrame, path: Path) -> Path:
     ax.set_title("Cut by the budget vs ended by the model")
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def routing(table: pd.DataFrame, path: Path) -> Path:
+    """Policies on accuracy vs cost: single configurations, cascades, the
+    difficulty router and the oracle (the bound no routing rule can pass)."""
+    plt = _pyplot()
+    cost = next(c for c in table.columns if c.startswith("mean_cost_"))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
+    styles = {
+        "single": ("o", 30),
+        "cascade": ("^", 14),
+        "difficulty": ("s", 30),
+        "oracle": ("*", 120),
+    }
+    for policy, (marker, size) in styles.items():
+        rows = table[table["policy"] == policy]
+        if rows.empty:
+            continue
+        ax.scatter(rows[cost], rows["accuracy"], marker=marker, s=size, label=policy, alpha=0.8)
+        ax.errorbar(
+            rows[cost],
+            rows["accuracy"],
+            yerr=[rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]],
+            fmt="none",
+            alpha=0.25,
+        )
+    if (table[cost] > 0).all():
+        ax.set_xscale("log")
+    ax.set_xlabel(f"mean cost per problem ({cost.removeprefix('mean_cost_')})")
+    ax.set_ylabel("accuracy on held-out problems")
+    ax.set_ylim(0, 1)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title("Routing policies")
+    ax.legend(fontsize=7)
+    return _save(fig, path)

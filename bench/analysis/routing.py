@@ -1,0 +1,235 @@
+"""Routing: which problems to send to the cheap configuration and which to
+the expensive one, judged on problems the routing rule was not fitted on.
+
+A tier is one (model, strategy, budget) of the runs, with per problem its
+first sample's correctness, its cost, and the signals a cascade may act on:
+no extractable answer, thinking cut by the budget, self-consistency
+agreement (share of samples in the largest answer class) and verifier score.
+
+Policies:
+  single      one tier for every problem
+  oracle      per problem the cheapest tier that is right (an upper bound)
+  difficulty  per difficulty label, the cheapest tier within `slack` of the
+              best accuracy on that label (fitted)
+  cascade     start on a cheap tier, escalate to a dearer one when a signal
+              fires: no answer, cut, agreement < tau, verifier < tau (tau fitted)
+
+Every policy is scored on the held-out half of `splits` random half-splits
+(fitted policies fit on the other half); the table reports the mean over
+splits and the 2.5-97.5 percentile range across them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import permutations
+
+import numpy as np
+import pandas as pd
+
+TIER = ["model", "strategy", "budget"]
+SIGNALS = ("no_answer", "cut", "agreement", "verifier")
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass
+class Tiers:
+    names: list[str]
+    problems: np.ndarray  # problem ids, one per row
+    correct: np.ndarray  # problems x tiers, 0/1
+    cost: np.ndarray  # problems x tiers
+    signals: dict[str, np.ndarray]  # name -> problems x tiers (NaN where unknown)
+    difficulty: np.ndarray  # one label per problem ("" where none)
+    cost_unit: str
+
+
+def build_tiers(priced: pd.DataFrame, cost: str = "usd") -> Tiers:
+    """Tiers from (priced) records; cost falls back to generated tokens when
+    the records carry no prices."""
+    records = priced[priced["correct"].notna()].copy()
+    unit = "usd"
+    if cost not in records or records[cost].isna().all():
+        records["_cost"] = records["thinking_tokens"] + records["answer_tokens"]
+        unit = "tokens"
+    else:
+        records["_cost"] = records[cost]
+    records["tier"] = records[TIER].astype(str).agg(" · ".join, axis=1)
+    names = sorted(
+        records["tier"].unique(), key=lambda t: records.loc[records["tier"] == t, "_cost"].mean()
+    )
+    problems = np.array(
+        sorted(
+            set.intersection(*(set(records.loc[records["tier"] == t, "problem_id"]) for t in names))
+        )
+    )
+    first = records[
+        records["sample"] == records.groupby(["tier", "problem_id"])["sample"].transform("min")
+    ]
+
+    def matrix(frame: pd.DataFrame, column: str) -> np.ndarray:
+        table = frame.pivot_table(index="problem_id", columns="tier", values=column, aggfunc="mean")
+        return table.reindex(index=problems, columns=names).to_numpy(dtype=float)
+
+    first = first.assign(
+        correct=first["correct"].astype(bool).astype(float),
+        no_answer=first["answer"].isna().astype(float) if "answer" in first else np.nan,
+        cut=first["hit_budget"].astype(float),
+    )
+    signals = {"no_answer": matrix(first, "no_answer"), "cut": matrix(first, "cut")}
+    if "vote_class" in records and records.groupby(["tier", "problem_id"]).size().max() > 1:
+
+        def agreement(classes: pd.Series) -> float:
+            answered = classes[classes >= 0]
+            return answered.value_counts().iloc[0] / len(classes) if len(answered) else 0.0
+
+        share = (
+            records.groupby(["tier", "problem_id"])["vote_class"].agg(agreement).rename("agreement")
+        )
+        signals["agreement"] = matrix(share.reset_index(), "agreement")
+    if "verifier_score" in first and first["verifier_score"].notna().any():
+        signals["verifier"] = matrix(first, "verifier_score")
+    difficulty = (
+        first.groupby("problem_id")["difficulty"].first().reindex(problems).fillna("").to_numpy()
+        if "difficulty" in first
+        else np.full(len(problems), "")
+    )
+    return Tiers(
+        names,
+        problems,
+        matrix(first, "correct"),
+        matrix(first, "_cost"),
+        signals,
+        difficulty.astype(str),
+        unit,
+    )
+
+
+def _fires(values: np.ndarray, signal: str, tau: float | None) -> np.ndarray:
+    if signal in ("no_answer", "cut"):
+        return values >= 0.5
+    return values < tau  # agreement / verifier below the threshold
+
+
+def _cascade(t: Tiers, rows: np.ndarray, a: int, b: int, signal: str, tau: float | None):
+    escalate = _fires(t.signals[signal][rows, a], signal, tau)
+    correct = np.where(escalate, t.correct[rows, b], t.correct[rows, a])
+    cost = t.cost[rows, a] + np.where(escalate, t.cost[rows, b], 0.0)
+    return correct, cost, escalate
+
+
+def _fit_tau(t: Tiers, train: np.ndarray, a: int, b: int, signal: str, slack: float) -> float:
+    """The cheapest threshold whose training accuracy is within `slack` of the best."""
+    scores = []
+    for tau in THRESHOLDS:
+        correct, cost, _ = _cascade(t, train, a, b, signal, tau)
+        scores.append((correct.mean(), cost.mean(), tau))
+    best = max(s[0] for s in scores)
+    return min((s for s in scores if s[0] >= best - slack), key=lambda s: s[1])[2]
+
+
+def _fit_difficulty(t: Tiers, train: np.ndarray, slack: float) -> dict[str, int]:
+    choice = {}
+    for label in np.unique(t.difficulty):
+        rows = train[t.difficulty[train] == label]
+        if rows.size == 0:
+            continue
+        accuracy = t.correct[rows].mean(axis=0)
+        ok = np.flatnonzero(accuracy >= accuracy.max() - slack)
+        choice[label] = int(ok[np.argmin(t.cost[rows][:, ok].mean(axis=0))])
+    return choice
+
+
+def evaluate(t: Tiers, splits: int = 20, slack: float = 0.02, seed: int = 0) -> pd.DataFrame:
+    """Every policy on held-out halves of `splits` random splits."""
+    rng = np.random.default_rng(seed)
+    n = len(t.problems)
+    results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    fitted: dict[tuple[str, str], list[float]] = {}
+
+    def add(policy: str, params: str, correct, cost, escalated, tau=None) -> None:
+        results.setdefault((policy, params), []).append(
+            (float(np.mean(correct)), float(np.mean(cost)), float(np.mean(escalated)))
+        )
+        if tau is not None:
+            fitted.setdefault((policy, params), []).append(tau)
+
+    cascades = [
+        (a, b, signal)
+        for a, b in permutations(range(len(t.names)), 2)
+        if np.nanmean(t.cost[:, a]) < np.nanmean(t.cost[:, b])
+        for signal in SIGNALS
+        if signal in t.signals and not np.isnan(t.signals[signal][:, a]).all()
+    ]
+    labelled = bool(np.any(t.difficulty != ""))
+    for _ in range(splits):
+        order = rng.permutation(n)
+        train, test = order[: n // 2], order[n // 2 :]
+        for j, name in enumerate(t.names):
+            add("single", name, t.correct[test, j], t.cost[test, j], np.zeros(test.size))
+        right = t.correct[test] > 0
+        cheapest_right = np.where(right, t.cost[test], np.inf).min(axis=1)
+        oracle_cost = np.where(
+            np.isfinite(cheapest_right), cheapest_right, t.cost[test].min(axis=1)
+        )
+        add("oracle", "cheapest right tier", right.any(axis=1), oracle_cost, np.zeros(test.size))
+        if labelled:
+            choice = _fit_difficulty(t, train, slack)
+            picks = np.array([choice.get(label, 0) for label in t.difficulty[test]])
+            add(
+                "difficulty",
+                f"slack={slack}",
+                t.correct[test, picks],
+                t.cost[test, picks],
+                picks != 0,
+            )
+        for a, b, signal in cascades:
+            tau = (
+                None if signal in ("no_answer", "cut") else _fit_tau(t, train, a, b, signal, slack)
+            )
+            correct, cost, escalated = _cascade(t, test, a, b, signal, tau)
+            params = f"{t.names[a]} -> {t.names[b]} if {signal}" + ("" if tau is None else " < tau")
+            add("cascade", params, correct, cost, escalated, tau)
+    rows = []
+    for (policy, params), values in results.items():
+        acc, cost, escalated = (np.array(v) for v in zip(*values, strict=True))
+        low, high = np.percentile(acc, [2.5, 97.5])
+        rows.append(
+            {
+                "policy": policy,
+                "parameters": params,
+                "accuracy": acc.mean(),
+                "ci_low": low,
+                "ci_high": high,
+                f"mean_cost_{t.cost_unit}": cost.mean(),
+                "escalated_share": escalated.mean(),
+                # the threshold each split's training half chose (median over splits)
+                "tau": float(np.median(fitted[(policy, params)]))
+                if (policy, params) in fitted
+                else np.nan,
+                "splits": len(values),
+                "test_problems": n - n // 2,
+            }
+        )
+    return (
+        pd.DataFrame(rows)
+        .sort_values([f"mean_cost_{t.cost_unit}", "accuracy"])
+        .reset_index(drop=True)
+    )
+
+
+def verdict(table: pd.DataFrame, within: float = 0.02) -> str:
+    """The cheapest policy within `within` of the best achievable accuracy (oracle aside)."""
+    cost = next(c for c in table.columns if c.startswith("mean_cost_"))
+    real = table[table["policy"] != "oracle"]
+    best = real.loc[real["accuracy"].idxmax()]
+    close = real[real["accuracy"] >= best["accuracy"] - within]
+    cheapest = close.loc[close[cost].idxmin()]
+    unit = cost.removeprefix("mean_cost_")
+    saving = 1 - cheapest[cost] / best[cost] if best[cost] else 0.0
+    return (
+        f"Best accuracy {best['accuracy']:.3f} ({best['policy']}: {best['parameters']}) at "
+        f"{best[cost]:.4g} {unit}/problem. Cheapest within {within * 100:.0f} points: "
+        f"{cheapest['policy']} ({cheapest['parameters']}), accuracy {cheapest['accuracy']:.3f} at "
+        f"{cheapest[cost]:.4g} {unit}/problem, {saving:.0%} cheaper. Held-out halves of "
+        f"{int(best['splits'])} random splits; fitted rules never saw the problems they are scored on."
+    )
