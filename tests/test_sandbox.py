@@ -201,3 +201,8 @@ def test_grading_pool_runs_code_checks_in_parallel_sandboxes():
     finally:
         pool.close()
     assert grades == {"fenced": True, "continued": True, "wrong": False, "prose": False}
+
+
+def test_a_stray_closing_fence_ends_unfenced_code():
+    answer = "Final answer:\n    return a + b\n```\nSome words."
+    assert extract_code(answer, prompt="def add(a, b):\n") == "def add(a, b):\n    return a + b\n"

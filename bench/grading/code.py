@@ -17,7 +17,8 @@ from bench.grading.sandbox import TestResult, isolation, run_many, run_tests
 __all__ = ["TestResult", "check", "classes", "extract_code", "isolation", "run_many", "run_tests"]
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
-_CUE = re.compile(r"^\s*(?:final answer|answer)\s*:?\s*", re.IGNORECASE)
+# The answer cue and the end of its line, but not the next line's indentation.
+_CUE = re.compile(r"^\s*(?:final answer|answer)[ \t]*:?[ \t]*\n?", re.IGNORECASE)
 _CODE_START = re.compile(r"^(?:def |class |import |from |@|async def )")
 
 
@@ -37,6 +38,8 @@ def _unfenced(text: str) -> str:
         return ""
     kept = []
     for line in lines[start:]:
+        if line.lstrip().startswith("```"):
+            break  # the end of a block whose opening fence was cut off
         prose = (
             line
             and not line[0].isspace()
