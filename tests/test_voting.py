@@ -99,3 +99,26 @@ def test_ks_are_powers_of_two_and_n():
     assert ks_for(16) == [1, 2, 4, 8, 16]
     assert ks_for(6) == [1, 2, 4, 6]
     assert ks_for(1) == [1]
+
+
+def test_self_certainty_is_high_for_peaked_and_zero_for_flat_distributions():
+    import math
+
+    from bench.strategies.verifiers import self_certainty
+
+    flat = [math.log(0.25)] * 4
+    peaked = [math.log(0.97), math.log(0.01), math.log(0.01), math.log(0.01)]
+    assert self_certainty(flat) == pytest.approx(0.0)
+    assert self_certainty(peaked) > 2.0
+    assert math.isnan(self_certainty([]))
+
+
+def test_step_scores_aggregate_by_last_min_or_product():
+    from bench.strategies.verifiers import aggregate_steps
+
+    steps = [0.9, 0.5, 0.8]
+    assert aggregate_steps(steps, "last") == 0.8
+    assert aggregate_steps(steps, "min") == 0.5
+    assert aggregate_steps(steps, "product") == pytest.approx(0.36)
+    with pytest.raises(ValueError, match="mean"):
+        aggregate_steps(steps, "mean")
