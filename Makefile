@@ -12,11 +12,12 @@ ARGS ?=
 
 setup: $(STAMP) system
 
-# Debian packages: chromium renders the HTML report in a test. Installed
-# when missing and we may (root or sudo); otherwise that test is skipped.
-SYSTEM_PACKAGES := chromium
+# Debian packages (command:package): bubblewrap isolates generated code,
+# chromium renders the HTML report in a test. Installed when missing and we
+# may (root or sudo); otherwise the tests that need them are skipped.
+SYSTEM_PACKAGES := bwrap:bubblewrap chromium:chromium
 system:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for cp in $(SYSTEM_PACKAGES); do command -v $${cp%%:*} >/dev/null || missing="$$missing $${cp##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
 	  if [ "$$SUDO" != none ] && command -v apt-get >/dev/null; then \
@@ -60,10 +61,12 @@ lint: setup
 perf: setup
 	$(BIN)/bench perf $(ARGS)
 
-# The published example (results/example/): the default sweep's report,
-# regenerated from a run of the default config (resumed if already stored).
+# The published example (results/example/): the default sweep's report with
+# its routing analysis, from a run of the default config (resumed if stored).
 example: setup
 	$(BIN)/bench sweep run_name=default-example $(ARGS)
+	$(BIN)/bench route results/default-example
+	$(BIN)/bench report results/default-example
 	rm -rf results/example
 	mkdir -p results/example
 	cp results/default-example/report/* results/example/

@@ -128,6 +128,17 @@ def _check_context(prompted: list[Prompted], cfg: Any) -> None:
             )
 
 
+def _add_work(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """Engine work over every invocation of a run: numbers add, call lists join."""
+    total = dict(now)
+    for key, value in before.items():
+        if isinstance(value, int | float) and isinstance(now.get(key), int | float):
+            total[key] = now[key] + value
+        elif isinstance(value, list) and isinstance(now.get(key), list):
+            total[key] = value + now[key]
+    return total
+
+
 def resolve_run_dir(cfg: Any, identity: str) -> Path:
     """results/<run_name>; without a name, the newest run with the same identity (resume) or a new one."""
     root = Path(cfg.results_dir)
@@ -254,8 +265,12 @@ class Sweep:
             for p in prompted
             if any(key_of(p, s, b) not in stored for s in range(self.samples) for b in self.budgets)
         ]
+        # Engine work of earlier invocations of this run (a resume adds to it):
+        # reports price attempts by the run's engine seconds per token.
+        previous_work = (read_manifest(run_dir) or {}).get("engine_work") or {}
         data_hash = tasks_mod.problems_sha256(problems)
         manifest = self._manifest(engine_info, data_hash, len(problems), status="running")
+        manifest["engine_work"] = previous_work  # kept if this invocation dies
         store.write_manifest(manifest)
         print(
             f"run: {run_dir} ({len(problems)} problems, {len(pending)} to generate, "
@@ -333,7 +348,7 @@ class Sweep:
             records=len(records),
             adherence=adherence,
             engine_start_seconds=getattr(engine, "start_seconds", None),
-            engine_work=stats.__dict__,
+            engine_work=_add_work(previous_work, stats.__dict__),
             wall_seconds=round(time.perf_counter() - started, 3),
             outputs=outputs,
         )
