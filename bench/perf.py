@@ -81,7 +81,8 @@ def _compose(overrides: list[str]) -> Any:
 def measure(problems: int, overrides: list[str]) -> dict[str, Any]:
     from bench.engines import make_engine
     from bench.grading.pool import GradingPool
-    from bench.runner import Prompted, Sweep, build_prompts, chain_settings, load_suite
+    from bench.prompts import Prompted, build_prompts, chain_settings, load_suite
+    from bench.runner import Sweep
     from bench.store import RunStore
     from bench.strategies import SingleChain
     from bench.types import GenerationRequest

@@ -12,7 +12,8 @@ import pytest
 
 from bench import tasks
 from bench.config import ConfigError
-from bench.runner import Sweep, load_suite
+from bench.prompts import load_suite
+from bench.runner import Sweep
 
 
 def write_sets(root, count=4):

@@ -1,0 +1,245 @@
+"""`bench report`, `bench grade`, `bench compare` and `bench route`: commands
+that read stored runs (never the engine) and write tables, figures and pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.cli import CONFIG_DIR, _fail, group_options
+
+
+def _run_dirs(paths: list[str]) -> list[Path]:
+    dirs = []
+    for raw in paths:
+        path = Path(raw)
+        if not (path / "generations").is_dir():
+            raise SystemExit(
+                _fail(
+                    f"{raw} is not a run directory (no generations/ inside); "
+                    "pass a folder that bench sweep wrote, e.g. results/latest"
+                )
+            )
+        # results/latest is a link: name the run itself (relative, no machine paths).
+        real = path.resolve()
+        inside = real.is_relative_to(Path.cwd().resolve())
+        dirs.append(real.relative_to(Path.cwd().resolve()) if inside else real)
+    return dirs
+
+
+def load_pricing(name: str | None, manifest: dict | None = None) -> dict:
+    """Prices: configs/pricing/NAME.yaml when named, else what the run's
+    manifest recorded, else configs/pricing/default.yaml."""
+    from omegaconf import OmegaConf
+
+    from bench.config import PricingConfig
+
+    if name is None and manifest and (manifest.get("config") or {}).get("pricing"):
+        return manifest["config"]["pricing"]
+    name = name or "default"
+    path = CONFIG_DIR / "pricing" / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(
+            f"pricing {name!r} is not known; choose one of: {', '.join(group_options('pricing'))}"
+        )
+    data = OmegaConf.load(path)
+    data.pop("defaults", None)
+    merged = OmegaConf.merge(OmegaConf.structured(PricingConfig), data)
+    return OmegaConf.to_container(merged, resolve=True)
+
+
+def _page(out_dir: Path, title: str, run_dirs: list[Path], records, pricing_name: str | None):
+    from bench.report.page import Report, RunInfo, build
+    from bench.store import read_manifest
+
+    runs = []
+    for run_dir in run_dirs:
+        manifest = read_manifest(run_dir) or {}
+        count = int((records["run"] == str(run_dir)).sum()) if "run" in records else len(records)
+        runs.append(RunInfo(run_dir, manifest, count))
+    pricing = load_pricing(pricing_name, runs[0].manifest if runs else None)
+    return build(
+        Report(out_dir, title, runs, records.drop(columns=["run"], errors="ignore"), pricing)
+    )
+
+
+def _split_flags(argv: list[str], flags: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    rest, values = [], {}
+    i = 0
+    while i < len(argv):
+        if argv[i] in flags:
+            if i + 1 >= len(argv):
+                raise ValueError(f"{argv[i]} needs a value")
+            values[argv[i]] = argv[i + 1]
+            i += 2
+        else:
+            rest.append(argv[i])
+            i += 1
+    return rest, values
+
+
+def compare(argv: list[str]) -> int:
+    import datetime as dt
+
+    import pandas as pd
+
+    from bench.analysis.cost import PricingError
+    from bench.store import RunStore, read_manifest
+
+    try:
+        paths, flags = _split_flags(argv, ("--out", "--pricing"))
+        run_dirs = _run_dirs(paths)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if len(run_dirs) < 2:
+        return _fail(
+            "bench compare needs two or more RUN_DIRs, e.g. bench compare results/a results/b"
+        )
+    frames, shas = [], {}
+    for run_dir in run_dirs:
+        records = RunStore(run_dir).write_records()
+        if records.empty:
+            return _fail(f"{run_dir} has no stored generations yet; nothing to compare")
+        frames.append(records.assign(run=str(run_dir)))
+        manifest = read_manifest(run_dir) or {}
+        suite = ((manifest.get("config") or {}).get("suite") or {}).get("name")
+        shas.setdefault(suite, set()).add(manifest.get("data_sha256"))
+    mixed = [suite for suite, found in shas.items() if len(found) > 1]
+    if mixed:
+        return _fail(
+            f"runs of suite {mixed[0]!r} used different problem sets (data_sha256 differs); "
+            "compare runs with the same suite.limit/sample/data"
+        )
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(flags.get("--out") or Path("results") / f"compare-{stamp}")
+    names = " vs ".join(d.name for d in run_dirs)
+    try:
+        files = _page(
+            out,
+            f"thinkbench comparison: {names}",
+            run_dirs,
+            pd.concat(frames, ignore_index=True),
+            flags.get("--pricing"),
+        )
+    except (PricingError, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"{out}: {len(files)} files; open {out / 'index.html'}")
+    return 0
+
+
+def route(argv: list[str]) -> int:
+    import pandas as pd
+
+    from bench.analysis import routing
+    from bench.analysis.cost import PricingError, price_records
+    from bench.report import plots
+    from bench.report.page import RunInfo, _run_costs
+    from bench.report.tables import to_markdown
+    from bench.store import RunStore, read_manifest
+
+    try:
+        paths, flags = _split_flags(argv, ("--out", "--pricing", "--splits"))
+        run_dirs = _run_dirs(paths)
+        splits = int(flags.get("--splits", 20))
+    except ValueError as exc:
+        return _fail(str(exc))
+    if not run_dirs:
+        return _fail("bench route needs RUN_DIR..., e.g. bench route results/latest")
+    frames, runs = [], []
+    for run_dir in run_dirs:
+        records = RunStore(run_dir).write_records()
+        if records.empty:
+            return _fail(f"{run_dir} has no stored generations yet; nothing to route")
+        frames.append(records)
+        runs.append(RunInfo(run_dir, read_manifest(run_dir) or {}, len(records)))
+    records = pd.concat(frames, ignore_index=True)
+    try:
+        pricing = load_pricing(flags.get("--pricing"), runs[0].manifest)
+        priced = price_records(records, pricing, _run_costs(runs))
+    except PricingError as exc:
+        print(f"no prices ({exc}); routing on generated tokens instead", flush=True)
+        priced = records
+    tiers = routing.build_tiers(priced)
+    if len(tiers.names) < 2:
+        return _fail(
+            f"routing needs two or more configurations; {run_dirs[0]} has only {tiers.names}; "
+            "sweep several budgets, strategies or models"
+        )
+    table = routing.evaluate(tiers, splits=splits)
+    out = Path(flags.get("--out") or run_dirs[0])
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "routing.csv", index=False, float_format="%.6g")
+    plots.routing(table, out / "routing.png")
+    text = routing.verdict(table)
+    (out / "routing.md").write_text(
+        f"# Routing\n\n{text}\n\n{to_markdown(table)}", encoding="utf-8"
+    )
+    print(text)
+    print(
+        f"{out}: routing.csv, routing.png, routing.md ({len(table)} policies, {len(tiers.names)} tiers)"
+    )
+    return 0
+
+
+def report(argv: list[str], regrade: bool = False) -> int:
+    from bench.analysis.cost import PricingError
+
+    try:
+        paths, flags = _split_flags(argv, ("--pricing",))
+    except ValueError as exc:
+        return _fail(str(exc))
+    from bench.analysis.adherence import adherence_summary
+    from bench.grading.pool import GradingPool
+    from bench.report.outputs import write_outputs
+    from bench.store import RunStore
+    from bench.tasks import load_spec
+
+    for run_dir in _run_dirs(paths):
+        store = RunStore(run_dir)
+        generations = store.generations() if regrade else store.ungraded()
+        if not generations.empty:
+            old = store.grades()
+            before = {} if old.empty else dict(zip(old["key"], old["correct"], strict=True))
+            graders = {t: load_spec(t).grader for t in generations["task"].unique()}
+            settings = (store.manifest().get("config") or {}) if regrade else {}
+            pool = GradingPool(timeout_s=settings.get("grading_timeout_s") or 5.0)
+            try:
+                grades = pool.grade(generations.to_dict("records"), graders)
+            finally:
+                pool.close()
+            store.append_grades(grades)
+            changed = [g for g in grades if g["key"] in before and before[g["key"]] != g["correct"]]
+            gained = sum(g["correct"] for g in changed)
+            print(
+                f"{run_dir}: graded {len(grades)} attempt(s)"
+                + (
+                    f"; {len(changed)} verdict(s) changed ({gained} now correct, "
+                    f"{len(changed) - gained} now wrong)"
+                    if regrade
+                    else ""
+                )
+            )
+        records = store.write_records()
+        if records.empty:
+            return _fail(f"{run_dir} has no stored generations yet")
+        outputs = write_outputs(run_dir, records)
+        manifest = store.manifest()
+        if manifest:
+            budgets = sorted(records["budget"].unique().tolist())
+            manifest["adherence"] = adherence_summary(records, budgets)
+            manifest["records"] = len(records)
+            store.write_manifest(manifest)
+        try:
+            pages = _page(
+                run_dir / "report",
+                f"thinkbench report: {run_dir.name}",
+                [run_dir],
+                records,
+                flags.get("--pricing"),
+            )
+        except (PricingError, ValueError) as exc:
+            return _fail(str(exc))
+        print(
+            f"{run_dir}: {len(records)} records -> {', '.join(outputs)}; "
+            f"report: {run_dir / 'report' / 'index.html'} ({len(pages)} files)"
+        )
+    return 0

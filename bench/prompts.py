@@ -1,0 +1,110 @@
+"""From a suite to token-id prompts: load the problems, render each with its
+task's (or the model family's) template and chat template, check they fit
+the context, and derive the strategy's settings from the model config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bench import tasks as tasks_mod
+from bench.config import ConfigError
+from bench.engines import Engine
+from bench.strategies import ChainSettings
+from bench.types import Problem
+
+
+@dataclass(frozen=True)
+class Prompted:
+    problem: Problem
+    prompt_ids: tuple[int, ...]
+    grader: str
+    # This task's answer length and stop strings (None: the model's).
+    answer_max_tokens: int | None = None
+    answer_stop: tuple[str, ...] | None = None
+
+
+def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
+    """The model's delimiters and sampling, with the strategy's overrides."""
+    strategy = strategy_cfg
+    temperature = model_cfg.sampling.temperature
+    top_p = model_cfg.sampling.top_p
+    if strategy is not None and strategy.temperature is not None:
+        temperature = strategy.temperature
+    if strategy is not None and strategy.top_p is not None:
+        top_p = strategy.top_p
+    name = strategy.name if strategy is not None else "single"
+    return ChainSettings(
+        thinking_end=tuple(model_cfg.thinking_end),
+        forced_answer=model_cfg.forced_answer,
+        answer_stop=tuple(model_cfg.answer_stop),
+        answer_max_tokens=model_cfg.answer_max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        wait=strategy.wait if name == "wait" else "",
+        max_extensions=strategy.max_extensions if name == "wait" else 0,
+        logprobs=strategy.logprobs if name == "bon" else None,
+    )
+
+
+def load_suite(
+    suite_cfg: Any, skipped: list[str] | None = None
+) -> tuple[list[Problem], dict[str, tasks_mod.TaskSpec]]:
+    problems: list[Problem] = []
+    specs = {}
+    if suite_cfg.path and len(suite_cfg.tasks) > 1:
+        raise ConfigError(
+            f"suite.path names one file but suite {suite_cfg.name!r} has tasks "
+            f"{list(suite_cfg.tasks)}; use suite.data_dir (a folder with <task>/test.jsonl) instead"
+        )
+    for name in suite_cfg.tasks:
+        spec = tasks_mod.load_spec(name)
+        specs[name] = spec
+        loaded = tasks_mod.load_problems(
+            spec, suite_cfg.path, suite_cfg.on_bad_row, skipped, suite_cfg.data_dir
+        )
+        problems.extend(tasks_mod.select(loaded, suite_cfg.limit, suite_cfg.sample, suite_cfg.seed))
+    if not problems:
+        raise ConfigError(
+            f"suite {suite_cfg.name!r} selected no problems; check suite.limit/suite.sample"
+        )
+    return problems, specs
+
+
+def build_prompts(
+    engine: Engine, problems: list[Problem], specs: dict[str, tasks_mod.TaskSpec], model_cfg: Any
+) -> list[Prompted]:
+    tokenizer = engine.tokenizer
+    prompted = []
+    for problem in problems:
+        spec = specs[problem.task]
+        template = model_cfg.prompts.get(spec.grader) or model_cfg.prompt_template or spec.prompt
+        messages = []
+        if model_cfg.system_prompt:
+            messages.append({"role": "system", "content": model_cfg.system_prompt})
+        messages.append(
+            {"role": "user", "content": template.replace("{question}", problem.question)}
+        )
+        text = tokenizer.render_chat(messages, **dict(model_cfg.chat_template_kwargs))
+        prompted.append(
+            Prompted(
+                problem,
+                tuple(tokenizer.encode(text)),
+                spec.grader,
+                spec.answer_max_tokens,
+                tuple(spec.answer_stop) if spec.answer_stop is not None else None,
+            )
+        )
+    return prompted
+
+
+def check_context(prompted: list[Prompted], cfg: Any) -> None:
+    limit = cfg.engine.max_model_len or cfg.model.max_model_len
+    for p in prompted:
+        need = max(cfg.budget.tokens) + (p.answer_max_tokens or cfg.model.answer_max_tokens) + 32
+        if len(p.prompt_ids) + need > limit:
+            raise ConfigError(
+                f"problem {p.problem.problem_id}: prompt ({len(p.prompt_ids)} tokens) + largest budget "
+                f"({max(cfg.budget.tokens)}) + answer exceed max_model_len={limit}; "
+                "lower budget.tokens or raise model.max_model_len"
+            )
