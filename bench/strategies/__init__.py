@@ -8,20 +8,19 @@ verifiers.py how bon scores samples (self-certainty)
 
 from __future__ import annotations
 
-from typing import Any
-
 from bench.strategies.chains import (
     STRATEGIES,
     AttemptResult,
     ChainSettings,
     SingleChain,
+    Strategy,
     StrategyStats,
     thinking_length,
 )
 from bench.strategies.native import NativeBudget
 
 
-def make_strategy(name: str, settings: ChainSettings) -> Any:
+def make_strategy(name: str, settings: ChainSettings) -> Strategy:
     strategies = {**STRATEGIES, "native": NativeBudget}
     try:
         return strategies[name](settings)
@@ -37,6 +36,7 @@ __all__ = [
     "NativeBudget",
     "ChainSettings",
     "SingleChain",
+    "Strategy",
     "StrategyStats",
     "make_strategy",
     "thinking_length",

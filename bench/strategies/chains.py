@@ -137,28 +137,17 @@ class _Pending:
     chains: dict[int, _Chain] = field(default_factory=dict)
 
 
-class SingleChain:
-    name = "single"
+AnswerSettings = Sequence[tuple[int | None, tuple[str, ...] | None]]
+
+
+class Strategy:
+    """What every strategy offers: `stream` yields each prompt's attempts
+    (every sample x budget) when complete; `run` collects them all."""
+
+    name = ""
 
     def __init__(self, settings: ChainSettings) -> None:
         self.settings = settings
-
-    def run(
-        self,
-        engine: Engine,
-        prompts: Sequence[tuple[int, ...]],
-        budgets: Sequence[int],
-        samples: int = 1,
-        seeds: Sequence[int] | None = None,
-        answers: Sequence[tuple[int | None, tuple[str, ...] | None]] | None = None,
-    ) -> tuple[list[AttemptResult], StrategyStats]:
-        """All attempts at once, in prompt order (for tests and benchmarks)."""
-        stats = StrategyStats()
-        done: list[AttemptResult] = []
-        for results in self.stream(engine, prompts, budgets, samples, seeds, stats, answers):
-            done.extend(results)
-        done.sort(key=lambda r: (r.prompt_index, r.attempt.sample, r.attempt.budget))
-        return done, stats
 
     def stream(
         self,
@@ -168,7 +157,40 @@ class SingleChain:
         samples: int = 1,
         seeds: Sequence[int] | None = None,
         stats: StrategyStats | None = None,
-        answers: Sequence[tuple[int | None, tuple[str, ...] | None]] | None = None,
+        answers: AnswerSettings | None = None,
+    ) -> Iterator[list[AttemptResult]]:
+        raise NotImplementedError
+
+    def run(
+        self,
+        engine: Engine,
+        prompts: Sequence[tuple[int, ...]],
+        budgets: Sequence[int],
+        samples: int = 1,
+        seeds: Sequence[int] | None = None,
+        answers: AnswerSettings | None = None,
+    ) -> tuple[list[AttemptResult], StrategyStats]:
+        """All attempts at once, in prompt order (for tests and benchmarks)."""
+        stats = StrategyStats()
+        done: list[AttemptResult] = []
+        for results in self.stream(engine, prompts, budgets, samples, seeds, stats, answers):
+            done.extend(results)
+        done.sort(key=lambda r: (r.prompt_index, r.attempt.sample, r.attempt.budget))
+        return done, stats
+
+
+class SingleChain(Strategy):
+    name = "single"
+
+    def stream(
+        self,
+        engine: Engine,
+        prompts: Sequence[tuple[int, ...]],
+        budgets: Sequence[int],
+        samples: int = 1,
+        seeds: Sequence[int] | None = None,
+        stats: StrategyStats | None = None,
+        answers: AnswerSettings | None = None,
     ) -> Iterator[list[AttemptResult]]:
         """Yield each prompt's attempts (every sample x budget) as soon as they are complete.
         `answers`: per prompt, its task's answer length and stop strings (None: the model's).

@@ -19,8 +19,9 @@ from typing import Any
 from bench.config import ConfigError
 from bench.engines.base import Engine, Tokenizer
 from bench.strategies.chains import (
+    AnswerSettings,
     AttemptResult,
-    ChainSettings,
+    Strategy,
     StrategyStats,
     _strip_eos,
     thinking_length,
@@ -60,19 +61,8 @@ def _split_at(tokenizer: Tokenizer, ids: Sequence[int], text: str) -> int:
     return thinking_length(tokenizer, ids, text, first=True)
 
 
-class NativeBudget:
+class NativeBudget(Strategy):
     name = "native"
-
-    def __init__(self, settings: ChainSettings) -> None:
-        self.settings = settings
-
-    def run(self, engine, prompts, budgets, samples=1, seeds=None):
-        stats = StrategyStats()
-        done = [
-            r for rs in self.stream(engine, prompts, budgets, samples, seeds, stats) for r in rs
-        ]
-        done.sort(key=lambda r: (r.prompt_index, r.attempt.sample, r.attempt.budget))
-        return done, stats
 
     def stream(
         self,
@@ -82,7 +72,7 @@ class NativeBudget:
         samples: int = 1,
         seeds: Sequence[int] | None = None,
         stats: StrategyStats | None = None,
-        answers: Sequence[tuple[int | None, tuple[str, ...] | None]] | None = None,
+        answers: AnswerSettings | None = None,
     ) -> Iterator[list[AttemptResult]]:
         s = self.settings
         stats = stats if stats is not None else StrategyStats()
