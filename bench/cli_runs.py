@@ -132,7 +132,7 @@ def route(argv: list[str]) -> int:
     from bench.analysis import routing
     from bench.analysis.cost import PricingError, price_records
     from bench.report import plots
-    from bench.report.page import RunInfo, _run_costs
+    from bench.report.page import RunInfo, run_costs
     from bench.report.tables import to_markdown
     from bench.store import RunStore, read_manifest
 
@@ -154,7 +154,7 @@ def route(argv: list[str]) -> int:
     records = pd.concat(frames, ignore_index=True)
     try:
         pricing = load_pricing(flags.get("--pricing"), runs[0].manifest)
-        priced = price_records(records, pricing, _run_costs(runs))
+        priced = price_records(records, pricing, run_costs(runs))
     except PricingError as exc:
         print(f"no prices ({exc}); routing on generated tokens instead", flush=True)
         priced = records

@@ -69,7 +69,7 @@ class Report:
     files: list[str] = field(default_factory=list)
 
 
-def _run_costs(runs: list[RunInfo]) -> dict[str, dict[str, Any]]:
+def run_costs(runs: list[RunInfo]) -> dict[str, dict[str, Any]]:
     """model -> device, devices and parameters, from the manifests."""
     info = {}
     for run in runs:
@@ -93,7 +93,7 @@ def build(report: Report) -> list[str]:
     out = report.out_dir
     out.mkdir(parents=True, exist_ok=True)
     records = report.records
-    priced = price_records(records, report.pricing, _run_costs(report.runs))
+    priced = price_records(records, report.pricing, run_costs(report.runs))
     scaling = scaling_table(priced)
     voting = voting_table(priced, draws=report.subset_draws)
     if not voting.empty:
