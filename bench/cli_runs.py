@@ -47,7 +47,14 @@ def load_pricing(name: str | None, manifest: dict | None = None) -> dict:
     return OmegaConf.to_container(merged, resolve=True)
 
 
-def _page(out_dir: Path, title: str, run_dirs: list[Path], records, pricing_name: str | None):
+def _page(
+    out_dir: Path,
+    title: str,
+    run_dirs: list[Path],
+    records,
+    pricing_name: str | None,
+    tables=None,
+):
     from bench.report.page import Report, RunInfo, build
     from bench.store import read_manifest
 
@@ -58,7 +65,14 @@ def _page(out_dir: Path, title: str, run_dirs: list[Path], records, pricing_name
         runs.append(RunInfo(run_dir, manifest, count))
     pricing = load_pricing(pricing_name, runs[0].manifest if runs else None)
     return build(
-        Report(out_dir, title, runs, records.drop(columns=["run"], errors="ignore"), pricing)
+        Report(
+            out_dir,
+            title,
+            runs,
+            records.drop(columns=["run"], errors="ignore"),
+            pricing,
+            tables=tables,
+        )
     )
 
 
@@ -189,7 +203,7 @@ def report(argv: list[str], regrade: bool = False) -> int:
         return _fail(str(exc))
     from bench.analysis.adherence import adherence_summary
     from bench.grading.pool import GradingPool
-    from bench.report.outputs import write_outputs
+    from bench.report.outputs import scaling_tables, write_outputs
     from bench.store import RunStore
     from bench.tasks import load_spec
 
@@ -221,8 +235,10 @@ def report(argv: list[str], regrade: bool = False) -> int:
         records = store.write_records()
         if records.empty:
             return _fail(f"{run_dir} has no stored generations yet")
-        outputs = write_outputs(run_dir, records)
         manifest = store.manifest()
+        draws = ((manifest.get("config") or {}).get("strategy") or {}).get("subset_draws", 1000)
+        tables = scaling_tables(records, draws)
+        outputs = write_outputs(run_dir, tables)
         if manifest:
             budgets = sorted(records["budget"].unique().tolist())
             manifest["adherence"] = adherence_summary(records, budgets)
@@ -235,6 +251,7 @@ def report(argv: list[str], regrade: bool = False) -> int:
                 [run_dir],
                 records,
                 flags.get("--pricing"),
+                tables,
             )
         except (PricingError, ValueError) as exc:
             return _fail(str(exc))

@@ -24,7 +24,7 @@ from bench.config import ConfigError, to_container, validate
 from bench.engines import make_engine
 from bench.grading.pool import GradingPool
 from bench.prompts import Prompted, build_prompts, chain_settings, check_context, load_suite
-from bench.report.outputs import write_outputs
+from bench.report.outputs import ScalingTables, scaling_tables, write_outputs
 from bench.store import MANIFEST, STORE_VERSION, RunStore, read_manifest, record_key
 from bench.strategies import StrategyStats, make_strategy
 
@@ -245,7 +245,8 @@ class Sweep:
 
         records = store.write_records()
         adherence = adherence_summary(records, self.budgets)
-        outputs = write_outputs(run_dir, records, cfg.strategy.subset_draws)
+        tables = scaling_tables(records, cfg.strategy.subset_draws)
+        outputs = write_outputs(run_dir, tables)
         manifest = self._manifest(engine_info, data_hash, len(problems), status="complete")
         manifest.update(
             records=len(records),
@@ -256,7 +257,7 @@ class Sweep:
             outputs=outputs,
         )
         store.write_manifest(manifest)
-        self._write_report(run_dir, records, manifest)
+        self._write_report(run_dir, records, manifest, tables)
         point_latest(run_dir)
         if not adherence["ok"]:
             raise AdherenceError(f"budget adherence failed: {adherence['problems']}")
@@ -277,7 +278,9 @@ class Sweep:
         return tool
 
     @staticmethod
-    def _write_report(run_dir: Path, records: Any, manifest: dict[str, Any]) -> None:
+    def _write_report(
+        run_dir: Path, records: Any, manifest: dict[str, Any], tables: ScalingTables
+    ) -> None:
         """The full report (cost tables, all figures, index.html) beside the
         run; a report problem (a missing price) is reported, never fatal."""
         from bench.analysis.cost import PricingError
@@ -293,6 +296,7 @@ class Sweep:
                     [run],
                     records,
                     pricing,
+                    tables=tables,
                 )
             )
         except PricingError as exc:

@@ -72,18 +72,22 @@ def extract_code(answer_text: str, prompt: str = "") -> str:
     return prompt + code
 
 
-def check(item: tuple[str, str, float]) -> bool:
-    """Grader entry point: (answer code, gold JSON, timeout_s) -> all tests pass."""
-    code, gold, timeout_s = item
+def _job(code: str, gold: str) -> tuple[str, str, str | None]:
+    """(program, test, entry point) for the sandbox, from an answer's code and the task's gold."""
     spec = json.loads(gold)
     program = extract_code(code, spec.get("prompt", ""))
     imports = "\n".join(spec.get("imports") or [])
-    return run_tests(
+    return (
         (imports + "\n" + program) if imports else program,
         spec["test"],
         spec.get("entry_point") if "def check" in spec["test"] else None,
-        timeout_s,
-    ).passed
+    )
+
+
+def check(item: tuple[str, str, float]) -> bool:
+    """Grader entry point: (answer code, gold JSON, timeout_s) -> all tests pass."""
+    code, gold, timeout_s = item
+    return run_tests(*_job(code, gold), timeout_s=timeout_s).passed
 
 
 # HumanEval/MBPP reference solutions need up to ~2.5 CPU seconds (MBPP 123).
@@ -93,12 +97,8 @@ MIN_TIMEOUT_S = 10.0
 def check_many(items: list[tuple[str, str, float]], timeout_s: float) -> list[bool]:
     """Grader batch entry point: every check in parallel, one sandbox per core.
     The sandbox enforces its own limits, so no worker deadline is needed."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    timeout = max(timeout_s, MIN_TIMEOUT_S)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(lambda item: check((item[0], item[1], timeout)), items))
+    jobs = [_job(code, gold) for code, gold, _ in items]
+    return [r.passed for r in run_many(jobs, timeout_s=max(timeout_s, MIN_TIMEOUT_S))]
 
 
 def extract(answer_text: str) -> str | None:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from bench.grading.math_equivalence import check_pair, classes
 from bench.grading.math_text import canonical, extract_answer, multiple_choice_letter
 from bench.grading.workers import HardTimeoutPool, shared_pool
-from bench.types import Grade
 
 __all__ = [
     "answer_classes",
@@ -23,7 +22,6 @@ __all__ = [
     "equivalent",
     "equivalent_many",
     "extract_answer",
-    "grade",
     "multiple_choice_letter",
 ]
 
@@ -86,11 +84,3 @@ def answer_classes(
 def _classes_by_spelling(answers: list[str | None]) -> list[int]:
     ids: dict[str, int] = {}
     return [-1 if not a else ids.setdefault(canonical(a), len(ids)) for a in answers]
-
-
-def grade(answer_text: str, gold: str) -> Grade:
-    """Grade one answer text against a gold answer (extraction + equivalence)."""
-    extracted = extract_answer(answer_text)
-    if extracted is None:
-        return Grade(correct=False, extracted=None)
-    return Grade(correct=equivalent(extracted, gold), extracted=extracted)

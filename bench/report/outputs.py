@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -15,17 +16,34 @@ BY_DIFFICULTY_CSV = "scaling_by_difficulty.csv"
 CURVE_PNG = "accuracy_vs_thinking.png"
 
 
-def write_outputs(run_dir: Path, records: pd.DataFrame, subset_draws: int = 1000) -> list[str]:
+@dataclass
+class ScalingTables:
+    """Accuracy per configuration (with vote / pass@k rows where there are
+    several samples), and per difficulty level where problems have levels.
+    Computed once per run and shared by the run folder's files and its report."""
+
+    scaling: pd.DataFrame
+    by_difficulty: pd.DataFrame | None
+
+
+def scaling_tables(records: pd.DataFrame, subset_draws: int = 1000) -> ScalingTables:
     scaling = scaling_table(records)
     voting = voting_table(records, draws=subset_draws)
     if not voting.empty:
         scaling = pd.concat([scaling, voting[scaling.columns]], ignore_index=True)
-    scaling.to_csv(run_dir / SCALING_CSV, index=False, float_format="%.6g")
-    written = [SCALING_CSV]
+    by_difficulty = None
     if "difficulty" in records and records["difficulty"].fillna("").ne("").any():
         # Where extra thinking pays and where it is waste: easy and hard problems apart.
         by_difficulty = scaling_table(records, by=("difficulty",))
-        by_difficulty.to_csv(run_dir / BY_DIFFICULTY_CSV, index=False, float_format="%.6g")
+    return ScalingTables(scaling, by_difficulty)
+
+
+def write_outputs(run_dir: Path, tables: ScalingTables) -> list[str]:
+    scaling = tables.scaling
+    scaling.to_csv(run_dir / SCALING_CSV, index=False, float_format="%.6g")
+    written = [SCALING_CSV]
+    if tables.by_difficulty is not None:
+        tables.by_difficulty.to_csv(run_dir / BY_DIFFICULTY_CSV, index=False, float_format="%.6g")
         written.append(BY_DIFFICULTY_CSV)
     if not scaling.empty:
         suite = ", ".join(sorted(scaling["task"].unique()))

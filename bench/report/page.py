@@ -19,9 +19,8 @@ import pandas as pd
 
 from bench.analysis.compare import paired_comparison
 from bench.analysis.cost import cost_table, cost_to_target, pareto_frontier, price_records
-from bench.analysis.metrics import scaling_table
-from bench.analysis.voting import voting_table
 from bench.report import plots
+from bench.report.outputs import ScalingTables, scaling_tables
 from bench.report.tables import to_markdown, write_table
 
 REPORT_DIR = "report"
@@ -65,6 +64,9 @@ class Report:
     runs: list[RunInfo]
     records: pd.DataFrame
     pricing: dict[str, Any]
+    # The run's scaling tables when already computed (they need no prices);
+    # computed here otherwise.
+    tables: ScalingTables | None = None
     subset_draws: int = 1000
     files: list[str] = field(default_factory=list)
 
@@ -94,10 +96,8 @@ def build(report: Report) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     records = report.records
     priced = price_records(records, report.pricing, run_costs(report.runs))
-    scaling = scaling_table(priced)
-    voting = voting_table(priced, draws=report.subset_draws)
-    if not voting.empty:
-        scaling = pd.concat([scaling, voting[scaling.columns]], ignore_index=True)
+    computed = report.tables or scaling_tables(priced, report.subset_draws)
+    scaling, by_difficulty = computed.scaling, computed.by_difficulty
     cost = cost_table(priced)
     cost["pareto"] = pareto_frontier(cost) if not cost.empty else []
     tables: list[tuple[str, str, pd.DataFrame]] = [
@@ -110,8 +110,6 @@ def build(report: Report) -> list[str]:
         ),
         ("cost_to_target", "Cheapest configuration reaching each accuracy", cost_to_target(cost)),
     ]
-    has_levels = "difficulty" in priced and priced["difficulty"].fillna("").ne("").any()
-    by_difficulty = scaling_table(priced, by=("difficulty",)) if has_levels else None
     if by_difficulty is not None:
         tables.append(("by_difficulty", "Accuracy by difficulty level", by_difficulty))
     paired = (
