@@ -126,8 +126,9 @@ def sweep(argv: list[str]) -> int:
     from omegaconf import DictConfig
 
     from bench.config import ConfigError, register
+    from bench.engines.openai import ServerRejected
     from bench.models import ModelSourceError
-    from bench.runner import AdherenceError, run_sweep
+    from bench.runner import AdherenceError, RequestsFailedError, run_sweep
     from bench.store import DiskFullError
     from bench.tasks import TaskError
 
@@ -146,6 +147,9 @@ def sweep(argv: list[str]) -> int:
             return
         except DiskFullError as exc:
             status["code"] = _fail(exc.strerror, 4)
+            return
+        except (RequestsFailedError, ServerRejected) as exc:
+            status["code"] = _fail(str(exc), 5)
             return
         print(f"done: {run_dir}  (scaling.csv, accuracy_vs_thinking.png, records.parquet)")
 

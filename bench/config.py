@@ -14,7 +14,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-ENGINE_KINDS = ("vllm", "fake")
+ENGINE_KINDS = ("vllm", "openai", "fake")
 STRATEGIES = ("single", "sc", "bon", "wait", "native")
 # Strategies whose analysis compares several samples per problem.
 SAMPLING_STRATEGIES = ("sc", "bon")
@@ -79,6 +79,26 @@ class EngineConfig:
     block_size: int | None = None
     env: dict[str, str] = field(default_factory=dict)  # set before the engine starts
     delay_s: float = 0.0  # fake engine: simulated latency per generate call
+    # vllm, several GPUs: tensor/pipeline parallel inside one engine; data
+    # parallel = that many engines (`vllm serve` replicas on their own GPU
+    # groups, fed through the openai engine with problem affinity).
+    pipeline_parallel_size: int = 1
+    data_parallel_size: int = 1
+    # engine=openai: the server(s). The API key is read from the environment
+    # variable named here and never written to records or manifests.
+    base_url: str | None = None
+    base_urls: list[str] = field(default_factory=list)  # replicas (overrides base_url)
+    api_key_env: str | None = "OPENAI_API_KEY"
+    served_model: str | None = None  # the server's model name (default: model.name)
+    concurrency: int = 64  # requests in flight at once (over all replicas)
+    request_timeout_s: float = 600.0
+    max_retries: int = 5  # after the first try, on 408/429/5xx/timeouts/bad JSON
+    backoff_s: float = 1.0  # first retry waits ~this; doubles per retry
+    backoff_max_s: float = 60.0
+    request_seeds: bool = True  # send per-request seeds (vLLM's CPU build crashes on them)
+    return_token_ids: bool = True  # ask for the server's token ids (vLLM >= 0.10.2)
+    extra_body: dict[str, Any] = field(default_factory=dict)  # merged into every request
+    tokenizer: str | None = None  # None: the model's own; "bytes": the scripted test server
     show_progress: bool = True
 
 

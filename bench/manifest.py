@@ -34,6 +34,16 @@ NOT_IN_IDENTITY = {
     ("engine", "show_progress"),
     ("store_interval_s",),
     ("engine", "delay_s"),
+    # Where the server is and how we talk to it; its version and model name
+    # (what decides the output) are in the record keys.
+    ("engine", "base_url"),
+    ("engine", "base_urls"),
+    ("engine", "api_key_env"),
+    ("engine", "concurrency"),
+    ("engine", "request_timeout_s"),
+    ("engine", "max_retries"),
+    ("engine", "backoff_s"),
+    ("engine", "backoff_max_s"),
 }
 
 

@@ -220,7 +220,10 @@ class Sweep:
                             key = key_of(p, result.attempt.sample, result.attempt.budget)
                             if key not in stored:
                                 stored.add(key)
-                                buffer.append(self._row(key, p, result, cfg))
+                                # Where the token counts come from: the engine's ids,
+                                # or (a server without them) logprobs or local encoding.
+                                source = getattr(engine, "token_source", "engine ids")
+                                buffer.append(self._row(key, p, result, cfg, source))
                         bar.update(1)
                         if time.monotonic() - last_store >= cfg.store_interval_s:
                             flush()
@@ -247,7 +250,11 @@ class Sweep:
         adherence = adherence_summary(records, self.budgets)
         tables = scaling_tables(records, cfg.strategy.subset_draws)
         outputs = write_outputs(run_dir, tables)
-        manifest = self._manifest(engine_info, data_hash, len(problems), status="complete")
+        failures = getattr(engine, "failures", None)
+        status = "incomplete" if failures else "complete"
+        manifest = self._manifest(engine_info, data_hash, len(problems), status=status)
+        if hasattr(engine, "request_report"):
+            manifest["engine_requests"] = engine.request_report()
         manifest.update(
             records=len(records),
             adherence=adherence,
@@ -259,8 +266,18 @@ class Sweep:
         store.write_manifest(manifest)
         self._write_report(run_dir, records, manifest, tables)
         point_latest(run_dir)
+        if failures:
+            from bench.engines.openai import describe_failures
+
+            raise RequestsFailedError(
+                f"{sum(failures.values())} request(s) failed after {cfg.engine.max_retries} "
+                f"retries ({describe_failures(failures)}); what finished is stored in {run_dir}: "
+                "re-run the same command to retry the rest"
+            )
         if not adherence["ok"]:
-            raise AdherenceError(f"budget adherence failed: {adherence['problems']}")
+            knob = (engine_info.get("budget_knob") or "") if cfg.engine.kind == "openai" else ""
+            hint = f" (the server may ignore {knob.split()[0]})" if knob else ""
+            raise AdherenceError(f"budget adherence failed: {adherence['problems']}{hint}")
         return run_dir
 
     def _sandbox(self) -> str | None:
@@ -305,7 +322,7 @@ class Sweep:
         print(f"report: {run_dir / 'report' / 'index.html'}", flush=True)
 
     @staticmethod
-    def _row(key: str, p: Prompted, result: Any, cfg: Any) -> dict[str, Any]:
+    def _row(key: str, p: Prompted, result: Any, cfg: Any, token_source: str) -> dict[str, Any]:
         attempt = result.attempt
         return {
             "key": key,
@@ -321,6 +338,7 @@ class Sweep:
             "thinking_tokens": attempt.thinking_tokens,
             "answer_tokens": attempt.answer_tokens,
             "engine_tokens": attempt.engine_tokens,
+            "token_source": token_source,
             "extensions": attempt.extensions,
             "discarded_tokens": attempt.discarded_tokens,
             "verifier_score": attempt.certainty,
@@ -357,6 +375,10 @@ class Sweep:
 
 class AdherenceError(RuntimeError):
     """A stored record claims more thinking than its budget allowed."""
+
+
+class RequestsFailedError(RuntimeError):
+    """Served-engine requests still failed after their retries; what finished is stored."""
 
 
 def run_sweep(cfg: Any) -> Path:

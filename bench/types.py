@@ -39,6 +39,9 @@ class GenerationRequest:
     logprobs: int | None = None
     # vLLM's native thinking budget (SamplingParams.thinking_token_budget).
     thinking_token_budget: int | None = None
+    # Requests with the same affinity go to the same server replica, so one
+    # problem's budgets share that replica's prefix cache (engine=openai).
+    affinity: int | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from bench.cli import CONFIG_DIR
-from bench.config import ConfigError, validate, validate_budgets
+from bench.config import ENGINE_KINDS, ConfigError, validate, validate_budgets
 
 
 def _options(group: str) -> list[str]:
@@ -43,7 +43,7 @@ def _combinations() -> list[tuple[str, ...]]:
 @pytest.mark.parametrize("overrides", _combinations(), ids=" ".join)
 def test_every_combination_composes(make_cfg, overrides):
     cfg = make_cfg(*overrides)
-    assert cfg.model.name and cfg.engine.kind in ("vllm", "fake")
+    assert cfg.model.name and cfg.engine.kind in ENGINE_KINDS
     try:
         validate(cfg)
     except ConfigError as exc:

@@ -22,11 +22,19 @@ def make_engine(engine_cfg: Any, model_cfg: Any, native_budget: bool = False) ->
             delay_s=engine_cfg.delay_s,
             forced_answer=model_cfg.forced_answer if native_budget else None,
         )
+    if engine_cfg.kind == "vllm" and engine_cfg.data_parallel_size > 1:
+        from bench.engines.serve import ReplicatedVLLM
+
+        return ReplicatedVLLM(engine_cfg, model_cfg, native_budget=native_budget)
     if engine_cfg.kind == "vllm":
         from bench.engines.vllm import VLLMEngine
 
         return VLLMEngine(engine_cfg, model_cfg, native_budget=native_budget)
-    raise ValueError(f"engine.kind={engine_cfg.kind!r} is not known; choose fake or vllm")
+    if engine_cfg.kind == "openai":
+        from bench.engines.openai import OpenAIEngine
+
+        return OpenAIEngine(engine_cfg, model_cfg, native_budget=native_budget)
+    raise ValueError(f"engine.kind={engine_cfg.kind!r} is not known; choose fake, vllm or openai")
 
 
 __all__ = ["Engine", "Tokenizer", "make_engine"]

