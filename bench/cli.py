@@ -11,6 +11,7 @@ bench route RUN_DIR... [--out DIR] [--pricing NAME] [--splits N]
                                    routing policies (single, oracle, difficulty, cascades)
                                    scored on held-out problems -> routing.csv, .png, .md
 bench grade RUN_DIR...             re-grade stored generations (after a grader fix), then report
+bench merge RUN_DIR... --into DIR  join the shard runs of one sweep (shard=i/n) into one run
 bench models list|prepare NAME     list model configs; convert/prepare one and print its folder
 bench perf [--problems N]          measure speed ratios on the CPU engine -> results/perf/latest.json
 """
@@ -45,9 +46,37 @@ def _one_line(exc: BaseException) -> str:
     return "; ".join(dict.fromkeys(keep[:3]))
 
 
+# Our launcher configs (configs/hydra/launcher/) and the plugin each needs.
+LAUNCHER_PLUGINS = {
+    "slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
+    "ray_cluster": ("hydra_plugins.hydra_ray_launcher", "hydra-ray-launcher"),
+}
+
+
+def _launcher_problem(argv: list[str]) -> str | None:
+    import importlib.util
+
+    for arg in argv:
+        if arg.startswith("hydra/launcher="):
+            name = arg.partition("=")[2]
+            module, package = LAUNCHER_PLUGINS.get(name, (None, None))
+            if module is None:
+                continue
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:  # not even the hydra_plugins namespace
+                found = False
+            if not found:
+                return f"hydra/launcher={name} needs the {package} plugin: pip install {package}"
+    return None
+
+
 def precheck(argv: list[str]) -> str | None:
     """Check overrides before Hydra starts, so a mistake costs one clear line, not a trace."""
     multirun = "-m" in argv or "--multirun" in argv
+    problem = _launcher_problem(argv)
+    if problem:
+        return problem
     overrides = [a for a in argv if "=" in a and not a.startswith(("-", "hydra.", "hydra/"))]
     for override in overrides:
         key, _, value = override.partition("=")
@@ -111,6 +140,28 @@ def sweep_from_manifest(path: str, overrides: list[str]) -> int:
     return 0
 
 
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_job_in_subprocess() -> int:
+    """This multirun job's overrides as a plain `bench sweep` in a new process."""
+    import subprocess
+
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = list(HydraConfig.get().overrides.task)
+    job = HydraConfig.get().job.num
+    print(f"[job {job}] bench sweep {' '.join(overrides)}", flush=True)
+    result = subprocess.run([sys.executable, "-m", "bench.cli", "sweep", *overrides])
+    if result.returncode:
+        print(f"[job {job}] failed with exit code {result.returncode}", file=sys.stderr, flush=True)
+    return result.returncode
+
+
 def sweep(argv: list[str]) -> int:
     if "--from-manifest" in argv:
         at = argv.index("--from-manifest")
@@ -137,6 +188,12 @@ def sweep(argv: list[str]) -> int:
 
     @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base=None)
     def _main(cfg: DictConfig) -> None:
+        if _in_multirun():
+            # Each job in a process of its own: vLLM does not reliably give
+            # GPU memory back in-process, so one model must not follow another.
+            code = run_job_in_subprocess()
+            status["code"] = max(status["code"], code)
+            return
         try:
             run_dir = run_sweep(cfg)
         except (ConfigError, TaskError, ModelSourceError) as exc:
@@ -188,7 +245,7 @@ def models(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("sweep", "report", "compare", "route", "grade", "models", "perf")
+    commands = ("sweep", "report", "compare", "route", "grade", "merge", "models", "perf")
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
@@ -209,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.cli_runs import route
 
         return route(rest)
+    if command == "merge":
+        from bench.cli_runs import merge
+
+        return merge(rest)
     if command == "models":
         return models(rest)
     if command == "perf":

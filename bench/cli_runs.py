@@ -260,3 +260,24 @@ def report(argv: list[str], regrade: bool = False) -> int:
             f"report: {run_dir / 'report' / 'index.html'} ({len(pages)} files)"
         )
     return 0
+
+
+def merge(argv: list[str]) -> int:
+    """bench merge SHARD_RUN... --into DIR: join shard runs, then report on the whole."""
+    from bench.config import ConfigError
+    from bench.merge import merge_runs
+
+    try:
+        paths, flags = _split_flags(argv, ("--into",))
+    except ValueError as exc:
+        return _fail(str(exc))
+    if "--into" not in flags or not paths:
+        return _fail(
+            "bench merge needs RUN_DIR... --into DIR, e.g. bench merge results/s0 results/s1 --into results/all"
+        )
+    try:
+        into = merge_runs(_run_dirs(paths), Path(flags["--into"]))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    print(f"merged {len(paths)} shard(s) into {into}")
+    return report([str(into)])

@@ -181,6 +181,9 @@ class Config:
     # crash loses at most this many seconds of work.
     store_interval_s: float = 20.0
     seed: int = 0
+    # "i/n": this run takes every n-th problem starting at i (0 <= i < n), so n
+    # machines split a suite; `bench merge` joins the shards into one run.
+    shard: str | None = None
 
 
 def register() -> None:
@@ -250,9 +253,24 @@ def _validate_strategy(cfg: Config | DictConfig) -> None:
         raise ConfigError(f"strategy.subset_draws={strategy.subset_draws}; it must be positive")
 
 
+def parse_shard(value: Any) -> tuple[int, int] | None:
+    """shard="i/n" -> (i, n); None when unsharded."""
+    if value is None:
+        return None
+    index, _, count = str(value).partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise ConfigError(f"shard={value!r}; write it as i/n with 0 <= i < n, e.g. shard=0/4")
+    return i, n
+
+
 def validate(cfg: Config | DictConfig) -> None:
     """Semantic checks the schema's types cannot express."""
     validate_budgets(list(cfg.budget.tokens))
+    parse_shard(cfg.shard)
     _choice("strategy.name", cfg.strategy.name, STRATEGIES)
     _choice("engine.kind", cfg.engine.kind, ENGINE_KINDS)
     _choice("engine.device", cfg.engine.device, DEVICES)

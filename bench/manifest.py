@@ -115,3 +115,14 @@ def config_identity(config: dict[str, Any]) -> str:
 
     blob = json.dumps(strip(config, ()), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def add_engine_work(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """Engine work over every invocation of a run: numbers add, call lists join."""
+    total = dict(now)
+    for key, value in before.items():
+        if isinstance(value, int | float) and isinstance(now.get(key), int | float):
+            total[key] = now[key] + value
+        elif isinstance(value, list) and isinstance(now.get(key), list):
+            total[key] = value + now[key]
+    return total

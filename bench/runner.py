@@ -20,7 +20,7 @@ from tqdm import tqdm
 from bench import manifest as manifest_mod
 from bench import tasks as tasks_mod
 from bench.analysis.adherence import adherence_summary
-from bench.config import ConfigError, to_container, validate
+from bench.config import ConfigError, parse_shard, to_container, validate
 from bench.engines import make_engine
 from bench.grading.pool import GradingPool
 from bench.prompts import Prompted, build_prompts, chain_settings, check_context, load_suite
@@ -29,17 +29,6 @@ from bench.store import MANIFEST, STORE_VERSION, RunStore, read_manifest, record
 from bench.strategies import StrategyStats, make_strategy
 
 log = logging.getLogger(__name__)
-
-
-def _add_work(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
-    """Engine work over every invocation of a run: numbers add, call lists join."""
-    total = dict(now)
-    for key, value in before.items():
-        if isinstance(value, int | float) and isinstance(now.get(key), int | float):
-            total[key] = now[key] + value
-        elif isinstance(value, list) and isinstance(now.get(key), list):
-            total[key] = value + now[key]
-    return total
 
 
 def resolve_run_dir(cfg: Any, identity: str) -> Path:
@@ -117,6 +106,7 @@ class Sweep:
         self.samples = cfg.strategy.n
         self.skipped_rows: list[str] = []
         self.specs: dict[str, tasks_mod.TaskSpec] = {}
+        self.suite_hash = ""
 
     def _record_base(self, engine_info: dict[str, Any]) -> dict[str, Any]:
         cfg = self.cfg
@@ -135,6 +125,15 @@ class Sweep:
         started = time.perf_counter()
         skipped: list[str] = []
         problems, specs = load_suite(cfg.suite, skipped)
+        # The whole suite's fingerprint: every shard of it carries the same one.
+        self.suite_hash = tasks_mod.problems_sha256(problems)
+        shard = parse_shard(cfg.shard)
+        if shard is not None:
+            problems = tasks_mod.shard(problems, *shard)
+            if not problems:
+                raise ConfigError(
+                    f"shard={cfg.shard} is empty: the suite has fewer problems than shards"
+                )
         self.specs = specs
         if skipped:
             print(
@@ -259,7 +258,7 @@ class Sweep:
             records=len(records),
             adherence=adherence,
             engine_start_seconds=getattr(engine, "start_seconds", None),
-            engine_work=_add_work(previous_work, stats.__dict__),
+            engine_work=manifest_mod.add_engine_work(previous_work, stats.__dict__),
             wall_seconds=round(time.perf_counter() - started, 3),
             outputs=outputs,
         )
@@ -363,6 +362,9 @@ class Sweep:
             "config": self.config,
             "problems": problems,
             "data_sha256": data_hash,
+            "suite_sha256": self.suite_hash,
+            "shard": self.cfg.shard,
+            "process": {"pid": os.getpid(), "parent": os.getppid()},
             "skipped_rows": {"count": len(self.skipped_rows), "first": self.skipped_rows[:10]},
             "sandbox": self._sandbox(),
             "engine": engine_info,

@@ -273,6 +273,12 @@ def select(
     return chosen
 
 
+def shard(problems: list[Problem], index: int, count: int) -> list[Problem]:
+    """Every `count`-th problem from `index`: shards of one suite are disjoint
+    and together hold every problem, whatever the mix of tasks."""
+    return problems[index::count]
+
+
 def problems_sha256(problems: list[Problem]) -> str:
     """A fingerprint of the problem set, so two runs can prove they used the same data."""
     digest = hashlib.sha256()

@@ -1,0 +1,142 @@
+"""`bench merge SHARD_RUN... --into DIR`: the shards of one sweep (shard=i/n
+on n machines) joined into one run, as if it had run in one piece.
+
+Refused, with the key that differs, when the shards are not parts of the
+same sweep: another model, engine, strategy, budgets or suite config, another
+problem set (suite_sha256), another store or grader version (thinkbench and
+math-verify), or an incomplete, missing or repeated shard. Records are keyed
+without the shard, so merged records equal an unsharded run's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.config import ConfigError
+from bench.manifest import NOT_IN_IDENTITY, add_engine_work, config_identity
+from bench.store import RunStore, read_manifest
+
+# Package versions that decide verdicts: our grading code and its symbolic core.
+GRADER_PACKAGES = ("thinkbench", "math-verify")
+# What may differ between shards: which shard, where it was written.
+PER_SHARD = {("shard",), ("run_name",), ("results_dir",)}
+
+
+def _flatten(config: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    flat: dict[tuple[str, ...], Any] = {}
+    for key, value in config.items():
+        path = (*prefix, key)
+        if path in NOT_IN_IDENTITY or path in PER_SHARD:
+            continue
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, path))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Everything that must be equal across shards, by a name a user can read."""
+    facts: dict[str, Any] = {
+        ".".join(path): value for path, value in _flatten(manifest.get("config") or {}).items()
+    }
+    facts["data (suite_sha256)"] = manifest.get("suite_sha256")
+    facts["store version"] = manifest.get("store_version")
+    engine = manifest.get("engine") or {}
+    facts["engine version"] = engine.get("version")
+    versions = manifest.get("versions") or {}
+    for package in GRADER_PACKAGES:
+        facts[f"grader version ({package})"] = versions.get(package)
+    return facts
+
+
+def _shard_of(run_dir: Path, manifest: dict[str, Any]) -> tuple[int, int]:
+    from bench.config import parse_shard
+
+    shard = parse_shard((manifest.get("config") or {}).get("shard"))
+    if shard is None:
+        raise ConfigError(f"{run_dir} is not a shard (its config has no shard=i/n)")
+    return shard
+
+
+def check_shards(run_dirs: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """(run, manifest) in shard order; ConfigError naming the first problem."""
+    manifests = []
+    for run_dir in run_dirs:
+        manifest = read_manifest(run_dir)
+        if manifest is None:
+            raise ConfigError(f"{run_dir} has no manifest.json; pass run folders of bench sweep")
+        if manifest.get("status") != "complete":
+            raise ConfigError(
+                f"{run_dir} is {manifest.get('status')!r}, not complete: re-run its command first"
+            )
+        manifests.append(manifest)
+    first = _fingerprint(manifests[0])
+    for run_dir, manifest in zip(run_dirs[1:], manifests[1:], strict=True):
+        other = _fingerprint(manifest)
+        # In config order (model first, its name first): the most telling difference.
+        for key in list(first) + [k for k in other if k not in first]:
+            if first.get(key) != other.get(key):
+                raise ConfigError(
+                    f"{run_dirs[0]} and {run_dir} differ in {key} "
+                    f"({first.get(key)!r} vs {other.get(key)!r}): not shards of one sweep"
+                )
+    shards = [_shard_of(d, m) for d, m in zip(run_dirs, manifests, strict=True)]
+    counts = {n for _, n in shards}
+    if len(counts) > 1:
+        raise ConfigError(f"the runs split the suite differently (shard counts {sorted(counts)})")
+    count = counts.pop()
+    seen: dict[int, Path] = {}
+    for run_dir, (index, _) in zip(run_dirs, shards, strict=True):
+        if index in seen:
+            raise ConfigError(f"{seen[index]} and {run_dir} are both shard {index}/{count}")
+        seen[index] = run_dir
+    missing = [f"{i}/{count}" for i in range(count) if i not in seen]
+    if missing:
+        raise ConfigError(f"shard(s) {', '.join(missing)} missing; pass all {count} shard runs")
+    order = sorted(range(len(shards)), key=lambda k: shards[k][0])
+    return [(run_dirs[k], manifests[k]) for k in order]
+
+
+def merge_runs(run_dirs: list[Path], into: Path) -> Path:
+    """Write the merged run into `into` (generations, grades, manifest); the
+    caller rebuilds records, tables and the report from them."""
+    shards = check_shards(run_dirs)
+    if read_manifest(into) is not None:
+        raise ConfigError(f"{into} already holds a run; choose a new --into folder")
+    run_dirs = [d for d, _ in shards]
+    manifests = [m for _, m in shards]
+    stores = [RunStore(d) for d in run_dirs]
+    generations = pd.concat([s.generations() for s in stores], ignore_index=True)
+    if not generations["key"].is_unique:
+        raise ConfigError("the shards share records (same keys): they overlap, not split")
+    grades = pd.concat([s.grades() for s in stores], ignore_index=True)
+    merged = RunStore(into)
+    merged.append_generations(generations.to_dict("records"))
+    merged.append_grades(grades.to_dict("records"))
+
+    manifest = dict(manifests[0])
+    config = dict(manifest["config"]) | {"shard": None, "run_name": into.name}
+    work: dict[str, Any] = {}
+    for m in manifests:
+        work = add_engine_work(work, m.get("engine_work") or {})
+    manifest.update(
+        config=config,
+        identity=config_identity(config),
+        shard=None,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        problems=sum(m.get("problems", 0) for m in manifests),
+        data_sha256=manifest.get("suite_sha256"),
+        engine_work=work,
+        wall_seconds=max(m.get("wall_seconds") or 0 for m in manifests),
+        merged_from=[
+            {"run": str(d), "shard": (m.get("config") or {}).get("shard")}
+            for d, m in zip(run_dirs, manifests, strict=True)
+        ],
+    )
+    merged.write_manifest(manifest)
+    return into
