@@ -241,7 +241,9 @@ def report(argv: list[str], regrade: bool = False) -> int:
         outputs = write_outputs(run_dir, tables)
         if manifest:
             budgets = sorted(records["budget"].unique().tolist())
-            manifest["adherence"] = adherence_summary(records, budgets)
+            advisory = ((manifest.get("config") or {}).get("strategy") or {}).get("name") == "api"
+            manifest["adherence"] = adherence_summary(records, budgets, exact_cuts=not advisory)
+            manifest["adherence"]["advisory"] = advisory
             manifest["records"] = len(records)
             store.write_manifest(manifest)
         try:

@@ -15,7 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 ENGINE_KINDS = ("vllm", "openai", "fake")
-STRATEGIES = ("single", "sc", "bon", "wait", "native")
+STRATEGIES = ("single", "sc", "bon", "wait", "native", "api")
 # Strategies whose analysis compares several samples per problem.
 SAMPLING_STRATEGIES = ("sc", "bon")
 DEVICES = ("cuda", "cpu")
@@ -58,6 +58,12 @@ class ModelConfig:
     # the string forced at the budget is forced_answer.
     reasoning_parser: str | None = None
     reasoning_start: str | None = None
+    # Chat APIs (engine.api=chat, strategy=api): how a budget reaches the
+    # server: max_tokens, reasoning_effort or thinking_token_budget; for
+    # reasoning_effort, the level each budget stands for, in budget order
+    # (budget.tokens=[1024,8192] model.reasoning_effort=[low,high]).
+    budget_knob: str = "max_tokens"
+    reasoning_effort: list[str] = field(default_factory=list)
     parameters: float = 0.0  # parameter count, for FLOPs estimates
     dtype: str = "bfloat16"
 
@@ -99,6 +105,9 @@ class EngineConfig:
     return_token_ids: bool = True  # ask for the server's token ids (vLLM >= 0.10.2)
     extra_body: dict[str, Any] = field(default_factory=dict)  # merged into every request
     tokenizer: str | None = None  # None: the model's own; "bytes": the scripted test server
+    # completions: token-id prompts, every strategy. chat: messages in,
+    # reasoning text + usage out (hosted reasoning APIs), strategy=api only.
+    api: str = "completions"
     show_progress: bool = True
 
 
@@ -267,10 +276,39 @@ def parse_shard(value: Any) -> tuple[int, int] | None:
     return i, n
 
 
+def _validate_chat(cfg: Config | DictConfig) -> None:
+    """strategy=api and engine.api=chat go together; the knob must be usable."""
+    from bench.engines.chat import KNOBS
+
+    _choice("engine.api", cfg.engine.api, ("completions", "chat"))
+    chat = cfg.engine.kind == "openai" and cfg.engine.api == "chat"
+    if cfg.strategy.name == "api" and not chat:
+        raise ConfigError(
+            "strategy=api sends chat messages to a reasoning API; use engine=openai_chat "
+            "(engine.kind=openai, engine.api=chat)"
+        )
+    if chat and cfg.strategy.name != "api":
+        raise ConfigError(
+            f"engine.api=chat returns text, not token ids, so strategy={cfg.strategy.name} "
+            "cannot cut it; use strategy=api (or engine.api=completions)"
+        )
+    if not chat:
+        return
+    _choice("model.budget_knob", cfg.model.budget_knob, KNOBS)
+    if cfg.model.budget_knob == "reasoning_effort":
+        budgets, levels = list(cfg.budget.tokens), list(cfg.model.reasoning_effort)
+        if len(levels) != len(budgets):
+            raise ConfigError(
+                f"model.budget_knob=reasoning_effort needs one level per budget: budgets "
+                f"{budgets}, model.reasoning_effort={levels}; e.g. model.reasoning_effort=[low,high]"
+            )
+
+
 def validate(cfg: Config | DictConfig) -> None:
     """Semantic checks the schema's types cannot express."""
     validate_budgets(list(cfg.budget.tokens))
     parse_shard(cfg.shard)
+    _validate_chat(cfg)
     _choice("strategy.name", cfg.strategy.name, STRATEGIES)
     _choice("engine.kind", cfg.engine.kind, ENGINE_KINDS)
     _choice("engine.device", cfg.engine.device, DEVICES)

@@ -22,6 +22,8 @@ class Prompted:
     # This task's answer length and stop strings (None: the model's).
     answer_max_tokens: int | None = None
     answer_stop: tuple[str, ...] | None = None
+    # The conversation itself, for chat APIs (which render it themselves).
+    messages: tuple[tuple[str, str], ...] = ()
 
 
 def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
@@ -74,7 +76,9 @@ def load_suite(
 def build_prompts(
     engine: Engine, problems: list[Problem], specs: dict[str, tasks_mod.TaskSpec], model_cfg: Any
 ) -> list[Prompted]:
-    tokenizer = engine.tokenizer
+    # A chat API renders the messages itself; we send them as they are.
+    chat = getattr(engine, "chat", False)
+    tokenizer = None if chat else engine.tokenizer
     prompted = []
     for problem in problems:
         spec = specs[problem.task]
@@ -85,14 +89,18 @@ def build_prompts(
         messages.append(
             {"role": "user", "content": template.replace("{question}", problem.question)}
         )
-        text = tokenizer.render_chat(messages, **dict(model_cfg.chat_template_kwargs))
+        ids: tuple[int, ...] = ()
+        if tokenizer is not None:
+            text = tokenizer.render_chat(messages, **dict(model_cfg.chat_template_kwargs))
+            ids = tuple(tokenizer.encode(text))
         prompted.append(
             Prompted(
                 problem,
-                tuple(tokenizer.encode(text)),
+                ids,
                 spec.grader,
                 spec.answer_max_tokens,
                 tuple(spec.answer_stop) if spec.answer_stop is not None else None,
+                tuple((m["role"], m["content"]) for m in messages),
             )
         )
     return prompted

@@ -42,6 +42,10 @@ class GenerationRequest:
     # Requests with the same affinity go to the same server replica, so one
     # problem's budgets share that replica's prefix cache (engine=openai).
     affinity: int | None = None
+    # Chat APIs (engine.api=chat): the conversation instead of token ids, and
+    # the hosted model's own budget knob.
+    messages: tuple[tuple[str, str], ...] = ()  # (role, content)
+    reasoning_effort: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class Completion:
     # Per generated token: how peaked the model's next-token distribution was
     # (self-certainty over the top log-probabilities; see strategies/verifiers.py).
     token_certainty: tuple[float, ...] | None = None
+    # Chat APIs: the reasoning text the server split off, and its usage counts.
+    reasoning_text: str | None = None
+    reasoning_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,13 +89,21 @@ class Attempt:
     discarded_tokens: int = 0
     # Mean self-certainty over the tokens the model generated for this attempt.
     certainty: float | None = None
+    # Chat APIs return text and usage, not token ids: counts from usage.
+    counted_prompt: int | None = None
+    counted_thinking: int | None = None
+    counted_answer: int | None = None
 
     @property
     def thinking_tokens(self) -> int:
+        if self.counted_thinking is not None:
+            return self.counted_thinking
         return len(self.thinking_ids)
 
     @property
     def answer_tokens(self) -> int:
+        if self.counted_answer is not None:
+            return self.counted_answer
         return len(self.answer_prefix_ids) + len(self.answer_ids)
 
 

@@ -26,6 +26,10 @@ from bench.types import GenerationRequest
 Fault = Callable[[int, int, dict[str, Any]], Any]
 
 
+# reasoning_effort levels as thinking budgets, for the scripted model.
+EFFORT_BUDGETS = {"low": 16, "medium": 64, "high": 256}
+
+
 class ScriptedServer:
     def __init__(
         self,
@@ -33,11 +37,17 @@ class ScriptedServer:
         slow_s: float = 2.0,
         forced_answer: str | None = None,
         ignore_budget: bool = False,
+        reasoning_field: str = "reasoning",
+        report_reasoning_tokens: bool = True,
     ) -> None:
         self.engine = FakeEngine(forced_answer=forced_answer)
         self.faults = faults or (lambda number, tries, body: None)
         self.ignore_budget = ignore_budget  # like a server that does not know the knob
         self.prompts: list[tuple[int, ...]] = []  # every answered request's prompt
+        # Chat: where the reasoning text goes, and whether usage counts it.
+        self.reasoning_field = reasoning_field
+        self.report_reasoning_tokens = report_reasoning_tokens
+        self.chat_bodies: list[dict[str, Any]] = []
         self.slow_s = slow_s
         self.lock = threading.Lock()
         self.tries: Counter = Counter()  # body hash -> requests seen
@@ -102,6 +112,8 @@ class ScriptedServer:
             fault = self.faults(number, self.tries[digest], body)
         if not path.endswith("/completions"):
             return 404, b'{"error": "not found"}', None
+        if path.endswith("/chat/completions"):
+            return 200, self.chat(body), None
         if isinstance(fault, int):
             with self.lock:
                 self.statuses[fault] += 1
@@ -144,3 +156,38 @@ class ScriptedServer:
             self.prompts.append(request.prompt_ids)
         payload = {"object": "text_completion", "model": body["model"], "choices": choices}
         return 200, json.dumps(payload | {"usage": usage}).encode(), None
+
+    def chat(self, body: dict[str, Any]) -> bytes:
+        """A reasoning API: thinking text split off beside the answer, usage counts."""
+        tokenizer = self.engine.tokenizer
+        prompt = tuple(tokenizer.encode(tokenizer.render_chat(body["messages"])))
+        budget = body.get("thinking_token_budget")
+        if body.get("reasoning_effort"):
+            budget = EFFORT_BUDGETS[body["reasoning_effort"]]
+        request = GenerationRequest(
+            prompt_ids=prompt,
+            max_tokens=body["max_tokens"],
+            temperature=body.get("temperature") or 0.0,
+            seed=body.get("seed"),
+            thinking_token_budget=None if self.ignore_budget else budget,
+        )
+        completion = self.engine.complete(request)[0]
+        text = completion.text
+        at = text.find("Final answer:")
+        # The line break before the answer line (ours or a forced one) ends the reasoning.
+        reasoning, content = (text, "") if at < 0 else (text[:at].rstrip("\n"), text[at:])
+        message = {"role": "assistant", "content": content, self.reasoning_field: reasoning}
+        usage: dict[str, Any] = {
+            "prompt_tokens": len(prompt),
+            "completion_tokens": len(completion.token_ids),
+        }
+        if self.report_reasoning_tokens:
+            usage["completion_tokens_details"] = {
+                "reasoning_tokens": len(tokenizer.encode(reasoning))
+            }
+        with self.lock:
+            self.chat_bodies.append(body)
+        choice = {"index": 0, "message": message, "finish_reason": completion.finish_reason}
+        return json.dumps(
+            {"object": "chat.completion", "choices": [choice], "usage": usage}
+        ).encode()

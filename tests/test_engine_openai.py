@@ -212,3 +212,77 @@ def test_backoff_doubles_and_honours_retry_after():
     assert 4.0 <= policy.delay(6) <= 8.0  # capped
     assert policy.delay(0, retry_after=5.0) == 5.0
     assert policy.delay(0, retry_after=100.0) == 8.0
+
+
+# Chat APIs (engine=openai_chat, strategy=api): reasoning text and usage counts.
+FORCED = "\nFinal answer:"  # the default model's forced answer
+
+
+def chat(make_cfg, url: str, *overrides: str):
+    return make_cfg(
+        "engine=openai_chat",
+        "strategy=api",
+        f"engine.base_url={url}",
+        "engine.tokenizer=bytes",
+        "suite=arith",
+        "suite.limit=6",
+        "budget.tokens=[16,64]",
+        *overrides,
+    )
+
+
+def test_chat_reasoning_and_usage_counts_with_the_native_knob(make_cfg):
+    with ScriptedServer(forced_answer=FORCED) as server:
+        cfg = chat(make_cfg, server.url, "model.budget_knob=thinking_token_budget", "run_name=c")
+        run = run_sweep(cfg)
+    stored = pd.read_parquet(run / "records.parquet")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert len(stored) == 6 * 2 and set(stored["token_source"]) == {"usage"}
+    assert {b["thinking_token_budget"] for b in server.chat_bodies} == {16, 64}
+    assert all(b["n"] == 1 and "messages" in b for b in server.chat_bodies)
+    assert manifest["adherence"]["ok"] and manifest["adherence"]["advisory"]
+    assert manifest["engine"]["budget_knob"] == "thinking_token_budget"
+    assert (stored["thinking_tokens"] <= stored["budget"]).all()
+    assert (stored["thinking_tokens"] == stored["thinking_text"].str.len()).all()  # bytes
+    assert stored["answer_text"].str.startswith("Final answer:").all()
+    assert (stored["prompt_tokens"] > 0).all() and stored["correct"].notna().all()
+
+
+def test_chat_older_reasoning_content_counted_locally_when_usage_lacks_it(make_cfg):
+    with ScriptedServer(
+        forced_answer=FORCED, reasoning_field="reasoning_content", report_reasoning_tokens=False
+    ) as server:
+        cfg = chat(make_cfg, server.url, "model.budget_knob=thinking_token_budget", "run_name=c")
+        run = run_sweep(cfg)
+    stored = pd.read_parquet(run / "records.parquet")
+    assert set(stored["token_source"]) == {"local encoding"}
+    assert (stored["thinking_text"].str.len() > 0).all()
+    assert (stored["thinking_tokens"] == stored["thinking_text"].str.len()).all()
+
+
+def test_chat_reasoning_effort_levels_follow_the_budgets(make_cfg):
+    with ScriptedServer(forced_answer=FORCED) as server:
+        cfg = chat(
+            make_cfg,
+            server.url,
+            "model.budget_knob=reasoning_effort",
+            "model.reasoning_effort=[low,medium]",
+            "run_name=effort",
+        )
+        run = run_sweep(cfg)
+    sent = {(b["max_tokens"], b["reasoning_effort"]) for b in server.chat_bodies}
+    assert {effort for _, effort in sent} == {"low", "medium"}
+    stored = pd.read_parquet(run / "records.parquet")
+    mean = stored.groupby("budget")["thinking_tokens"].mean()
+    assert mean[16] < mean[64]  # more effort, more thinking
+
+
+def test_chat_server_that_overthinks_is_a_loud_warning(make_cfg, capsys):
+    with ScriptedServer(forced_answer=FORCED, ignore_budget=True) as server:
+        cfg = chat(make_cfg, server.url, "model.budget_knob=thinking_token_budget", "run_name=o")
+        run = run_sweep(cfg)  # stored and reported, not failed: the knob is advisory
+    assert "WARNING: the server did not keep to the budgets (thinking_token_budget)" in (
+        capsys.readouterr().out
+    )
+    adherence = json.loads((run / "manifest.json").read_text())["adherence"]
+    assert not adherence["ok"] and adherence["over_budget"] > 0

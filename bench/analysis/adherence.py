@@ -11,11 +11,17 @@ from typing import Any
 import pandas as pd
 
 
-def adherence_summary(records: pd.DataFrame, budgets: list[int]) -> dict[str, Any]:
+def adherence_summary(
+    records: pd.DataFrame, budgets: list[int], exact_cuts: bool = True
+) -> dict[str, Any]:
+    """`exact_cuts`: a cut must stop exactly at its budget (not so for a chat
+    API, where the server decides where thinking stops)."""
     if records.empty:
         return {"ok": True, "records": 0, "problems": []}
     over = records[records["thinking_tokens"] > records["budget"]]
     cut_wrong = records[records["hit_budget"] & (records["thinking_tokens"] != records["budget"])]
+    if not exact_cuts:
+        cut_wrong = cut_wrong.iloc[0:0]
     if "engine_tokens" in records:
         counted = records[records["engine_tokens"].notna()]
         ours = counted["prompt_tokens"] + counted["thinking_tokens"] + counted["answer_tokens"]

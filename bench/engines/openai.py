@@ -45,8 +45,9 @@ from bench.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
 
-# Where each completion's token ids came from, best first.
-TOKEN_SOURCES = ("server ids", "logprobs", "local encoding (usage checked)")
+# Where each completion's token counts came from, best first: the server's
+# ids, logprobs tokens, a chat API's usage, our own encoding of the text.
+TOKEN_SOURCES = ("server ids", "logprobs", "usage", "local encoding")
 
 
 class RequestFailed(Exception):
@@ -157,6 +158,8 @@ class OpenAIEngine:
             )
         self.urls = [u.rstrip("/") for u in urls]
         self.served_model = engine_cfg.served_model or model_cfg.name
+        # Chat APIs take messages and return reasoning text + usage (engines/chat.py).
+        self.chat = engine_cfg.api == "chat"
         self.supports_request_seed = bool(engine_cfg.request_seeds)
         self.policy = RetryPolicy(
             engine_cfg.max_retries,
@@ -188,7 +191,13 @@ class OpenAIEngine:
         from bench import models
         from bench.engines.vllm import HFTokenizer
 
-        return HFTokenizer(models.prepare(self.model_cfg.source), self.model_cfg.revision)
+        try:
+            path = models.prepare(self.model_cfg.source)
+        except models.ModelSourceError as exc:
+            raise ConfigError(
+                f"engine=openai needs model {self.model_cfg.name}'s tokenizer here ({exc})"
+            ) from None
+        return HFTokenizer(path, self.model_cfg.revision)
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.cfg.api_key_env or "", "")
@@ -222,7 +231,10 @@ class OpenAIEngine:
             "served_model": self.served_model,
             "replicas": len(self.urls),
             "dtype": None,
-            "budget_knob": "thinking_token_budget (extra body)"
+            "api": self.cfg.api,
+            "budget_knob": self.model_cfg.budget_knob
+            if self.chat
+            else "thinking_token_budget (extra body)"
             if self.native_budget
             else "max_tokens (cut, then forced answer)",
             "seeding": "per request" if self.supports_request_seed else "server seed",
@@ -327,13 +339,22 @@ class OpenAIEngine:
         return request.affinity % len(self.urls)
 
     async def _request(self, request: GenerationRequest) -> list[Completion]:
+        from bench.engines.chat import chat_body, chat_completion
+
         client = self._clients[self.replica(request)]
+        if self.chat:
+            path = "/chat/completions"
+            body = chat_body(request, self.served_model) | dict(self.cfg.extra_body or {})
+        else:
+            path, body = "/completions", self.body(request)
         async with self._semaphore:
             self.requests_sent += 1
-            payload = await post_with_retries(
-                client, "/completions", self.body(request), self.policy, self.retries
-            )
+            payload = await post_with_retries(client, path, body, self.policy, self.retries)
         try:
+            if self.chat:
+                completion, source = chat_completion(payload)
+                self.token_sources[source] += 1
+                return [completion]
             return self.completions(request, payload)
         except (KeyError, TypeError, ValueError) as exc:
             raise RequestFailed("malformed response", repr(exc)[:120], retryable=False) from None

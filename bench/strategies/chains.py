@@ -145,6 +145,8 @@ class Strategy:
     (every sample x budget) when complete; `run` collects them all."""
 
     name = ""
+    # True: prompts are chat messages (strategy=api), not token ids.
+    takes_messages = False
 
     def __init__(self, settings: ChainSettings) -> None:
         self.settings = settings

@@ -1,0 +1,119 @@
+"""api -- a hosted reasoning API decides how to think within the budget.
+
+One chat request per problem x budget x sample (engine.api=chat, see
+engines/chat.py): the budget goes out through the model's knob, the server
+returns its reasoning text beside the answer, and the counts come from
+usage (`reasoning_tokens`; where a server gives none, our own encoding of
+the reasoning text). Nothing is shared across budgets: the server does the
+thinking, so every budget is a generation of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+
+from bench.engines.base import Engine
+from bench.strategies.chains import AnswerSettings, AttemptResult, Strategy, StrategyStats
+from bench.types import Attempt, Completion, GenerationRequest
+
+
+class ApiBudget(Strategy):
+    name = "api"
+    takes_messages = True
+
+    def __init__(self, settings, knob: str = "max_tokens", effort: Sequence[str] = ()) -> None:
+        """`effort`: with knob=reasoning_effort, the level of each budget, in budget order."""
+        super().__init__(settings)
+        self.knob = knob
+        self.effort = list(effort)
+
+    def request(
+        self, messages, budget: int, level: int, answer_tokens: int, seed: int | None, affinity: int
+    ) -> GenerationRequest:
+        """`level`: the budget's place in the sweep's budgets (its effort level)."""
+        s = self.settings
+        knob = {}
+        if self.knob == "reasoning_effort":
+            knob["reasoning_effort"] = self.effort[level]
+        elif self.knob == "thinking_token_budget":
+            knob["thinking_token_budget"] = budget
+        return GenerationRequest(
+            prompt_ids=(),
+            messages=tuple(messages),
+            # max_tokens caps reasoning + answer; with the other knobs it only
+            # keeps a runaway answer from costing more than the budget allows.
+            max_tokens=budget + answer_tokens,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            seed=seed,
+            affinity=affinity,
+            **knob,
+        )
+
+    def stream(
+        self,
+        engine: Engine,
+        prompts: Sequence,
+        budgets: Sequence[int],
+        samples: int = 1,
+        seeds: Sequence[int] | None = None,
+        stats: StrategyStats | None = None,
+        answers: AnswerSettings | None = None,
+    ) -> Iterator[list[AttemptResult]]:
+        s = self.settings
+        stats = stats if stats is not None else StrategyStats()
+        started = time.perf_counter()
+        stream = engine.stream(desc=f"generate (api, {self.knob})")
+        for i, messages in enumerate(prompts):
+            answer_tokens = (answers[i][0] if answers is not None else None) or s.answer_max_tokens
+            for level, budget in enumerate(budgets):
+                for sample in range(samples):
+                    seed = None
+                    if seeds is not None and engine.supports_request_seed:
+                        seed = (seeds[i] + sample) % 2**31
+                    request = self.request(messages, budget, level, answer_tokens, seed, i)
+                    stream.submit((i, budget, sample), request)
+        stats.calls.append(f"api: {len(prompts) * len(budgets) * samples} chat requests")
+        waiting = {i: len(budgets) * samples for i in range(len(prompts))}
+        ready: dict[int, list[AttemptResult]] = {i: [] for i in range(len(prompts))}
+        for (i, budget, sample), completions in stream:
+            attempt = self._attempt(engine, completions[0], budget, sample)
+            generated = attempt.thinking_tokens + attempt.answer_tokens
+            stats.thinking_generated += attempt.thinking_tokens
+            stats.answer_generated += attempt.answer_tokens
+            total = stats.thinking_generated + stats.answer_generated
+            per_token = (time.perf_counter() - started) / max(total, 1)
+            ready[i].append(AttemptResult(i, attempt, generated * per_token))
+            waiting[i] -= 1
+            if not waiting[i]:
+                yield ready.pop(i)
+        stats.seconds = time.perf_counter() - started
+
+    def _attempt(self, engine: Engine, c: Completion, budget: int, sample: int) -> Attempt:
+        reasoning = c.reasoning_text or ""
+        if c.reasoning_tokens is not None:
+            thinking = c.reasoning_tokens
+        else:  # no reasoning_tokens in usage: count the reasoning text ourselves
+            thinking = len(engine.tokenizer.encode(reasoning)) if reasoning else 0
+        answer = max((c.completion_tokens or 0) - thinking, 0)
+        if c.completion_tokens is None:
+            answer = len(engine.tokenizer.encode(c.text))
+        cut = c.finish_reason == "length" or thinking >= budget
+        finish = "cut" if cut else "natural" if c.text.strip() else "no_delimiter"
+        return Attempt(
+            budget=budget,
+            sample=sample,
+            thinking_ids=(),
+            thinking_text=reasoning,
+            answer_prefix_ids=(),
+            answer_ids=(),
+            answer_text=c.text,
+            hit_budget=cut,
+            finish=finish,
+            # usage is the server's own count already; nothing to check it against
+            engine_tokens=None,
+            counted_prompt=c.prompt_tokens,
+            counted_thinking=thinking,
+            counted_answer=answer,
+        )
