@@ -48,6 +48,7 @@ class ScriptedServer:
         self.reasoning_field = reasoning_field
         self.report_reasoning_tokens = report_reasoning_tokens
         self.chat_bodies: list[dict[str, Any]] = []
+        self.authorization: set[str | None] = set()  # Authorization headers seen
         self.slow_s = slow_s
         self.lock = threading.Lock()
         self.tries: Counter = Counter()  # body hash -> requests seen
@@ -81,6 +82,7 @@ class ScriptedServer:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                server.authorization.add(self.headers.get("Authorization"))
                 self._send(*server.handle(self.path, raw))
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

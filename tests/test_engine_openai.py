@@ -48,9 +48,14 @@ def reference(make_cfg):
     return _run
 
 
-def test_served_sweep_equals_the_direct_engine(make_cfg, reference):
+def test_served_sweep_equals_the_direct_engine(make_cfg, reference, monkeypatch):
+    secret = "sk-test-never-stored-4f2a"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
     with ScriptedServer() as server:
         run = run_sweep(served(make_cfg, server.url, "suite.limit=12", "run_name=served"))
+    assert server.authorization == {f"Bearer {secret}"}
+    for path in run.rglob("*"):  # the key reached the server and nothing else
+        assert not path.is_file() or secret.encode() not in path.read_bytes(), path
     manifest = json.loads((run / "manifest.json").read_text())
     stored = pd.read_parquet(run / "records.parquet")
     assert set(stored["token_source"]) == {"server ids"}

@@ -178,6 +178,7 @@ class ReplicatedVLLM:
         per_replica = engine_cfg.tensor_parallel_size * engine_cfg.pipeline_parallel_size
         self.model_path = models.prepare(model_cfg.source)
         self.servers: list[ServerProcess] = []
+        started = time.perf_counter()
         groups = (
             gpu_groups(replicas, per_replica) if engine_cfg.device == "cuda" else [""] * replicas
         )
@@ -204,7 +205,7 @@ class ReplicatedVLLM:
         )
         self.client = OpenAIEngine(served, model_cfg, native_budget)
         self.supports_request_seed = self.client.supports_request_seed
-        self.start_seconds: float | None = None
+        self.start_seconds = time.perf_counter() - started  # every replica up
 
     @property
     def tokenizer(self) -> Any:
