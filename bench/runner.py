@@ -155,7 +155,8 @@ class Sweep:
             return record_key(
                 base
                 | {"task": p.problem.task, "problem": p.problem.problem_id, "gold": p.problem.gold}
-                | {"prompt": p.prompt_ids, "sample": sample, "budget": budget}
+                # A chat API's prompt is its messages (it tokenizes them itself).
+                | {"prompt": p.prompt_ids or p.messages, "sample": sample, "budget": budget}
             )
 
         run_dir = resolve_run_dir(cfg, self.identity)

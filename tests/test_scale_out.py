@@ -5,6 +5,7 @@ process, and the cluster launcher configs compose."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,39 +57,54 @@ def test_merged_shards_equal_the_unsharded_run(make_cfg, tmp_path):
     assert (into / "report" / "index.html").exists() and (into / "scaling.csv").exists()
 
 
-def _edit_manifest(run_dir: Path, edit) -> None:
-    path = run_dir / "manifest.json"
-    manifest = json.loads(path.read_text())
-    edit(manifest)
-    path.write_text(json.dumps(manifest))
+@pytest.fixture(scope="module")
+def two_shards(tmp_path_factory):
+    """Both shards of one small sweep, run once for the module."""
+    root = tmp_path_factory.mktemp("shards")
+    register()
+    runs = []
+    for i in range(2):
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            cfg = compose(
+                config_name="config",
+                overrides=[
+                    *SWEEP,
+                    f"shard={i}/2",
+                    f"run_name=s{i}",
+                    f"results_dir={root}",
+                    "engine.show_progress=false",
+                ],
+            )
+        runs.append(run_sweep(cfg))
+    return runs
 
 
 @pytest.mark.parametrize(
-    "second, edit, message",
+    "edit, message",
     [
-        ("model=qwen3-0.6b", None, "differ in model.name"),
-        ("suite.limit=12", None, "differ in suite.limit"),
-        (None, lambda m: m.update(suite_sha256="0" * 64), r"differ in data \(suite_sha256\)"),
+        (lambda m: m["config"]["model"].update(name="qwen3-0.6b"), "differ in model.name"),
+        (lambda m: m["config"]["suite"].update(limit=12), "differ in suite.limit"),
+        (lambda m: m.update(suite_sha256="0" * 64), r"differ in data \(suite_sha256\)"),
         (
-            None,
             lambda m: m["versions"].update({"math-verify": "0.1"}),
             r"differ in grader version \(math-verify\)",
         ),
-        (None, lambda m: m.update(status="running"), "is 'running', not complete"),
-        ("shard=0/2", None, "are both shard 0/2"),
+        (lambda m: m.update(store_version=-1), "differ in store version"),
+        (lambda m: m.update(status="running"), "is 'running', not complete"),
+        (lambda m: m["config"].update(shard="0/2"), "are both shard 0/2"),
     ],
 )
-def test_merge_refuses_runs_that_are_not_shards_of_one_sweep(
-    make_cfg, tmp_path, second, edit, message
-):
-    runs = tmp_path / "results"
-    first = run_sweep(make_cfg(*SWEEP, "shard=0/2", "run_name=a"))
-    other = run_sweep(make_cfg(*SWEEP, "shard=1/2", "run_name=b", *([second] if second else [])))
-    if edit:
-        _edit_manifest(other, edit)
+def test_merge_refuses_runs_that_are_not_shards_of_one_sweep(two_shards, tmp_path, edit, message):
+    first, second = two_shards
+    other = tmp_path / "other"
+    shutil.copytree(second, other, symlinks=True)
+    path = other / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
     with pytest.raises(ConfigError, match=message):
-        merge_runs([first, other], runs / "merged")
-    assert not (runs / "merged").exists()  # nothing half-written
+        merge_runs([first, other], tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()  # nothing half-written
 
 
 def test_a_missing_shard_is_named(make_cfg, tmp_path):
