@@ -177,7 +177,7 @@ def sweep(argv: list[str]) -> int:
     from omegaconf import DictConfig
 
     from bench.config import ConfigError, register
-    from bench.engines.openai import ServerRejected
+    from bench.engines.http import ServerRejected
     from bench.models import ModelSourceError
     from bench.runner import AdherenceError, RequestsFailedError, run_sweep
     from bench.store import DiskFullError

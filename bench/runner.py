@@ -274,7 +274,7 @@ class Sweep:
         self._write_report(run_dir, records, manifest, tables)
         point_latest(run_dir)
         if failures:
-            from bench.engines.openai import describe_failures
+            from bench.engines.http import describe_failures
 
             raise RequestsFailedError(
                 f"{sum(failures.values())} request(s) failed after {cfg.engine.max_retries} "

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scripted_server import ScriptedServer
 
-from bench.engines.openai import RetryPolicy
+from bench.engines.http import RetryPolicy
 from bench.runner import AdherenceError, RequestsFailedError, run_sweep
 
 # Columns that say how a record was produced rather than what it holds.

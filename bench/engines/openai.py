@@ -8,8 +8,8 @@ the model produced. A server that returns no ids is still usable: ids then
 come from `logprobs` (vLLM's "token_id:N" tokens) or, last, from encoding
 the text locally, and `token_source` says which (the run's manifest too).
 
-Requests run on an asyncio loop in a background thread with bounded
-concurrency; 429s, 5xx, timeouts, dropped connections and malformed JSON are
+Requests run on an asyncio loop in a background thread (engines/http.py)
+with bounded concurrency; 429s, 5xx, timeouts, dropped connections and malformed JSON are
 retried with exponential backoff (a 429's Retry-After is honoured). A request
 that still fails is reported, never silently dropped: its problem is not
 stored (a re-run of the same command retries exactly those), the sweep ends
@@ -28,11 +28,8 @@ import asyncio
 import logging
 import os
 import queue
-import random
-import threading
 from collections import Counter
 from collections.abc import Hashable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -40,6 +37,13 @@ from tqdm import tqdm
 
 from bench.config import ConfigError
 from bench.engines.base import generate_all
+from bench.engines.http import (
+    LoopThread,
+    RequestFailed,
+    RetryPolicy,
+    ServerRejected,
+    post_with_retries,
+)
 from bench.strategies.verifiers import self_certainty
 from bench.types import Completion, GenerationRequest
 
@@ -48,99 +52,6 @@ log = logging.getLogger(__name__)
 # Where each completion's token counts came from, best first: the server's
 # ids, logprobs tokens, a chat API's usage, our own encoding of the text.
 TOKEN_SOURCES = ("server ids", "logprobs", "usage", "local encoding")
-
-
-class RequestFailed(Exception):
-    """One request gave up: `reason` is short and countable ("HTTP 500", "timeout")."""
-
-    def __init__(self, reason: str, detail: str = "", retryable: bool = True) -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.retryable = retryable
-
-
-class ServerRejected(RuntimeError):
-    """The server refused a request as malformed or unauthorised: every other
-    request would fail the same way, so the sweep stops with this message."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_retries: int
-    backoff_s: float
-    backoff_max_s: float
-    timeout_s: float
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Exponential backoff with jitter; never shorter than a server's Retry-After."""
-        delay = min(self.backoff_max_s, self.backoff_s * 2**attempt) * random.uniform(0.5, 1.0)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.backoff_max_s))
-        return delay
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
-
-
-async def post_with_retries(
-    client: Any, url: str, body: dict[str, Any], policy: RetryPolicy, counts: Counter
-) -> dict[str, Any]:
-    """POST `body` until a well-formed completion comes back or retries run out.
-    `counts` tallies every retry's reason (the run reports them)."""
-    import httpx
-
-    attempt = 0
-    while True:
-        retry_after = None
-        try:
-            response = await client.post(url, json=body, timeout=policy.timeout_s)
-            if response.status_code in (408, 429) or response.status_code >= 500:
-                retry_after = _retry_after(response.headers.get("retry-after"))
-                raise RequestFailed(f"HTTP {response.status_code}", response.text[:200])
-            if response.status_code >= 400:
-                raise RequestFailed(
-                    f"HTTP {response.status_code}", response.text[:300], retryable=False
-                )
-            try:
-                payload = response.json()
-            except ValueError:
-                raise RequestFailed("malformed JSON", response.text[:80]) from None
-            choices = payload.get("choices") if isinstance(payload, dict) else None
-            if not isinstance(choices, list) or len(choices) != body.get("n", 1):
-                raise RequestFailed("malformed response", "missing or wrong number of choices")
-            return payload
-        except httpx.TimeoutException:
-            failure = RequestFailed("timeout", f"no answer within {policy.timeout_s} s")
-        except httpx.TransportError as exc:
-            failure = RequestFailed("connection", type(exc).__name__)
-        except RequestFailed as exc:
-            failure = exc
-        if not failure.retryable or attempt >= policy.max_retries:
-            raise failure
-        counts[failure.reason] += 1
-        await asyncio.sleep(policy.delay(attempt, retry_after))
-        attempt += 1
-
-
-class _LoopThread:
-    """An asyncio loop of our own in a daemon thread, so a synchronous sweep can
-    keep many requests in flight."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def submit(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
 
 
 class OpenAIEngine:
@@ -173,7 +84,7 @@ class OpenAIEngine:
         self.failed_examples: list[str] = []
         self.token_sources: Counter = Counter()
         self.requests_sent = 0
-        self._loop: _LoopThread | None = None
+        self._loop: LoopThread | None = None
         self._clients: list[Any] = []
 
     # The name the runner writes into each record's token_source column.
@@ -315,11 +226,11 @@ class OpenAIEngine:
             return tuple(int(str(t)[9:]) for t in tokens), TOKEN_SOURCES[1]
         return tuple(self.tokenizer.encode(text)), TOKEN_SOURCES[2]
 
-    def _start(self) -> _LoopThread:
+    def _start(self) -> LoopThread:
         if self._loop is None:
             import httpx
 
-            self._loop = _LoopThread()
+            self._loop = LoopThread()
             limits = httpx.Limits(max_connections=self.cfg.concurrency)
 
             async def make_clients() -> list[Any]:
@@ -435,8 +346,4 @@ class OpenAIStream:
             self.bar.close()
 
 
-def describe_failures(failures: Counter) -> str:
-    return ", ".join(f"{reason} x{count}" for reason, count in failures.most_common())
-
-
-__all__ = ["OpenAIEngine", "RequestFailed", "ServerRejected", "describe_failures"]
+__all__ = ["OpenAIEngine", "OpenAIStream"]
