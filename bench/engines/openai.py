@@ -8,9 +8,13 @@ the model produced. A server that returns no ids is still usable: ids then
 come from `logprobs` (vLLM's "token_id:N" tokens) or, last, from encoding
 the text locally, and `token_source` says which (the run's manifest too).
 
+With engine.api=chat the same engine speaks chat completions instead
+(hosted reasoning APIs; wire format in engines/chat.py, strategy=api).
+
 Requests run on an asyncio loop in a background thread (engines/http.py)
-with bounded concurrency; 429s, 5xx, timeouts, dropped connections and malformed JSON are
-retried with exponential backoff (a 429's Retry-After is honoured). A request
+with bounded concurrency; 429s, 5xx, timeouts, dropped connections and
+malformed JSON are retried with exponential backoff (a 429's Retry-After is
+honoured). A request
 that still fails is reported, never silently dropped: its problem is not
 stored (a re-run of the same command retries exactly those), the sweep ends
 with a one-line error and the manifest lists the failures by reason. Other
