@@ -39,10 +39,12 @@ class ScriptedServer:
         ignore_budget: bool = False,
         reasoning_field: str = "reasoning",
         report_reasoning_tokens: bool = True,
+        token_ids: bool = True,
     ) -> None:
         self.engine = FakeEngine(forced_answer=forced_answer)
         self.faults = faults or (lambda number, tries, body: None)
         self.ignore_budget = ignore_budget  # like a server that does not know the knob
+        self.token_ids = token_ids  # False: a server without vLLM's return_token_ids
         self.prompts: list[tuple[int, ...]] = []  # every answered request's prompt
         # Chat: where the reasoning text goes, and whether usage counts it.
         self.reasoning_field = reasoning_field
@@ -145,7 +147,7 @@ class ScriptedServer:
                 "finish_reason": c.finish_reason,
                 "stop_reason": c.stop_reason,
             }
-            if body.get("return_token_ids"):
+            if body.get("return_token_ids") and self.token_ids:
                 choice["token_ids"] = list(c.token_ids)
                 choice["prompt_token_ids"] = list(request.prompt_ids)
             choices.append(choice)

@@ -69,6 +69,17 @@ def test_served_sweep_equals_the_direct_engine(make_cfg, reference, monkeypatch)
     assert max(server.answered.values()) == 1  # nothing was asked twice
 
 
+def test_a_server_without_token_ids_is_counted_by_local_encoding(make_cfg, reference):
+    with ScriptedServer(token_ids=False) as server:
+        run = run_sweep(served(make_cfg, server.url, "suite.limit=8", "run_name=noids"))
+    stored = pd.read_parquet(run / "records.parquet")
+    assert set(stored["token_source"]) == {"local encoding"}
+    sources = json.loads((run / "manifest.json").read_text())["engine_requests"]["token_sources"]
+    assert set(sources) == {"local encoding"}
+    # bytes re-encode exactly, so the records are the direct engine's
+    pd.testing.assert_frame_equal(records(run), reference("suite.limit=8"))
+
+
 def test_misbehaving_server_is_retried_until_every_record_is_right(make_cfg, reference):
     def faults(number, tries, body):
         if tries == 1 and number % 2 == 0:

@@ -224,11 +224,11 @@ class OpenAIEngine:
 
     def _token_ids(self, choice: dict[str, Any], text: str) -> tuple[tuple[int, ...], str]:
         if choice.get("token_ids") is not None:
-            return tuple(int(i) for i in choice["token_ids"]), TOKEN_SOURCES[0]
+            return tuple(int(i) for i in choice["token_ids"]), "server ids"
         tokens = (choice.get("logprobs") or {}).get("tokens") or []
         if tokens and all(str(t).startswith("token_id:") for t in tokens):
-            return tuple(int(str(t)[9:]) for t in tokens), TOKEN_SOURCES[1]
-        return tuple(self.tokenizer.encode(text)), TOKEN_SOURCES[2]
+            return tuple(int(str(t)[9:]) for t in tokens), "logprobs"
+        return tuple(self.tokenizer.encode(text)), "local encoding"
 
     def _start(self) -> LoopThread:
         if self._loop is None:
