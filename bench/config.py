@@ -189,6 +189,9 @@ class Config:
     # Finished problems are stored (and graded) at least this often, so a
     # crash loses at most this many seconds of work.
     store_interval_s: float = 20.0
+    # Write RUN/report/ (page, figures, cost tables) when the sweep ends;
+    # `bench report RUN` builds it any time later.
+    report: bool = True
     seed: int = 0
     # "i/n": this run takes every n-th problem starting at i (0 <= i < n), so n
     # machines split a suite; `bench merge` joins the shards into one run.

@@ -33,6 +33,7 @@ NOT_IN_IDENTITY = {
     ("pricing",),  # prices re-price a run; they do not change what it generated
     ("engine", "show_progress"),
     ("store_interval_s",),
+    ("report",),
     ("engine", "delay_s"),
     # Where the server is and how we talk to it; its version and model name
     # (what decides the output) are in the record keys.

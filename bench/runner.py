@@ -271,7 +271,8 @@ class Sweep:
             outputs=outputs,
         )
         store.write_manifest(manifest)
-        self._write_report(run_dir, records, manifest, tables)
+        if cfg.report:
+            self._write_report(run_dir, records, manifest, tables)
         point_latest(run_dir)
         if failures:
             from bench.engines.http import describe_failures

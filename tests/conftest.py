@@ -12,7 +12,9 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 @pytest.fixture
 def make_cfg(tmp_path):
-    """Compose the real Hydra config with overrides, writing results under tmp_path."""
+    """Compose the real Hydra config with overrides, writing results under tmp_path.
+    Sweeps skip the report page unless a test asks (report=true): it costs
+    seconds per sweep and has tests of its own."""
 
     def _make(*overrides: str):
         register()
@@ -22,6 +24,7 @@ def make_cfg(tmp_path):
                 overrides=[
                     f"results_dir={tmp_path / 'results'}",
                     "engine.show_progress=false",
+                    "report=false",
                     *overrides,
                 ],
             )

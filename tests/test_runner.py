@@ -32,10 +32,12 @@ REQUIRED = {
 
 
 def test_sweep_writes_everything(make_cfg, tmp_path):
-    cfg = make_cfg("engine=fake", "run_name=a", "suite.limit=30")
+    cfg = make_cfg("engine=fake", "run_name=a", "suite.limit=30", "report=true")
     run_dir = Sweep(cfg).run()
     for name in ("records.parquet", "manifest.json", "scaling.csv", "accuracy_vs_thinking.png"):
         assert (run_dir / name).is_file(), name
+    for name in ("index.html", "README.md", "cost.csv", "accuracy_vs_cost.png"):
+        assert (run_dir / "report" / name).is_file(), name
     assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
     records = pd.read_parquet(run_dir / "records.parquet")
     assert set(records.columns) >= REQUIRED
