@@ -13,7 +13,11 @@ benchmarks in that file are kept):
 
 Checking benchmarks (bench/perf_checks.py) need the offline data sets
 (--data, default $THINKBENCH_DATA: a folder with <set>/test.jsonl).
-`--only` picks benchmarks: engine, math, code, analysis.
+`--only` picks benchmarks: engine, served, math, code, analysis.
+
+  served_overhead_ratio  the same reuse sweep through engine=openai against a
+                         local `vllm serve` (same model and engine settings)
+                         / through the offline engine; records must be equal
 
   code_reference_seconds HumanEval's 164 reference solutions through the
                          sandbox (bubblewrap), one run per core
@@ -38,7 +42,7 @@ from typing import Any
 from bench.config import register
 from bench.manifest import hardware, package_versions
 
-BENCHMARKS = {"engine", "math", "code", "analysis"}
+BENCHMARKS = {"engine", "served", "math", "code", "analysis"}
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -151,7 +155,8 @@ def measure(problems: int, overrides: list[str]) -> dict[str, Any]:
             started = time.perf_counter()
             results, _ = strategy.run(engine, prompts, [overhead_budget])
             rows = [
-                Sweep._row(str(i), prompted[r.prompt_index], r, cfg) for i, r in enumerate(results)
+                Sweep._row(str(i), prompted[r.prompt_index], r, cfg, "engine ids")
+                for i, r in enumerate(results)
             ]
             store = RunStore(Path(tmp))
             store.append_generations(rows)
@@ -201,6 +206,77 @@ def measure(problems: int, overrides: list[str]) -> dict[str, Any]:
     }
 
 
+def served_overhead(problems: int, overrides: list[str]) -> dict[str, Any]:
+    """One reuse sweep through `vllm serve` + engine=openai vs the offline
+    engine, same prompts, budgets and engine settings, mirrored order, prefix
+    caches reset before every run (the server's through its dev endpoint)."""
+    import httpx
+    from omegaconf import OmegaConf
+
+    from bench import models
+    from bench.engines import make_engine
+    from bench.engines.openai import OpenAIEngine
+    from bench.engines.serve import ServerProcess, free_port, serve_command, server_env
+    from bench.prompts import build_prompts, chain_settings, load_suite
+    from bench.strategies import SingleChain
+
+    cfg = _compose([f"suite.limit={problems}", "engine.show_progress=false", *overrides])
+    budgets = list(cfg.budget.tokens)
+    loaded, specs = load_suite(cfg.suite)
+    offline = make_engine(cfg.engine, cfg.model)
+    prompts = [p.prompt_ids for p in build_prompts(offline, loaded, specs, cfg.model)]
+    port = free_port()
+    command = serve_command(cfg.engine, cfg.model, models.prepare(cfg.model.source), port)
+    env = server_env(cfg.engine) | {"VLLM_SERVER_DEV_MODE": "1"}  # for /reset_prefix_cache
+    server = ServerProcess(command, port, env)
+    try:
+        server.wait_ready()
+        served = OpenAIEngine(
+            OmegaConf.merge(
+                cfg.engine,
+                {"kind": "openai", "base_url": server.url, "request_seeds": False},
+            ),
+            cfg.model,
+        )
+        strategy = SingleChain(chain_settings(cfg.model))
+        for engine in (offline, served):  # start-up and kernel warm-up are not measured
+            strategy.run(engine, prompts[:4], budgets[:1])
+
+        def run(engine: Any) -> tuple[float, list[Any]]:
+            if engine is offline:
+                offline.reset_prefix_cache()
+            else:
+                httpx.post(f"http://127.0.0.1:{port}/reset_prefix_cache", timeout=60)
+            started = time.perf_counter()
+            results, _ = strategy.run(engine, prompts, budgets)
+            return time.perf_counter() - started, results
+
+        seconds: dict[str, list[float]] = {"offline": [], "served": []}
+        texts: dict[str, list[Any]] = {}
+        for engine in (offline, served, served, offline):
+            name = "offline" if engine is offline else "served"
+            took, results = run(engine)
+            seconds[name].append(took)
+            texts[name] = [(r.attempt.thinking_text, r.attempt.answer_text) for r in results]
+            print(f"  {name}: {took:.1f}s", flush=True)
+        served.close()
+    finally:
+        server.stop()
+        offline.close()
+    same = sum(a == b for a, b in zip(texts["offline"], texts["served"], strict=True))
+    mean = {name: sum(s) / len(s) for name, s in seconds.items()}
+    return {
+        "served_overhead_ratio": round(mean["served"] / mean["offline"], 4),
+        "served_details": {
+            "problems": len(prompts),
+            "budgets": budgets,
+            "offline_seconds": [round(s, 3) for s in seconds["offline"]],
+            "served_seconds": [round(s, 3) for s in seconds["served"]],
+            "attempts_identical": f"{same}/{len(texts['offline'])}",
+        },
+    }
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="bench perf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -211,8 +287,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="results/perf/latest.json")
     parser.add_argument(
         "--only",
-        default="engine,math,code,analysis",
-        help="comma-separated benchmarks to run (engine, math, code, analysis); default: all",
+        default="engine,served,math,code,analysis",
+        help="comma-separated benchmarks (engine, served, math, code, analysis); default: all",
     )
     parser.add_argument(
         "--data",
@@ -232,6 +308,9 @@ def main(argv: list[str]) -> int:
     result: dict[str, Any] = {}
     if "engine" in chosen:
         result.update(measure(args.problems, args.overrides))
+    if "served" in chosen:
+        print("served engine against the offline one:", flush=True)
+        result.update(served_overhead(args.problems, args.overrides))
     if "analysis" in chosen:
         from bench.perf_checks import analysis_seconds
 
