@@ -77,8 +77,7 @@ def build_prompts(
     engine: Engine, problems: list[Problem], specs: dict[str, tasks_mod.TaskSpec], model_cfg: Any
 ) -> list[Prompted]:
     # A chat API renders the messages itself; we send them as they are.
-    chat = getattr(engine, "chat", False)
-    tokenizer = None if chat else engine.tokenizer
+    tokenizer = None if engine.chat else engine.tokenizer
     prompted = []
     for problem in problems:
         spec = specs[problem.task]

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -224,8 +225,7 @@ class Sweep:
                                 stored.add(key)
                                 # Where the token counts come from: the engine's ids,
                                 # or (a server without them) logprobs or local encoding.
-                                source = getattr(engine, "token_source", "engine ids")
-                                buffer.append(self._row(key, p, result, cfg, source))
+                                buffer.append(self._row(key, p, result, cfg, engine.token_source))
                         bar.update(1)
                         if time.monotonic() - last_store >= cfg.store_interval_s:
                             flush()
@@ -257,11 +257,12 @@ class Sweep:
         adherence["advisory"] = advisory
         tables = scaling_tables(records, cfg.strategy.subset_draws)
         outputs = write_outputs(run_dir, tables)
-        failures = getattr(engine, "failures", None)
+        requests = engine.request_report()
+        failures = Counter((requests or {}).get("failed") or {})
         status = "incomplete" if failures else "complete"
         manifest = self._manifest(engine_info, data_hash, len(problems), status=status)
-        if hasattr(engine, "request_report"):
-            manifest["engine_requests"] = engine.request_report()
+        if requests is not None:
+            manifest["engine_requests"] = requests
         manifest.update(
             records=len(records),
             adherence=adherence,

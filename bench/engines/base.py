@@ -51,6 +51,11 @@ def generate_all(
 class Engine(Protocol):
     # Whether GenerationRequest.seed is honoured per request (else seeded once per engine).
     supports_request_seed: bool
+    # True: prompts are chat messages the server renders (engine.api=chat).
+    chat: bool
+    # Where completions' token ids come from ("engine ids" for local engines;
+    # a server may have none, see engines/openai.py).
+    token_source: str
 
     @property
     def tokenizer(self) -> Tokenizer: ...
@@ -65,5 +70,9 @@ class Engine(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """What the manifest and the record keys need: kind, version, options."""
+
+    def request_report(self) -> dict[str, Any] | None:
+        """Served engines: requests sent, retried and failed ("failed": reason ->
+        count), by the manifest's `engine_requests`; None for local engines."""
 
     def close(self) -> None: ...

@@ -74,6 +74,8 @@ def _shift_number(text: str, shift: int) -> str:
 
 class FakeEngine:
     supports_request_seed = True
+    chat = False
+    token_source = "engine ids"
 
     def __init__(
         self,
@@ -97,6 +99,9 @@ class FakeEngine:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "fake", "version": "1", "model": self.model_name}
+
+    def request_report(self) -> None:
+        return None
 
     def close(self) -> None:
         pass

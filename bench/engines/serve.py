@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,8 @@ from omegaconf import OmegaConf
 
 from bench import models
 from bench.config import ConfigError
+from bench.engines.openai import OpenAIEngine
 from bench.engines.vllm import resolve_dtype
-from bench.types import Completion, GenerationRequest
 
 
 def free_port() -> int:
@@ -167,16 +166,14 @@ def gpu_groups(replicas: int, per_replica: int) -> list[str]:
     return [",".join(str(r * per_replica + g) for g in range(per_replica)) for r in range(replicas)]
 
 
-class ReplicatedVLLM:
-    """`engine=vllm engine.data_parallel_size=N`: N local `vllm serve` replicas
-    behind one openai engine (the Engine protocol, unchanged)."""
+class ReplicatedVLLM(OpenAIEngine):
+    """`engine=vllm engine.data_parallel_size=N`: the openai engine over N
+    local `vllm serve` replicas it starts itself and stops on close."""
 
     def __init__(self, engine_cfg: Any, model_cfg: Any, native_budget: bool = False) -> None:
-        from bench.engines.openai import OpenAIEngine
-
         replicas = engine_cfg.data_parallel_size
         per_replica = engine_cfg.tensor_parallel_size * engine_cfg.pipeline_parallel_size
-        self.model_path = models.prepare(model_cfg.source)
+        model_path = models.prepare(model_cfg.source)
         self.servers: list[ServerProcess] = []
         started = time.perf_counter()
         groups = (
@@ -186,13 +183,13 @@ class ReplicatedVLLM:
         try:
             for group in groups:
                 port = free_port()
-                command = serve_command(engine_cfg, model_cfg, self.model_path, port, native_budget)
+                command = serve_command(engine_cfg, model_cfg, model_path, port, native_budget)
                 extra = {"CUDA_VISIBLE_DEVICES": group} if group else {}
                 self.servers.append(ServerProcess(command, port, env | extra))
             for server in self.servers:
                 server.wait_ready()
         except BaseException:
-            self.close()
+            self._stop_servers()
             raise
         served = OmegaConf.merge(
             engine_cfg,
@@ -203,50 +200,24 @@ class ReplicatedVLLM:
                 "request_seeds": engine_cfg.device != "cpu",
             },
         )
-        self.client = OpenAIEngine(served, model_cfg, native_budget)
-        self.supports_request_seed = self.client.supports_request_seed
+        super().__init__(served, model_cfg, native_budget)
         self.start_seconds = time.perf_counter() - started  # every replica up
 
-    @property
-    def tokenizer(self) -> Any:
-        return self.client.tokenizer
-
-    @property
-    def token_source(self) -> str:
-        return self.client.token_source
-
-    @property
-    def failures(self) -> Any:
-        return self.client.failures
-
-    def request_report(self) -> dict[str, Any]:
-        return self.client.request_report()
-
     def describe(self) -> dict[str, Any]:
-        info = self.client.describe()
-        info.update(
-            kind="vllm",
-            replicas=len(self.servers),
-            tensor_parallel_size=self.client.cfg.tensor_parallel_size,
-            pipeline_parallel_size=self.client.cfg.pipeline_parallel_size,
-            data_parallel_size=len(self.servers),
-        )
-        return info
+        return super().describe() | {
+            "kind": "vllm",
+            "tensor_parallel_size": self.cfg.tensor_parallel_size,
+            "pipeline_parallel_size": self.cfg.pipeline_parallel_size,
+            "data_parallel_size": len(self.servers),
+        }
 
-    def stream(self, *, desc: str = "generate") -> Any:
-        return self.client.stream(desc=desc)
-
-    def generate(
-        self, requests: Sequence[GenerationRequest], *, desc: str = "generate"
-    ) -> list[list[Completion]]:
-        return self.client.generate(requests, desc=desc)
-
-    def close(self) -> None:
-        client = getattr(self, "client", None)
-        if client is not None:
-            client.close()
+    def _stop_servers(self) -> None:
         for server in self.servers:
             server.stop()
+
+    def close(self) -> None:
+        super().close()
+        self._stop_servers()
 
 
 __all__ = ["ReplicatedVLLM", "ServerProcess", "free_port", "serve_command", "server_env"]

@@ -69,6 +69,9 @@ class HFTokenizer:
 
 
 class VLLMEngine:
+    chat = False
+    token_source = "engine ids"
+
     def __init__(self, engine_cfg: Any, model_cfg: Any, native_budget: bool = False) -> None:
         self.cfg = engine_cfg
         self.native_budget = native_budget
@@ -203,6 +206,9 @@ class VLLMEngine:
 
         prompts = [TokensPrompt(prompt_token_ids=list(p)) for p in prompt_ids]
         return self.llm.generate(prompts, params, use_tqdm=False)
+
+    def request_report(self) -> None:
+        return None
 
     def reset_prefix_cache(self) -> None:
         if self._llm is not None:
