@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,17 @@ from hydra import compose, initialize_config_dir
 from bench.config import register
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def bench(*args: str, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The `bench` command in a process of its own, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ retried by a re-run, never lost or duplicated."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import bench
 from scripted_server import ScriptedServer
 
 from bench.engines.http import RetryPolicy
@@ -142,22 +141,14 @@ def test_requests_that_keep_failing_are_reported_and_a_rerun_completes(make_cfg,
 
 def test_a_rejected_request_stops_the_sweep_in_one_line(tmp_path):
     with ScriptedServer(lambda number, tries, body: 401) as server:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.cli",
-                "sweep",
-                "engine=openai",
-                f"engine.base_url={server.url}",
-                "engine.tokenizer=bytes",
-                "suite.limit=3",
-                "engine.show_progress=false",
-                f"results_dir={tmp_path}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
+        result = bench(
+            "sweep",
+            "engine=openai",
+            f"engine.base_url={server.url}",
+            "engine.tokenizer=bytes",
+            "suite.limit=3",
+            "engine.show_progress=false",
+            f"results_dir={tmp_path}",
         )
     assert result.returncode == 5, result.stderr
     lines = result.stderr.strip().splitlines()

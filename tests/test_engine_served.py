@@ -9,11 +9,10 @@ problems, two budgets.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from conftest import CONFIG_DIR, bench
 
 pytest.importorskip("vllm", reason="vLLM (CPU build) is installed by make setup")
 pytestmark = pytest.mark.engine
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.engine
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from conftest import CONFIG_DIR
+
     from hydra import compose, initialize_config_dir
 
     from bench import models
@@ -64,24 +63,17 @@ def _check_tokens(run_dir, budgets):
 
 
 def test_bench_sweep_against_vllm_serve(server, tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.cli",
-            "sweep",
-            "engine=openai",
-            f"engine.base_url={server.url}",
-            "engine.device=cpu",
-            "engine.request_seeds=false",
-            "suite.limit=3",
-            "budget.tokens=[16,96]",
-            "run_name=served",
-            "engine.show_progress=false",
-            f"results_dir={tmp_path}",
-        ],
-        capture_output=True,
-        text=True,
+    result = bench(
+        "sweep",
+        "engine=openai",
+        f"engine.base_url={server.url}",
+        "engine.device=cpu",
+        "engine.request_seeds=false",
+        "suite.limit=3",
+        "budget.tokens=[16,96]",
+        "run_name=served",
+        "engine.show_progress=false",
+        f"results_dir={tmp_path}",
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -4,11 +4,10 @@ math sweep runs end to end on the fake engine and `bench grade` re-grades."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from conftest import bench
 
 from bench import tasks
 from bench.config import ConfigError
@@ -93,11 +92,6 @@ def test_math_sweep_records_subject_and_regrade_counts_changes(make_cfg, tmp_pat
     grades = pd.read_parquet(next((run_dir / "grades").glob("*.parquet")))
     flipped = grades.iloc[:1].assign(correct=~grades["correct"].iloc[:1])
     flipped.to_parquet(run_dir / "grades" / "part-99999.parquet")
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.cli", "grade", str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = bench("grade", str(run_dir), timeout=120)
     assert result.returncode == 0, result.stderr
     assert "graded 8 attempt(s); 1 verdict(s) changed" in result.stdout

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import bench
 
 from bench.analysis.compare import paired_comparison
 from bench.analysis.cost import (
@@ -136,12 +136,6 @@ def test_markdown_and_latex_tables_escape_and_round():
     assert "| a_b | 0.000123 | 0.5 |" in to_markdown(table)
     latex = to_latex(table, "cost & more")
     assert r"a\_b" in latex and r"cost \& more" in latex and r"\begin{tabular}{lrr}" in latex
-
-
-def bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")

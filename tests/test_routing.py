@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import bench
 
 from bench.analysis.cost import pareto_frontier
 from bench.analysis.routing import build_tiers, evaluate, verdict
@@ -115,11 +113,6 @@ def test_the_oracle_is_never_dominated_and_the_verdict_names_a_policy():
 
 
 def test_bench_route_on_a_run_writes_table_plot_and_report_section(tmp_path):
-    def bench(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, timeout=300
-        )
-
     assert (
         bench(
             "sweep", "engine=fake", "suite.limit=12", "run_name=r", f"results_dir={tmp_path}"

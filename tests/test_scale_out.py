@@ -12,23 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import CONFIG_DIR, bench
 from hydra import compose, initialize_config_dir
 
 from bench.config import ConfigError, register
 from bench.merge import merge_runs
 from bench.runner import run_sweep
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
-def bench(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bench.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def records(run_dir: Path) -> pd.DataFrame:
