@@ -20,7 +20,9 @@ Checking benchmarks (bench/perf_checks.py) need the offline data sets
                          / through the offline engine; records must be equal
 
   code_reference_seconds HumanEval's 164 reference solutions through the
-                         sandbox (bubblewrap), one run per core
+                         sandbox (bubblewrap), one run per core; MBPP's too,
+                         and with --code-rounds N all of them N times over,
+                         then the sandbox processes and zombies left
 
   analysis_1m_seconds    price 1,000,000 synthetic records, then the scaling
                          (bootstrap CIs), per-difficulty and cost tables, the
@@ -295,6 +297,9 @@ def main(argv: list[str]) -> int:
         default=os.environ.get("THINKBENCH_DATA"),
         help="folder with <set>/test.jsonl (default: $THINKBENCH_DATA)",
     )
+    parser.add_argument(
+        "--code-rounds", type=int, default=1, help="code: run every reference N times (default 1)"
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. budget.tokens=[16,64]")
     args = parser.parse_args(argv)
     chosen = {name.strip() for name in args.only.split(",") if name.strip()}
@@ -335,7 +340,7 @@ def main(argv: list[str]) -> int:
             from bench.perf_checks import code_reference
 
             print("code sandbox on reference solutions:", flush=True)
-            result.update(code_reference(Path(args.data)))
+            result.update(code_reference(Path(args.data), max(1, args.code_rounds)))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     existing = json.loads(out.read_text()) if out.is_file() else {}

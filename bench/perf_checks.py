@@ -13,6 +13,7 @@ right the graders are on reference solutions.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -127,28 +128,67 @@ def analysis_seconds(count: int = 1_000_000) -> dict[str, Any]:
     return {"analysis_1m_seconds": round(seconds, 2), "analysis_records": len(records)}
 
 
-def code_reference(data_dir: Path) -> dict[str, Any]:
-    """HumanEval's 164 reference solutions through the sandbox, one run per core."""
-    from bench.grading.sandbox import isolation, run_many
+def _reference_jobs(data_dir: Path, name: str) -> list[tuple[str, tuple]]:
+    """(id, sandbox job) for every reference solution of a code set, built the
+    way the grader builds a model's answer (code._job)."""
+    from bench.grading.code import _job
 
-    rows = _jsonl(data_dir / "humaneval" / "test.jsonl")
-    jobs = [(r["prompt"] + r["canonical_solution"], r["test"], r["entry_point"]) for r in rows]
+    jobs = []
+    for row in _jsonl(data_dir / name / "test.jsonl"):
+        if "prompt" in row and "def check" in row["test"]:  # HumanEval: a continuation
+            gold = {k: row[k] for k in ("test", "entry_point", "prompt")}
+            answer = row["prompt"] + row["canonical_solution"]
+        else:
+            gold = {"test": row["test"], "entry_point": row.get("entry_point")}
+            gold["imports"] = row.get("test_imports") or []
+            answer = row["canonical_solution"]
+        jobs.append((row["id"], _job(f"```python\n{answer}\n```", json.dumps(gold))))
+    return jobs
+
+
+def _host_zombies() -> int:
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    count += f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+            except OSError:
+                pass
+    return count
+
+
+def code_reference(data_dir: Path, rounds: int = 1) -> dict[str, Any]:
+    """HumanEval's 164 (timed: code_reference_seconds) and MBPP's reference
+    solutions through the sandbox, one run per core; with rounds > 1 the whole
+    set again and again in this process, then the processes and zombies left."""
+    from bench.grading.sandbox import isolation, run_many
+    from bench.grading.sandbox_accounting import UID_BASE, UID_SLOTS, processes_of
+
+    sets = {name: _reference_jobs(data_dir, name) for name in ("humaneval", "mbpp")}
+    sets = {name: jobs for name, jobs in sets.items() if jobs}
     isolation()  # probe once, outside the timing
-    started = time.perf_counter()
-    results = run_many(jobs)
-    seconds = time.perf_counter() - started
-    failed = [r["id"] for r, res in zip(rows, results, strict=True) if not res.passed]
-    print(
-        f"  humaneval references: {len(rows) - len(failed)}/{len(rows)} pass in {seconds:.1f} s "
-        f"({isolation()})",
-        flush=True,
-    )
-    return {
-        "code_reference_seconds": round(seconds, 2),
-        "code_details": {
-            "items": len(rows),
-            "passed": len(rows) - len(failed),
-            "failed": failed[:20],
-            "isolation": isolation(),
-        },
-    }
+    zombies_before = _host_zombies()
+    details: dict[str, Any] = {"isolation": isolation(), "rounds": rounds}
+    seconds: dict[str, list[float]] = {}
+    for round_index in range(rounds):
+        for name, jobs in sets.items():
+            started = time.perf_counter()
+            results = run_many([job for _, job in jobs])
+            took = time.perf_counter() - started
+            seconds.setdefault(name, []).append(round(took, 2))
+            failed = [i for (i, _), res in zip(jobs, results, strict=True) if not res.passed]
+            entry = details.setdefault(name, {"items": len(jobs), "runs": 0, "failed": []})
+            entry["runs"] += len(jobs)
+            entry["failed"] = sorted(set(entry["failed"]) | set(failed))[:20]
+            print(
+                f"  round {round_index + 1}/{rounds} {name} references: "
+                f"{len(jobs) - len(failed)}/{len(jobs)} pass in {took:.1f} s ({isolation()})",
+                flush=True,
+            )
+    left = len(processes_of(range(UID_BASE, UID_BASE + 2 * UID_SLOTS)))
+    zombies = max(0, _host_zombies() - zombies_before)
+    details.update(seconds=seconds, sandbox_processes_left=left, new_zombies=zombies)
+    print(f"  after all runs: {left} sandbox process(es) left, {zombies} new zombie(s)")
+    first = seconds.get("humaneval", [0.0])[0]
+    return {"code_reference_seconds": first, "code_details": details}

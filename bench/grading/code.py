@@ -72,22 +72,38 @@ def extract_code(answer_text: str, prompt: str = "") -> str:
     return prompt + code
 
 
-def _job(code: str, gold: str) -> tuple[str, str, str | None]:
-    """(program, test, entry point) for the sandbox, from an answer's code and the task's gold."""
+def _is_python(text: str) -> bool:
+    try:
+        compile(text, "prompt", "exec")
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _job(code: str, gold: str) -> tuple[str, str, str | None, str]:
+    """(program, test, entry point, prelude) for the sandbox, from an answer's
+    code and the task's gold. The prelude is the task's own code that the
+    tests may use (its test imports; a HumanEval prompt with its helpers): it
+    runs with the tests, on the trusted side, where the program cannot
+    replace it."""
     spec = json.loads(gold)
-    program = extract_code(code, spec.get("prompt", ""))
+    prompt = spec.get("prompt") or ""
+    program = extract_code(code, prompt)
     imports = "\n".join(spec.get("imports") or [])
+    prelude = "\n".join(part for part in (imports, prompt if _is_python(prompt) else "") if part)
     return (
         (imports + "\n" + program) if imports else program,
         spec["test"],
-        spec.get("entry_point") if "def check" in spec["test"] else None,
+        spec.get("entry_point") or None,
+        prelude,
     )
 
 
 def check(item: tuple[str, str, float]) -> bool:
     """Grader entry point: (answer code, gold JSON, timeout_s) -> all tests pass."""
     code, gold, timeout_s = item
-    return run_tests(*_job(code, gold), timeout_s=timeout_s).passed
+    program, test, entry_point, prelude = _job(code, gold)
+    return run_tests(program, test, entry_point, timeout_s=timeout_s, prelude=prelude).passed
 
 
 # HumanEval/MBPP reference solutions need up to ~2.5 CPU seconds (MBPP 123).

@@ -1,33 +1,59 @@
 """Run model-written code against its tests, as hostile code.
 
-Each run gets a fresh temporary folder and its own process tree inside
-Linux namespaces (bubblewrap): the system is visible read-only, the folder
-(and a private /tmp) is the only writable place, it has its own pid
-namespace (it cannot see or signal the harness), its own network namespace
-(no route to the host, 127.0.0.1 included), and an empty environment (no
-API keys). Run as root, it also drops to the `nobody` user, so the
-process-count limit applies. rlimits cap CPU seconds, address space,
-processes, file size and open files; stdout and stderr are read with a cap.
+Threat model. The candidate program may do anything Python allows: forge
+equality, patch builtins or the standard library, install trace hooks, read
+its own memory and frames, fork, fill disks, sleep, exit early, kill what it
+can see. What we guarantee:
 
-A run passes only on positive proof: sandbox_main.py writes a per-run random
-token to a separate pipe after every assert ran; exiting 0 early is a
-failure. A run past its wall-clock limit is killed with its whole process
-tree (the namespace's init dies, and the kernel kills the rest).
+* **A trust boundary.** A run is two sandboxes. The candidate runs alone in
+  a fresh interpreter (sandbox_candidate.py). The tests run in another
+  (sandbox_tests.py), together with the task's own code (its test imports;
+  for HumanEval, the prompt with its helpers), and call the candidate's
+  functions through proxies. Only plain data crosses, by pipes, as tagged
+  JSON (sandbox_wire.py) decoded into exact builtin types, so every
+  comparison runs on values the trusted side built; objects with their own
+  `__eq__`, subclasses, patched builtins and trace hooks stay in the
+  candidate's process. The verdict comes from the trusted process over a
+  channel the candidate never holds. A value that is not plain data (a
+  generator, a custom object) cannot cross: that call raises TypeError in
+  the tests, so the run fails. Honest values of stdlib subclasses cross as
+  their base type (Counter as dict, namedtuple as tuple) and a regex match
+  as True (its truth value, all MBPP reads of one): every HumanEval and
+  MBPP reference solution passes.
+* **A minimal view of the host** (sandbox_view.py): only the Python runtime,
+  a minimal /etc, read-only /dev, and sized tmpfs scratch areas; no project,
+  datasets, results, home, host sockets or network; separate pid, ipc, uts
+  and user namespaces; no nested user namespaces; a seccomp filter.
+* **Per-run accounting.** As root each concurrent run gets its own two uids
+  (held with a lock file, so other processes on the host skip them), so
+  RLIMIT_NPROC, which the kernel counts per uid over the whole host, is that
+  run's alone. Each sandbox's program is PID 1 of its namespace: when it
+  ends, the kernel kills and reaps everything it started, and no reaper
+  process is orphaned (bubblewrap's own one would be, and on a host whose
+  init does not reap it stays a zombie that counts against the uid). CPU
+  time is summed over both process trees while they run and the run is
+  stopped at its limit (RLIMIT_CPU, per process, only backs this up). After
+  a run every process of its uids is killed; a uid that cannot be cleared is
+  retired, never reused.
+* `run_tests` never raises: every outcome, a sandbox failure included, is a
+  status.
 
-Without bubblewrap it falls back to `unshare` (user, pid, net namespaces),
-and without that to rlimits only, saying so loudly (`isolation()` reports
-which; sweeps record it in the manifest).
+Not guaranteed: side channels (timing, CPU load), and, without root, a
+process limit of its own per run (then the harness's uid is shared and the
+run is bounded by time and RLIMIT_NPROC over that uid). Without
+bubblewrap the fallback is `unshare` (user, pid, net namespaces), else
+rlimits only; `isolation()` says which and sweeps record it in the manifest.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import resource
-import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,19 +61,32 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
-RUNNER = Path(__file__).with_name("sandbox_main.py")
+from bench.grading.sandbox_accounting import (
+    Slot,
+    acquire_slot,
+    children_of,
+    processes_of,
+    release_slot,
+    tree_cpu_seconds,
+)
+from bench.grading.sandbox_view import Scratch, bwrap_args, seccomp_program
+
+HERE = Path(__file__).parent
+CANDIDATE_FILES = ("sandbox_candidate.py", "sandbox_wire.py")
+TESTS_FILES = ("sandbox_tests.py", "sandbox_wire.py")
 OUTPUT_CAP = 64 * 1024  # bytes of stdout / stderr kept per run
 MEMORY_BYTES = 1 << 30  # address space per process
 MAX_PROCESSES = 64
 FILE_BYTES = 16 << 20
 OPEN_FILES = 256
-NOBODY = 65534
 # Wall-clock allowance over the CPU limit: a run shares the cores with the
 # other runs (one per core) and the harness, and sleeps cost no CPU.
 WALL_FACTOR = 2.0
+POLL_S = 0.05
+CPU_SCAN_AFTER_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -60,11 +99,23 @@ class TestResult:
     isolation: str = ""
 
 
-@cache
+_probe_lock = threading.Lock()
+
+
 def isolation() -> str:
     """ "bwrap", "unshare" or "rlimits" (the strongest this machine offers)."""
+    with _probe_lock:  # threads of one pool ask at once; probe once
+        return _isolation()
+
+
+@cache
+def _isolation() -> str:
+    probe_bwrap = [
+        *("bwrap", "--ro-bind", "/", "/", "--unshare-all", "--unshare-user", "--disable-userns"),
+        *("--die-with-parent", "--as-pid-1", "true"),
+    ]
     for tool, probe in (
-        ("bwrap", ["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"]),
+        ("bwrap", probe_bwrap),
         ("unshare", ["unshare", "-Urnpf", "--mount-proc", "true"]),
     ):
         if shutil.which(tool):
@@ -85,39 +136,21 @@ def isolation() -> str:
 def sandbox_python() -> str:
     """The system's Python where there is one: generated code needs only the
     standard library, and a project venv under a private home (/root) is not
-    readable by the unprivileged user runs drop to."""
+    readable by the unprivileged users runs drop to."""
     for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
         if os.access(candidate, os.X_OK):
-            return candidate
+            return os.path.realpath(candidate)
+    import sys
+
     return sys.executable
 
 
-def _command(workdir: Path, entry_point: str | None, tool: str, token_fd: int) -> list[str]:
-    python = [sandbox_python(), "-I", "run.py", entry_point or "", str(token_fd)]
-    if tool == "bwrap":
-        return [
-            "bwrap",
-            "--ro-bind", "/", "/",
-            "--tmpfs", "/tmp",
-            "--bind", str(workdir), "/tmp/run",
-            "--chdir", "/tmp/run",
-            "--proc", "/proc",
-            "--dev", "/dev",
-            "--unshare-all",
-            "--die-with-parent",
-            "--new-session",
-            "--clearenv",
-            "--setenv", "PATH", "/usr/bin:/bin",
-            "--setenv", "HOME", "/tmp/run",
-            *python,
-        ]  # fmt: skip
-    if tool == "unshare":
-        return ["unshare", "-Urnpf", "--mount-proc", "--kill-child", "env", "-i", *python]
-    return ["env", "-i", *python]
+def _as_root() -> bool:
+    return os.geteuid() == 0
 
 
-def _limits(cpu_seconds: float, drop_to_nobody: bool) -> None:
-    """In the child before exec: rlimits, then (as root) become nobody.
+def _limits(cpu_seconds: float, uid: int | None, processes: int) -> None:
+    """In the child before exec: rlimits, then (as root) become the run's uid.
     (No imports here: the parent may have threads holding the import lock.)"""
     cpu = max(1, int(cpu_seconds + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -125,11 +158,11 @@ def _limits(cpu_seconds: float, drop_to_nobody: bool) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_BYTES, FILE_BYTES))
     resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
-    if drop_to_nobody:
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    if uid is not None:
         os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
+        os.setgid(uid)
+        os.setuid(uid)
 
 
 def _drain(stream, keep: list[bytes]) -> None:
@@ -142,101 +175,238 @@ def _drain(stream, keep: list[bytes]) -> None:
     stream.close()
 
 
-def run_tests(
-    program: str, test: str, entry_point: str | None = None, timeout_s: float = 10.0
-) -> TestResult:
-    """Run `program`, then `test` (calling check(entry point) if the test defines
-    check, HumanEval style; plain asserts, MBPP style, just run), sandboxed.
-    `timeout_s` is CPU seconds; wall-clock time gets WALL_FACTOR times that."""
-    tool = isolation()
-    root = os.geteuid() == 0
-    token = secrets.token_hex(16)
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="thinkbench-run-") as tmp:
-        workdir = Path(tmp)
-        (workdir / "program.py").write_text(program, encoding="utf-8")
-        (workdir / "test.py").write_text(test, encoding="utf-8")
-        shutil.copyfile(RUNNER, workdir / "run.py")  # the project's folder may be private
-        if root:
-            os.chown(workdir, NOBODY, NOBODY)
-            for name in ("program.py", "test.py", "run.py"):
-                os.chown(workdir / name, NOBODY, NOBODY)
-        token_read, token_write = os.pipe()
-        os.set_inheritable(token_write, True)
-        try:
-            proc = subprocess.Popen(
-                _command(workdir, entry_point, tool, token_write),
-                cwd=workdir,
-                # bwrap itself (pid 1 inside, readable at /proc/1/environ) must
-                # not carry the harness's environment either.
-                env={"PATH": "/usr/bin:/bin"},
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(token_write,),
-                start_new_session=True,
-                preexec_fn=lambda: _limits(timeout_s, root),
-            )
-        except OSError as exc:
-            os.close(token_read)
-            os.close(token_write)
-            return TestResult(False, "error", 0.0, "", f"could not start: {exc}", tool)
-        os.close(token_write)
-        out: list[bytes] = []
-        err: list[bytes] = []
-        readers = [
-            threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
-            threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True),
+class _Process:
+    """One sandboxed interpreter, its output drained by threads."""
+
+    def __init__(self, argv: list[str], cwd: str, fds: tuple[int, ...], preexec) -> None:
+        self.out: list[bytes] = []
+        self.err: list[bytes] = []
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            # bwrap itself must not carry the harness's environment either.
+            env={"PATH": "/usr/bin:/bin"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=fds,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+        self.readers = [
+            threading.Thread(target=_drain, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(target=_drain, args=(self.proc.stderr, self.err), daemon=True),
         ]
-        for reader in readers:
+        for reader in self.readers:
             reader.start()
+
+    def kill(self) -> None:
+        """Kill the namespace's PID 1 (bwrap's child) first and let bwrap reap
+        it; killing bwrap first would orphan it to the host's init."""
+        if self.proc.poll() is not None:
+            return
+        for pid in children_of(self.proc.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         try:
-            proc.stdin.write(token.encode() + b"\n")
-            proc.stdin.close()
-        except OSError:
-            pass
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout_s * WALL_FACTOR + 1.0)
+            self.proc.wait(timeout=2.0)
         except subprocess.TimeoutExpired:
-            timed_out = True
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                proc.kill()
-            proc.wait()
-        with os.fdopen(token_read, "rb") as f:
-            proof = f.read(256).decode(errors="replace").strip()
-        for reader in readers:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                self.proc.kill()
+
+    def finish(self) -> tuple[str, str]:
+        self.proc.wait()
+        for reader in self.readers:
             reader.join(timeout=5)
+        return (
+            b"".join(self.out).decode(errors="replace"),
+            b"".join(self.err).decode(errors="replace"),
+        )
+
+
+def _command(tool: str, script: str, inputs: str, args: list[str], seccomp_fd: int | None):
+    python = sandbox_python()
+    if tool == "bwrap":
+        view = bwrap_args(python, inputs, Scratch(), seccomp_fd)
+        return [*["bwrap", *view], python, "-I", f"/sandbox/{script}", *args], inputs
+    prefix = ["unshare", "-Urnpf", "--mount-proc", "--kill-child"] if tool == "unshare" else []
+    return [*prefix, "env", "-i", python, "-I", os.path.join(inputs, script), *args], inputs
+
+
+def _inputs(folder: Path, files: dict[str, str], scripts: Sequence[str], uid: int | None) -> str:
+    """A read-only input folder for one side, readable by that side's uid only."""
+    folder.mkdir(mode=0o700)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    for name in scripts:
+        shutil.copyfile(HERE / name, folder / name)  # the project's folder may be private
+    for path in [*folder.iterdir(), folder]:
+        if uid is not None:  # root: the side's own uid may read, nobody else
+            os.chown(path, uid, uid)
+            os.chmod(path, 0o500 if path.is_dir() else 0o400)
+    return str(folder)
+
+
+def _seccomp_fd(tool: str) -> int | None:
+    """A readable fd holding the filter program, for bwrap (None without one)."""
+    program = seccomp_program() if tool == "bwrap" else None
+    if program is None:
+        return None
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, program)  # a few hundred bytes: within the pipe's buffer
+    os.close(write_fd)
+    return read_fd
+
+
+def _status(verdict: dict, timed_out: bool, candidate_code: int | None) -> str:
+    if timed_out:
+        return "timeout"
+    status = verdict.get("status")
+    if status in ("passed", "failed", "error"):
+        return status
+    if status == "gone":  # the candidate stopped answering: how did it end?
+        if candidate_code is not None and candidate_code - 128 == signal.SIGXCPU:
+            return "timeout"
+        if candidate_code is not None and (candidate_code < 0 or candidate_code > 128):
+            return "crashed"
+        return "failed"  # it exited before the tests finished
+    return "crashed"  # no verdict: the tests' process itself was killed (memory, limits)
+
+
+def _run(
+    program: str,
+    test: str,
+    entry_point: str | None,
+    timeout_s: float,
+    prelude: str,
+    tool: str,
+    slot: Slot | None,
+    scratch_root: Path,
+) -> TestResult:
+    started = time.monotonic()
+    candidate_uid, tests_uid = slot.uids if slot else (None, None)
+    if slot:
+        os.chmod(scratch_root, 0o711)  # each uid may pass through to its own folder only
+    candidate_in = _inputs(
+        scratch_root / "candidate", {"program.py": program}, CANDIDATE_FILES, candidate_uid
+    )
+    tests_in = _inputs(
+        scratch_root / "tests", {"test.py": test, "prelude.py": prelude}, TESTS_FILES, tests_uid
+    )
+    to_tests_r, to_tests_w = os.pipe()
+    to_candidate_r, to_candidate_w = os.pipe()
+    verdict_r, verdict_w = os.pipe()
+    seccomp = [_seccomp_fd(tool), _seccomp_fd(tool)]
+    # The slot's uids are this run's alone; without root, the harness's own uid
+    # is shared, so the run gets what it runs already plus its share.
+    processes = MAX_PROCESSES if slot else len(processes_of([os.getuid()])) + MAX_PROCESSES
+    sides = (
+        (candidate_uid, CANDIDATE_FILES[0], candidate_in, (to_candidate_r, to_tests_w),
+         [str(to_candidate_r), str(to_tests_w)]),
+        (tests_uid, TESTS_FILES[0], tests_in, (to_tests_r, to_candidate_w, verdict_w),
+         [entry_point or "", str(to_tests_r), str(to_candidate_w), str(verdict_w)]),
+    )  # fmt: skip
+    procs: list[_Process] = []
+    timed_out = False
+    try:
+        try:
+            for (uid, script, inputs, fds, args), filter_fd in zip(sides, seccomp, strict=True):
+                argv, cwd = _command(tool, script, inputs, args, filter_fd)
+                extra = (filter_fd,) if filter_fd is not None else ()
+                preexec = partial(_limits, timeout_s, uid, processes)
+                procs.append(_Process(argv, cwd, fds + extra, preexec))
+        finally:  # only the sandboxes hold these now
+            for fd in (to_tests_r, to_tests_w, to_candidate_r, to_candidate_w, verdict_w):
+                os.close(fd)
+            for fd in seccomp:
+                if fd is not None:
+                    os.close(fd)
+        candidate, tests = procs
+        timed_out = _watch(candidate, tests, timeout_s)
+    finally:
+        for proc in procs:
+            proc.kill()
+        outputs = [proc.finish() for proc in procs]
+        with os.fdopen(verdict_r, "rb") as f:
+            raw = f.read(8192)
+    try:
+        verdict = json.loads(raw.decode(errors="replace") or "{}")
+    except ValueError:
+        verdict = {}
+    status = _status(verdict, timed_out, candidate.proc.returncode)
+    detail = str(verdict.get("detail") or "")
+    stderr = "\n".join(part for part in (outputs[0][1], outputs[1][1], detail) if part)
     seconds = time.monotonic() - started
-    stdout = b"".join(out).decode(errors="replace")
-    stderr = b"".join(err).decode(errors="replace")
-    code = proc.returncode
-    if timed_out or code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
-        status = "timeout"
-    elif code == 0 and proof == token:
-        status = "passed"
-    elif code in (0, 3):
-        status = "failed"  # an assert failed, or it exited 0 before the tests finished
-    elif code == 4:
-        status = "error"
-    else:
-        status = "crashed"  # killed by a signal (memory, file size) or a sandbox failure
-    return TestResult(status == "passed", status, seconds, stdout, stderr, tool)
+    return TestResult(status == "passed", status, seconds, outputs[0][0], stderr, tool)
+
+
+def _watch(candidate: _Process, tests: _Process, timeout_s: float) -> bool:
+    """Wait for the tests' process to end; True when the run went past its
+    wall-clock or whole-tree CPU limit (then both are killed)."""
+    deadline = time.monotonic() + timeout_s * WALL_FACTOR + 1.0
+    roots = [candidate.proc.pid, tests.proc.pid]
+    # Most runs end within a few polls: whole-tree CPU is read (a scan of /proc)
+    # only after CPU_SCAN_AFTER_S, by when at most that times the cores was used.
+    scan_from = time.monotonic() + CPU_SCAN_AFTER_S
+    while True:
+        try:
+            tests.proc.wait(timeout=POLL_S)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if now > deadline or (now > scan_from and tree_cpu_seconds(roots) > timeout_s):
+            return True
+    # The tests are done; the candidate ends when its channel closes.
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        candidate.proc.wait(timeout=1.0)
+    return False
+
+
+def run_tests(
+    program: str,
+    test: str,
+    entry_point: str | None = None,
+    timeout_s: float = 10.0,
+    prelude: str = "",
+) -> TestResult:
+    """Run `test` against `program`, each in its own sandbox (see the module
+    docstring). `prelude` is the task's own code that the tests may use (test
+    imports; a HumanEval prompt's helpers); it runs on the trusted side. If the
+    test defines check(), it is called with the entry point. `timeout_s` is CPU
+    seconds over both process trees; wall-clock time gets WALL_FACTOR times that.
+    Never raises: a failure of the sandbox itself is status "error"."""
+    tool = isolation()
+    started = time.monotonic()
+    slot = None
+    scratch_root = None
+    try:
+        slot = acquire_slot() if _as_root() else None
+        scratch_root = Path(tempfile.mkdtemp(prefix="thinkbench-run-"))
+        return _run(program, test, entry_point, timeout_s, prelude, tool, slot, scratch_root)
+    except Exception as exc:  # the sandbox itself failed: a status, never an exception
+        seconds = time.monotonic() - started
+        return TestResult(False, "error", seconds, "", f"sandbox failure: {exc!r}", tool)
+    finally:
+        if slot is not None:
+            release_slot(slot)
+        if scratch_root is not None:
+            shutil.rmtree(scratch_root, ignore_errors=True)
 
 
 def run_many(
-    jobs: Sequence[tuple[str, str, str | None]],
+    jobs: Sequence[tuple],
     timeout_s: float = 10.0,
     workers: int | None = None,
     progress=None,
 ) -> list[TestResult]:
-    """run_tests for many (program, test, entry_point) jobs, one per core at a time."""
+    """run_tests for many (program, test, entry_point[, prelude]) jobs, one per core at a time."""
     workers = workers or os.cpu_count() or 1
 
-    def one(job: tuple[str, str, str | None]) -> TestResult:
-        result = run_tests(*job, timeout_s=timeout_s)
+    def one(job: tuple) -> TestResult:
+        result = run_tests(*job[:3], timeout_s=timeout_s, prelude=job[3] if len(job) > 3 else "")
         if progress:
             progress(1)
         return result
