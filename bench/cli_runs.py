@@ -194,6 +194,24 @@ def route(argv: list[str]) -> int:
     return 0
 
 
+def _print_change_reasons(changed: list[dict], old_answers: dict, generations) -> None:
+    """One line per grader rule that moved verdicts, with the direction."""
+    from collections import Counter
+
+    from bench.grading.changes import change_reason
+
+    rows = generations.set_index("key")
+    counts: Counter = Counter()
+    for grade in changed:
+        row = rows.loc[grade["key"]]
+        reason = change_reason(
+            old_answers.get(grade["key"]), grade["answer"], str(row["gold"]), row["answer_text"]
+        )
+        counts[(reason, "now correct" if grade["correct"] else "now wrong")] += 1
+    for (reason, direction), count in sorted(counts.items()):
+        print(f"  {reason}: {count} {direction}")
+
+
 def report(argv: list[str], regrade: bool = False) -> int:
     from bench.analysis.cost import PricingError
 
@@ -213,7 +231,8 @@ def report(argv: list[str], regrade: bool = False) -> int:
         if not generations.empty:
             old = store.grades()
             before = {} if old.empty else dict(zip(old["key"], old["correct"], strict=True))
-            graders = {t: load_spec(t).grader for t in generations["task"].unique()}
+            old_answers = {} if old.empty else dict(zip(old["key"], old["answer"], strict=True))
+            graders = {t: load_spec(t).grader_name for t in generations["task"].unique()}
             settings = (store.manifest().get("config") or {}) if regrade else {}
             pool = GradingPool(timeout_s=settings.get("grading_timeout_s") or 5.0)
             try:
@@ -232,6 +251,8 @@ def report(argv: list[str], regrade: bool = False) -> int:
                     else ""
                 )
             )
+            if regrade and changed:
+                _print_change_reasons(changed, old_answers, generations)
         records = store.write_records()
         if records.empty:
             return _fail(f"{run_dir} has no stored generations yet")

@@ -162,7 +162,7 @@ def measure(problems: int, overrides: list[str]) -> dict[str, Any]:
             ]
             store = RunStore(Path(tmp))
             store.append_generations(rows)
-            store.append_grades(pool.grade(rows, {t: s.grader for t, s in specs.items()}))
+            store.append_grades(pool.grade(rows, {t: s.grader_name for t, s in specs.items()}))
             store.write_records()
             return time.perf_counter() - started
 

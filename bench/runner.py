@@ -187,7 +187,7 @@ class Sweep:
         )
         pool = GradingPool(cfg.grading_workers, cfg.grading_timeout_s)
         stats = StrategyStats()
-        graders = {name: spec.grader for name, spec in specs.items()}
+        graders = {name: spec.grader_name for name, spec in specs.items()}
         seeds = [
             int(record_key({"seed": cfg.seed, "problem": p.problem.problem_id})[:8], 16)
             for p in pending

@@ -64,11 +64,19 @@ class TaskSpec:
     source: SourceSpec = field(default_factory=SourceSpec)
     fields: FieldMap = field(default_factory=FieldMap)
     grader: str = "numeric"
+    # A property of the task, never guessed from an answer: its answers are
+    # choice letters (A-J), compared as letters (grader math_choice).
+    multiple_choice: bool = False
     prompt: str = "{question}"
     # Override the model's answer length and stop strings for this task's
     # answers (code needs hundreds of tokens and runs over newlines).
     answer_max_tokens: int | None = None
     answer_stop: list[str] | None = None
+
+    @property
+    def grader_name(self) -> str:
+        """The grader that checks this task's answers."""
+        return "math_choice" if self.multiple_choice else self.grader
 
 
 class TaskError(ValueError):
@@ -93,6 +101,10 @@ def load_spec(name: str) -> TaskSpec:
     assert isinstance(spec, TaskSpec)
     if "{question}" not in spec.prompt:
         raise TaskError(f"{path.name}: prompt must contain {{question}}")
+    if spec.multiple_choice and spec.grader != "math":
+        raise TaskError(
+            f"{path.name}: multiple_choice: true needs grader: math (it has {spec.grader!r})"
+        )
     return spec
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.grading import get_grader
 from bench.grading.math import answer_classes, equivalent, equivalent_many, extract_answer
 from bench.grading.pool import GradingPool
 
@@ -22,8 +23,11 @@ def verdicts():
     return dict(zip(pairs, equivalent_many(pairs), strict=True))
 
 
-def test_there_are_at_least_150_golden_cases():
-    assert sum(len(v) for v in CASES.values()) >= 150
+def test_there_are_at_least_150_golden_cases_and_a_third_must_be_unequal():
+    total = sum(len(v) for v in CASES.values())
+    unequal = len(CASES["not_equal"]) + sum(not c[2] for c in CASES["graded"] + CASES["choice"])
+    assert total >= 150
+    assert unequal * 3 >= total  # a grader is judged first by what it wrongly accepts
 
 
 @pytest.mark.parametrize("pred, gold", CASES["equal"], ids=[c[0][:40] for c in CASES["equal"]])
@@ -87,3 +91,84 @@ def test_grading_pool_runs_math_checks_in_workers_and_counts_timeouts():
         (None, False),
         ("10^{10^{10}}", False),
     ]
+
+
+@pytest.mark.parametrize(
+    "text, gold, expected", CASES["graded"], ids=[c[0][:40] for c in CASES["graded"]]
+)
+def test_extraction_then_equivalence(text, gold, expected):
+    assert equivalent(extract_answer(text) or "", gold) is expected
+
+
+@pytest.mark.parametrize(
+    "text, gold, expected", CASES["choice"], ids=[c[0][:40] or "empty" for c in CASES["choice"]]
+)
+def test_multiple_choice_tasks_compare_letters(text, gold, expected):
+    grader = get_grader("math_choice")
+    assert grader.check((grader.extract(text) or "", gold, 5.0)) is expected
+
+
+def test_multiple_choice_is_a_task_property_not_a_guess(tmp_path, monkeypatch):
+    """Letters are compared only for tasks that say so; plain math compares
+    "A = 5" with "A = 6" as values."""
+    assert equivalent("A = 5", "A = 6") is False
+    assert equivalent("(B)", "B") is True  # the same spelling is still the same answer
+    assert get_grader("math_choice").check(("B", "(B)", 5.0)) is True
+    import bench.tasks as tasks
+
+    monkeypatch.setattr(tasks, "TASKS_DIR", tmp_path)
+    (tmp_path / "mc.yaml").write_text("name: mc\ngrader: math\nmultiple_choice: true\n")
+    assert tasks.load_spec("mc").grader_name == "math_choice"
+    (tmp_path / "bad.yaml").write_text("name: bad\ngrader: numeric\nmultiple_choice: true\n")
+    with pytest.raises(tasks.TaskError, match="multiple_choice: true needs grader: math"):
+        tasks.load_spec("bad")
+
+
+@pytest.mark.parametrize(
+    "pred, gold",
+    [
+        ("\\frac43", "\\frac{4}{3}"),
+        ("11\\sqrt2", "11\\sqrt{2}"),
+        ("(2,\\infty)", "(2, \\infty)"),
+        ("x=5", "x = 5"),
+        ("(x+1)^2", "x^2+2x+1"),
+        ("2e", "e+e"),
+    ],
+)
+def test_exact_shapes_are_equal_without_the_parser(pred, gold):
+    from bench.grading.math_exact import exactly_equal
+
+    assert exactly_equal(pred, gold)
+
+
+@pytest.mark.parametrize(
+    "pred, gold",
+    [
+        ("3\\frac12", "\\frac32"),  # maybe a mixed number: left to math-verify
+        ("x=5", "y=5"),
+        ("(1, 2)", "[1, 2]"),
+        ("10^{10^{10}}", "10^{10^{10}}"),  # too large to evaluate here
+        ("2e", "2"),
+        ("1 000", "1000"),
+        ("\\{1, 2\\}", "\\{1, 2\\}"),  # sets are math-verify's
+    ],
+)
+def test_exact_evaluator_never_claims_what_it_cannot_know(pred, gold):
+    from bench.grading.math_exact import exactly_equal
+
+    assert not exactly_equal(pred, gold)
+
+
+def test_change_reasons_name_the_rule():
+    from bench.grading.changes import change_reason
+
+    assert change_reason("C", "C", "C = 6", "").endswith("no multiple-choice guessing")
+    assert change_reason("2\\mathrm{e}", "2\\mathrm{e}", "2", "").endswith(
+        "roman-font letters and operators"
+    )
+    assert change_reason("sqrt(3)", "sqrt(3)", "\\sqrt{3}", "").endswith("plain-text math")
+    assert change_reason("p=5,q=2", "p=5,q=2", "p=5, q=2", "").endswith("labelled solutions")
+    text = "\\boxed{1} and \\boxed{2}"
+    assert change_reason("2", "1, 2", "\\{1,2\\}", text) == "extraction: several boxes joined"
+    text = "\\boxed{3}. The final answer is 7."
+    assert change_reason("3", "7", "7", text) == "extraction: final-answer statement after boxes"

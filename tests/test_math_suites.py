@@ -95,3 +95,4 @@ def test_math_sweep_records_subject_and_regrade_counts_changes(make_cfg, tmp_pat
     result = bench("grade", str(run_dir), timeout=120)
     assert result.returncode == 0, result.stderr
     assert "graded 8 attempt(s); 1 verdict(s) changed" in result.stdout
+    assert "  comparison: other: 1 now " in result.stdout  # the reason, with its direction

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.grading import code, math_equivalence, numeric
+from bench.grading import code, math_equivalence, math_text, numeric
 from bench.grading import math as math_grader
 
 
@@ -46,6 +46,14 @@ GRADERS: dict[str, Grader] = {
         math_equivalence.check_pair,
         math_equivalence.classes,
         preload=math_grader.PRELOAD,
+    ),
+    # Tasks with `multiple_choice: true`: the choice letter, compared as a letter.
+    "math_choice": Grader(
+        "math_choice",
+        math_text.extract_choice,
+        math_equivalence.check_choice_pair,
+        math_equivalence.choice_classes,
+        in_process=True,
     ),
     "code": Grader(
         "code", code.extract, code.check, code.classes, in_process=True, batch=code.check_many

@@ -56,8 +56,9 @@ def equivalent(pred: str, gold: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bo
     """True when `pred` is the same mathematical answer as `gold`: numbers in any
     spelling, fractions, roots, pi, percentages, repeating decimals, mixed
     numbers, tuples and intervals (order and brackets matter), sets (order does
-    not), matrices, "x = 5" for 5, text and multiple-choice answers, units and
-    degree signs ignored. False, never an exception, for anything unparseable;
+    not), matrices, "x = 5" for 5, labelled solution sets, plain-text math,
+    text answers, units and degree signs ignored (multiple-choice letters only
+    through the math_choice grader). False, never an exception, for anything unparseable;
     at most `timeout_s` of work."""
     return equivalent_many([(pred, gold)], timeout_s)[0]
 

@@ -11,14 +11,35 @@ import re
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _HASHES = re.compile(r"####[ \t]*([^\n]+)")
+# "Final answer:", "The answer is", "I think the correct answer is", "therefore
+# answer is", "The answer: D"; "answer" alone must be followed by "is" or a colon.
 _PHRASES = re.compile(
-    r"(?:final answer|the answer)(?: is)?(?:[ \t]*[:：])?[ \t]*", flags=re.IGNORECASE
+    r"(?:\bfinal answer\b(?:[ \t]+(?:is|would be|will be))?|\banswer\b[ \t]*(?:is|would be|will be|should be|[:：]))"
+    r"(?:[ \t]*[:：])?[ \t]*",
+    flags=re.IGNORECASE,
 )
+# Statements explicit enough to override boxes written before them.
+_FINAL = re.compile(
+    r"final answer|(?:the|my|correct) answer (?:is|would be|will be)", flags=re.IGNORECASE
+)
+# Words between an answer phrase and the answer itself.
+_FILLER = re.compile(
+    r"^(?:(?:for sure|surely|definitely|clearly|probably|likely|indeed|actually|simply|just|"
+    r"then|therefore|thus|so|option|choice|answer|the|that|:)\s+)+",
+    flags=re.IGNORECASE,
+)
+# What may stand between two boxes that together are one answer: a connective
+# ("and", "or", a comma) and at most a few words ("for part (a) and").
+_CONNECTIVE = re.compile(r"(?:(?:^|\s)(?:and|or)|[,;&])$", flags=re.IGNORECASE)
+_NEXT_LABEL = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*=$")
+_LATEX_SPACING = re.compile(r"\\(?:quad|qquad|,|;|:|!| )|\\text\{([^{}]*)\}|\\[()\[\]]|\$")
+MAX_CONNECTIVE_WORDS = 5
 
 
-def _braced(text: str, start: int) -> str | None:
-    """The content of the brace group opening at text[start] ("{"), nested braces
-    balanced. An unclosed group (a cut-off answer) yields the rest of its line."""
+def _braced(text: str, start: int) -> tuple[str, int] | None:
+    """(content, end index) of the brace group opening at text[start] ("{"),
+    nested braces balanced. An unclosed group (a cut-off answer) yields the
+    rest of its line."""
     depth = 0
     for i in range(start, len(text)):
         char = text[i]
@@ -29,52 +50,140 @@ def _braced(text: str, start: int) -> str | None:
         elif char == "}" and text[i - 1] != "\\":
             depth -= 1
             if depth == 0:
-                return text[start + 1 : i]
+                return text[start + 1 : i], i + 1
     rest = text[start + 1 :].split("\n", 1)[0].strip()
-    return rest or None
+    return (rest, len(text)) if rest else None
 
 
-def _last_boxed(text: str) -> str | None:
-    position = max(text.rfind(command) for command in _BOX_COMMANDS)
-    if position < 0:
+def _boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every \\boxed{…} / \\fbox{…} (or "\\boxed 5"): (start, end, content)."""
+    found = []
+    for match in re.finditer(r"\\(?:boxed|fbox)(?![A-Za-z])", text):
+        after = match.end()
+        stripped = text[after:].lstrip()
+        if stripped.startswith("{"):
+            group = _braced(text, len(text) - len(stripped))
+            if group is not None:
+                found.append((match.start(), group[1], group[0]))
+        else:
+            token = re.match(r"[^\s$.,]+", stripped)
+            if token:
+                found.append(
+                    (match.start(), len(text) - len(stripped) + token.end(), token.group(0))
+                )
+    return found
+
+
+def _joins(gap: str) -> bool:
+    """Whether the text between two boxes joins them into one answer: it ends in
+    a connective ("and", "or", a comma), perhaps before the next part's label
+    ("and y_2 ="), after at most a few words ("for part (a) and"). A gap that
+    ends otherwise (", then correct:") is a correction: the last box stands."""
+    plain = _LATEX_SPACING.sub(lambda m: f" {m.group(1) or ''} ", gap).strip()
+    plain = _NEXT_LABEL.sub("", plain).strip()
+    if not plain or not _CONNECTIVE.search(plain):
+        return False
+    return len(plain.split()) <= MAX_CONNECTIVE_WORDS and len(plain) <= 40
+
+
+def _last_boxed(text: str) -> tuple[str, int] | None:
+    """The last box, joined with the boxes before it that a connective links
+    to it ("\\boxed{1} and \\boxed{2}" -> "1, 2"); and where it ends."""
+    boxes = [b for b in _boxes(text) if b[2].strip()]
+    if not boxes:
         return None
-    after = position + (5 if text.startswith("\\fbox", position) else 6)
-    rest = text[after:]
-    stripped = rest.lstrip()
-    if stripped.startswith("{"):
-        return _braced(text, after + len(rest) - len(stripped))
-    # "\boxed 5": the next token
-    token = re.match(r"[^\s$.,]+", stripped)
-    return token.group(0) if token else None
+    chain = [boxes[-1]]
+    for box in reversed(boxes[:-1]):
+        if not _joins(text[box[1] : chain[0][0]]):
+            break
+        chain.insert(0, box)
+    return ", ".join(content.strip() for _, _, content in chain), chain[-1][1]
 
 
-def _after_phrase(text: str) -> str | None:
+def _answer_in_sentence(sentence: str) -> str:
+    """The answer a sentence states: "The largest $n$ is 34" -> "34", "There
+    are 12 such numbers" -> "12"; anything without such a verb as it is
+    ("p = 5, q = 2" stays whole)."""
+    verbs = [
+        verb
+        for verb in re.finditer(r"(?:^|\s)(?:is|are|equals|was|be)\s+", sentence, re.IGNORECASE)
+        if sentence[: verb.start()].count("$") % 2 == 0  # outside inline math
+    ]
+    if not verbs:
+        return sentence
+    rest = sentence[verbs[-1].end() :].strip()
+    # A number or inline math followed by words: "12 such numbers" -> "12".
+    leading = re.match(r"(\$[^$]+\$|[-+]?\d[\d,]*(?:\.\d+)?(?:/\d+)?)\s+[A-Za-z]", rest)
+    if leading:
+        return leading.group(1)
+    return rest or sentence
+
+
+def _clause(line: str) -> str:
+    """The answer clause at the start of `line`: up to the end of the sentence,
+    a semicolon, a comma that starts new words (", it can't be A") or a
+    "because"; never inside brackets or inline math."""
+    depth, math = 0, False
+    for i, char in enumerate(line):
+        if char == "$":
+            math = not math
+            continue
+        if math:
+            continue
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+        if depth:
+            continue
+        rest = line[i + 1 :]
+        if char == "." and (not rest or rest[0].isspace()):
+            return line[:i]  # a sentence's end (a decimal point has a digit after it)
+        if char == ";":
+            return line[:i]
+        if char == "," and re.match(r"\s+[A-Za-z]{2,}", rest) and not re.match(r"\s+and\b", rest):
+            return line[:i]
+        if char == " " and re.match(r"\s*(?:because|since|but|which)\b", rest):
+            return line[:i]
+    return line
+
+
+def _after_phrase(text: str) -> tuple[str, int] | None:
+    """The answer after the last answer phrase, and where that phrase stands."""
     matches = list(_PHRASES.finditer(text))
     if not matches:
         return None
-    line = text[matches[-1].end() :].split("\n", 1)[0].strip()
-    inline = re.match(r"\$([^$]+)\$", line) or re.match(r"\\\((.+?)\\\)", line)
+    last = matches[-1]
+    line = text[last.end() :].split("\n", 1)[0].strip()
+    line = _FILLER.sub("", line)
+    inline = re.match(r"\$\$?([^$]+)\$\$?", line) or re.match(r"\\\((.+?)\\\)", line)
     if inline:
-        return inline.group(1).strip()
-    # End of the sentence: a period followed by a space, or a trailing period.
-    line = re.split(r"\.\s", line, maxsplit=1)[0]
-    line = line.rstrip(" .").strip("$ ")
-    return line or None
+        return inline.group(1).strip(), last.start()
+    answer = _answer_in_sentence(_clause(line).strip())
+    answer = answer.rstrip(" .").strip()
+    if answer.startswith("$") and answer.endswith("$"):
+        answer = answer.strip("$ ")
+    return (answer, last.start()) if answer else None
 
 
 def extract_answer(text: str) -> str | None:
-    """The answer a completion gives: its last \\boxed{…} or \\fbox{…}, else
-    GSM8K's "#### N", else what follows the last "Final answer:" or "The
-    answer is"; None when it gives none."""
+    """The answer a completion gives: its last \\boxed{…} or \\fbox{…} (joined
+    with the boxes a connective links to it), unless an explicit final-answer
+    statement comes after it; else GSM8K's "#### N", else what the last answer
+    phrase ("Final answer:", "The answer is", ...) states; None when it gives none."""
     if not isinstance(text, str) or not text.strip():
         return None
     boxed = _last_boxed(text)
-    if boxed is not None and boxed.strip():
-        return boxed.strip()
+    phrase = _after_phrase(text)
+    if boxed is not None:
+        window = text[max(0, phrase[1] - 12) : phrase[1] + 40] if phrase else ""
+        if phrase is not None and phrase[1] >= boxed[1] and _FINAL.search(window):
+            return phrase[0]  # a later explicit statement overrides intermediate boxes
+        return boxed[0].strip()
     hashes = _HASHES.findall(text)
     if hashes:
         return hashes[-1].strip() or None
-    return _after_phrase(text)
+    return phrase[0] if phrase else None
 
 
 _DROP = (
@@ -113,7 +222,11 @@ def canonical(answer: str) -> str:
     return text
 
 
-_CHOICE = re.compile(r"^\(?([A-E])\)?(?:$|[\s:.)])")
+_CHOICE = re.compile(r"^\(?([A-J])\)?(?:$|[\s:.),])")
+# A choice stated in words at the start of a completion ("D. it can't be A")
+# or after "is"/"it's" ("therefore I think it's B"); "I think" is no choice.
+_LEADING_CHOICE = re.compile(r"^\s*\(?([A-J])\)?(?:[.):,]|$)")
+_STATED_CHOICE = re.compile(r"\b(?:is|it's|it is|choose|pick|select)\s+\(?([A-J])\)?(?![A-Za-z])")
 
 
 def multiple_choice_letter(answer: str) -> str | None:
@@ -122,3 +235,19 @@ def multiple_choice_letter(answer: str) -> str | None:
     text = text.replace("\\textbf", "")
     match = _CHOICE.match(text)
     return match.group(1).upper() if match else None
+
+
+def extract_choice(text: str) -> str | None:
+    """The choice letter a completion of a multiple-choice task gives: from its
+    boxed or stated answer, else a letter it opens with or states last."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    answer = extract_answer(text)
+    letter = multiple_choice_letter(answer) if answer else None
+    if letter:
+        return letter
+    leading = _LEADING_CHOICE.match(text)
+    if leading:
+        return leading.group(1)
+    stated = _STATED_CHOICE.findall(text)
+    return stated[-1] if stated else None
