@@ -100,6 +100,14 @@ def _last_boxed(text: str) -> tuple[str, int] | None:
     return ", ".join(content.strip() for _, _, content in chain), chain[-1][1]
 
 
+# A predicate that only points back at the answer ("is the answer", "is correct").
+_SELF_REFERENCE = re.compile(
+    r"^(?:(?:the|our|my)\s+)?(?:(?:final|correct|right)\s+)?(?:answer|solution|result)\b"
+    r"|^(?:correct|right|true)\b",
+    flags=re.IGNORECASE,
+)
+
+
 def _answer_in_sentence(sentence: str) -> str:
     """The answer a sentence states: "The largest $n$ is 34" -> "34", "There
     are 12 such numbers" -> "12"; anything without such a verb as it is
@@ -112,6 +120,8 @@ def _answer_in_sentence(sentence: str) -> str:
     if not verbs:
         return sentence
     rest = sentence[verbs[-1].end() :].strip()
+    if _SELF_REFERENCE.match(rest):  # "512 is the answer", "7 is correct": the subject
+        return sentence[: verbs[-1].start()].strip() or sentence
     # A number or inline math followed by words: "12 such numbers" -> "12".
     leading = re.match(r"(\$[^$]+\$|[-+]?\d[\d,]*(?:\.\d+)?(?:/\d+)?)\s+[A-Za-z]", rest)
     if leading:
@@ -160,9 +170,7 @@ def _after_phrase(text: str) -> tuple[str, int] | None:
     if inline:
         return inline.group(1).strip(), last.start()
     answer = _answer_in_sentence(_clause(line).strip())
-    answer = answer.rstrip(" .").strip()
-    if answer.startswith("$") and answer.endswith("$"):
-        answer = answer.strip("$ ")
+    answer = answer.rstrip(" .").strip("$ ").rstrip(" .")  # "18.6$." and "3$$" too
     return (answer, last.start()) if answer else None
 
 
