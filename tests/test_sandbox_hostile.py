@@ -139,8 +139,15 @@ def test_replacing_a_prompt_helper_does_not_fool_the_tests():
 READERS = {
     "test file beside it": "open('test.py').read()",
     "inputs folder": "open('/sandbox/test.py').read()",
-    "glob for tests": "import glob\nassert glob.glob('/**/test.py', recursive=True)",
-    "datasets": "import glob\nassert glob.glob('/**/*.jsonl', recursive=True)",
+    # Everything but /proc, /sys and /dev, which only take time to walk.
+    "glob for tests": (
+        "import glob, os\nassert [p for top in os.listdir('/') if top not in ('proc', 'sys', 'dev')"
+        " for p in glob.glob(f'/{top}/**/test.py', recursive=True)]"
+    ),
+    "datasets": (
+        "import glob, os\nassert [p for top in os.listdir('/') if top not in ('proc', 'sys', 'dev')"
+        " for p in glob.glob(f'/{top}/**/*.jsonl', recursive=True)]"
+    ),
     "project": "open(" + repr(os.path.abspath(__file__)) + ").read()",
     "caller frames": (
         "import sys\nf = sys._getframe()\n"
