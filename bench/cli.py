@@ -12,8 +12,15 @@ bench route RUN_DIR... [--out DIR] [--pricing NAME] [--splits N]
                                    scored on held-out problems -> routing.csv, .png, .md
 bench grade RUN_DIR...             re-grade stored generations (after a grader fix), then report
 bench merge RUN_DIR... --into DIR  join the shard runs of one sweep (shard=i/n) into one run
+bench repair RUN_DIR...            set damaged files aside (RUN/damaged/); a re-run regenerates them
 bench models list|prepare NAME     list model configs; convert/prepare one and print its folder
 bench perf [--problems N]          measure speed ratios on the CPU engine -> results/perf/latest.json
+
+Exit codes: 0 done; 2 bad input (config, arguments, data: one line says what);
+3 budget adherence failed; 4 disk full (what was stored is intact); 5 served
+requests still failing; 6 the run folder is being written by another process;
+7 a damaged file in a run folder (bench repair); 130 interrupted (Ctrl-C);
+143 terminated (SIGTERM). Both of the last store what finished first.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ import sys
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+EXIT_BAD_INPUT, EXIT_ADHERENCE, EXIT_DISK_FULL, EXIT_REQUESTS = 2, 3, 4, 5
+EXIT_LOCKED, EXIT_DAMAGED, EXIT_INTERRUPTED, EXIT_TERMINATED = 6, 7, 130, 143
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -77,6 +88,12 @@ def precheck(argv: list[str]) -> str | None:
     problem = _launcher_problem(argv)
     if problem:
         return problem
+    for arg in argv:
+        if arg.startswith("~"):
+            return (
+                f"{arg}: deleting config keys is not supported; set the key instead, "
+                f"e.g. {arg[1:].split('=')[0]}=..."
+            )
     overrides = [a for a in argv if "=" in a and not a.startswith(("-", "hydra.", "hydra/"))]
     for override in overrides:
         key, _, value = override.partition("=")
@@ -100,6 +117,32 @@ def precheck(argv: list[str]) -> str | None:
         return str(exc)
     except Exception as exc:  # Hydra/OmegaConf: a misspelt key, a wrong type, bad syntax
         return _one_line(exc)
+    return _unknown_added_key(cfg, overrides)
+
+
+def _unknown_added_key(cfg, overrides: list[str]) -> str | None:
+    """`+budget.tokns=[16]` adds a key the schema does not have: a typo, not a
+    setting. Keys may be added only where the schema has a mapping
+    (model.prompts.<kind>, pricing.api.<model>)."""
+    import dataclasses
+    import difflib
+
+    from omegaconf import OmegaConf
+
+    for override in overrides:
+        if not override.startswith("+"):
+            continue
+        path = override.lstrip("+").partition("=")[0].split(".")
+        parent = OmegaConf.select(cfg, ".".join(path[:-1])) if len(path) > 1 else cfg
+        schema = OmegaConf.get_type(parent) if parent is not None else None
+        if schema is None or not dataclasses.is_dataclass(schema):
+            continue  # a mapping: new keys are what it is for
+        names = [f.name for f in dataclasses.fields(schema)]
+        if path[-1] not in names:
+            near = difflib.get_close_matches(path[-1], names, n=1)
+            hint = f"; did you mean {'.'.join([*path[:-1], near[0]])}?" if near else ""
+            where = ".".join(path[:-1]) or "the config"
+            return f"{'.'.join(path)} is not a key of {where}{hint}"
     return None
 
 
@@ -109,9 +152,8 @@ def sweep_from_manifest(path: str, overrides: list[str]) -> int:
 
     from omegaconf import OmegaConf
 
-    from bench.config import Config, ConfigError
+    from bench.config import Config, ConfigError, validate
     from bench.manifest import package_versions
-    from bench.runner import run_sweep
 
     manifest_path = Path(path)
     if manifest_path.is_dir():
@@ -124,20 +166,67 @@ def sweep_from_manifest(path: str, overrides: list[str]) -> int:
         cfg = OmegaConf.merge(cfg, {"run_name": rerun_name}, OmegaConf.from_dotlist(overrides))
     except FileNotFoundError:
         return _fail(f"{path}: no manifest.json there; pass a run folder or its manifest.json")
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return _fail(f"{manifest_path}: not a thinkbench manifest ({_one_line(exc)})")
     except Exception as exc:  # an override naming no key, or of the wrong type
         return _fail(_one_line(exc))
     now = package_versions()
-    for name, then in manifest.get("versions", {}).items():
+    versions = manifest.get("versions")
+    for name, then in (versions if isinstance(versions, dict) else {}).items():
         if then != now.get(name):
             print(f"note: {name} was {then} when the manifest was written, now {now.get(name)}")
     try:
-        run_dir = run_sweep(cfg)
+        validate(cfg)
     except ConfigError as exc:
-        return _fail(str(exc))
-    print(f"done: {run_dir}")
+        return _fail(f"{manifest_path}: {exc}")
+    except Exception as exc:  # a tampered value of the wrong type
+        return _fail(f"{manifest_path}: {_one_line(exc)}")
+    return run_and_report(cfg)
+
+
+def run_and_report(cfg) -> int:
+    """Run one sweep; every known failure is one line and a documented exit code."""
+    from bench.config import ConfigError
+    from bench.engines.http import ServerRejected
+    from bench.models import ModelSourceError
+    from bench.runlock import RunLockedError
+    from bench.runner import AdherenceError, RequestsFailedError, Terminated, run_sweep
+    from bench.store import DamagedRunError, DiskFullError
+    from bench.tasks import TaskError
+
+    try:
+        run_dir = run_sweep(cfg)
+    except (ConfigError, TaskError, ModelSourceError) as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
+    except AdherenceError as exc:
+        return _fail(str(exc), EXIT_ADHERENCE)
+    except DiskFullError as exc:
+        return _fail(exc.strerror, EXIT_DISK_FULL)
+    except (RequestsFailedError, ServerRejected) as exc:
+        return _fail(str(exc), EXIT_REQUESTS)
+    except RunLockedError as exc:
+        return _fail(str(exc), EXIT_LOCKED)
+    except DamagedRunError as exc:
+        return _fail(str(exc), EXIT_DAMAGED)
+    except Terminated:
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    print(f"done: {run_dir}  (scaling.csv, accuracy_vs_thinking.png, records.parquet)")
     return 0
+
+
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (timeout, docker stop, SLURM) ends a sweep as Ctrl-C does:
+    what finished is stored, then exit 143."""
+    import signal
+
+    from bench.runner import Terminated
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _in_multirun() -> bool:
@@ -149,17 +238,29 @@ def _in_multirun() -> bool:
 
 def run_job_in_subprocess() -> int:
     """This multirun job's overrides as a plain `bench sweep` in a new process."""
+    import signal
     import subprocess
 
     from hydra.core.hydra_config import HydraConfig
 
+    from bench.runner import Terminated
+
     overrides = list(HydraConfig.get().overrides.task)
     job = HydraConfig.get().job.num
     print(f"[job {job}] bench sweep {' '.join(overrides)}", flush=True)
-    result = subprocess.run([sys.executable, "-m", "bench.cli", "sweep", *overrides])
-    if result.returncode:
-        print(f"[job {job}] failed with exit code {result.returncode}", file=sys.stderr, flush=True)
-    return result.returncode
+    child = subprocess.Popen([sys.executable, "-m", "bench.cli", "sweep", *overrides])
+    try:
+        code = child.wait()
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: let the job store its work
+        child.send_signal(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+        try:
+            child.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        raise
+    if code:
+        print(f"[job {job}] failed with exit code {code}", file=sys.stderr, flush=True)
+    return code
 
 
 def sweep(argv: list[str]) -> int:
@@ -176,12 +277,8 @@ def sweep(argv: list[str]) -> int:
     import hydra
     from omegaconf import DictConfig
 
-    from bench.config import ConfigError, register
-    from bench.engines.http import ServerRejected
-    from bench.models import ModelSourceError
-    from bench.runner import AdherenceError, RequestsFailedError, run_sweep
-    from bench.store import DiskFullError
-    from bench.tasks import TaskError
+    from bench.config import register
+    from bench.runner import Terminated
 
     register()
     status = {"code": 0}
@@ -194,27 +291,15 @@ def sweep(argv: list[str]) -> int:
             code = run_job_in_subprocess()
             status["code"] = max(status["code"], code)
             return
-        try:
-            run_dir = run_sweep(cfg)
-        except (ConfigError, TaskError, ModelSourceError) as exc:
-            status["code"] = _fail(str(exc))
-            return
-        except AdherenceError as exc:
-            status["code"] = _fail(str(exc), 3)
-            return
-        except DiskFullError as exc:
-            status["code"] = _fail(exc.strerror, 4)
-            return
-        except (RequestsFailedError, ServerRejected) as exc:
-            status["code"] = _fail(str(exc), 5)
-            return
-        print(f"done: {run_dir}  (scaling.csv, accuracy_vs_thinking.png, records.parquet)")
+        status["code"] = run_and_report(cfg)
 
     sys.argv = ["bench sweep", *argv]
     try:
         _main()
+    except Terminated:
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     return status["code"]
 
 
@@ -243,15 +328,58 @@ def models(argv: list[str]) -> int:
     return 0
 
 
+def repair(argv: list[str]) -> int:
+    """bench repair RUN...: set damaged files aside so the next sweep regenerates them."""
+    from bench.runlock import RunLock
+    from bench.store import RunStore
+
+    if not argv:
+        return _fail("bench repair needs RUN_DIR..., e.g. bench repair results/latest")
+    for raw in argv:
+        run_dir = Path(raw)
+        if not (run_dir / "generations").is_dir() and not (run_dir / "grades").is_dir():
+            return _fail(f"{raw} is not a run directory (no generations/ or grades/ inside)")
+        with RunLock(run_dir, "bench repair"):
+            moved = RunStore(run_dir, create=False).repair()
+        for path, reason in moved:
+            print(f"{path}: {reason} -> set aside in {run_dir / 'damaged'}")
+        print(
+            f"{run_dir}: {len(moved)} damaged file(s) set aside"
+            + ("; re-run the sweep to regenerate what they held" if moved else "; nothing to do")
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Dispatch a command; known failures become one line and their exit code."""
+    from bench.runlock import RunLockedError
+    from bench.store import DamagedRunError, DiskFullError
+
+    try:
+        return _dispatch(argv)
+    except DamagedRunError as exc:
+        return _fail(str(exc), EXIT_DAMAGED)
+    except RunLockedError as exc:
+        return _fail(str(exc), EXIT_LOCKED)
+    except DiskFullError as exc:
+        return _fail(exc.strerror or str(exc), EXIT_DISK_FULL)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("sweep", "report", "compare", "route", "grade", "merge", "models", "perf")
+    commands = ("sweep", "report", "compare", "route", "grade", "merge", "repair", "models", "perf")
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
     command, rest = argv[0], argv[1:]
     if command == "sweep":
+        _terminate_like_interrupt()
         return sweep(rest)
+    if command == "repair":
+        return repair(rest)
     if command in ("report", "grade"):
         if not rest:
             return _fail(f"bench {command} needs RUN_DIR..., e.g. bench {command} results/latest")

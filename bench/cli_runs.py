@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.cli import CONFIG_DIR, _fail, group_options
+from bench.store import write_atomic, write_text_atomic
 
 
 def _run_dirs(paths: list[str]) -> list[Path]:
@@ -54,13 +55,14 @@ def _page(
     records,
     pricing_name: str | None,
     tables=None,
+    manifest_updates: dict | None = None,
 ):
     from bench.report.page import Report, RunInfo, build
     from bench.store import read_manifest
 
     runs = []
     for run_dir in run_dirs:
-        manifest = read_manifest(run_dir) or {}
+        manifest = (read_manifest(run_dir) or {}) | (manifest_updates or {})
         count = int((records["run"] == str(run_dir)).sum()) if "run" in records else len(records)
         runs.append(RunInfo(run_dir, manifest, count))
     pricing = load_pricing(pricing_name, runs[0].manifest if runs else None)
@@ -110,13 +112,20 @@ def compare(argv: list[str]) -> int:
         )
     frames, shas = [], {}
     for run_dir in run_dirs:
-        records = RunStore(run_dir).write_records()
+        records = RunStore(run_dir, create=False).records()  # read-only: nothing written
         if records.empty:
             return _fail(f"{run_dir} has no stored generations yet; nothing to compare")
+        if records["correct"].isna().all():
+            return _fail(f"{run_dir} has no graded records; run bench grade {run_dir} first")
         frames.append(records.assign(run=str(run_dir)))
         manifest = read_manifest(run_dir) or {}
         suite = ((manifest.get("config") or {}).get("suite") or {}).get("name")
         shas.setdefault(suite, set()).add(manifest.get("data_sha256"))
+    if len(shas) > 1:
+        return _fail(
+            f"the runs are of different suites ({', '.join(sorted(map(str, shas)))}); "
+            "compare runs of one suite on the same problems"
+        )
     mixed = [suite for suite, found in shas.items() if len(found) > 1]
     if mixed:
         return _fail(
@@ -156,13 +165,17 @@ def route(argv: list[str]) -> int:
         splits = int(flags.get("--splits", 20))
     except ValueError as exc:
         return _fail(str(exc))
+    if splits < 1:
+        return _fail(f"--splits {splits}; give a positive number of held-out splits, e.g. 20")
     if not run_dirs:
         return _fail("bench route needs RUN_DIR..., e.g. bench route results/latest")
     frames, runs = [], []
     for run_dir in run_dirs:
-        records = RunStore(run_dir).write_records()
+        records = RunStore(run_dir, create=False).records()  # read-only: nothing written
         if records.empty:
             return _fail(f"{run_dir} has no stored generations yet; nothing to route")
+        if records["correct"].isna().all():
+            return _fail(f"{run_dir} has no graded records; run bench grade {run_dir} first")
         frames.append(records)
         runs.append(RunInfo(run_dir, read_manifest(run_dir) or {}, len(records)))
     records = pd.concat(frames, ignore_index=True)
@@ -181,12 +194,10 @@ def route(argv: list[str]) -> int:
     table = routing.evaluate(tiers, splits=splits)
     out = Path(flags.get("--out") or run_dirs[0])
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "routing.csv", index=False, float_format="%.6g")
+    write_atomic(lambda t: table.to_csv(t, index=False, float_format="%.6g"), out / "routing.csv")
     plots.routing(table, out / "routing.png")
     text = routing.verdict(table)
-    (out / "routing.md").write_text(
-        f"# Routing\n\n{text}\n\n{to_markdown(table)}", encoding="utf-8"
-    )
+    write_text_atomic(f"# Routing\n\n{text}\n\n{to_markdown(table)}", out / "routing.md")
     print(text)
     print(
         f"{out}: routing.csv, routing.png, routing.md ({len(table)} policies, {len(tiers.names)} tiers)"
@@ -212,74 +223,112 @@ def _print_change_reasons(changed: list[dict], old_answers: dict, generations) -
         print(f"  {reason}: {count} {direction}")
 
 
+def _regrade(store, run_dir: Path, generations, write: bool, regrade: bool):
+    """Grade `generations`; store the verdicts when `write` (this command holds
+    the run's lock), else keep them in memory. Returns the new grades."""
+    from bench.grading.pool import GradingPool
+    from bench.tasks import load_spec
+
+    old = store.grades()
+    before = {} if old.empty else dict(zip(old["key"], old["correct"], strict=True))
+    old_answers = {} if old.empty else dict(zip(old["key"], old["answer"], strict=True))
+    graders = {t: load_spec(t).grader_name for t in generations["task"].unique()}
+    settings = (store.manifest().get("config") or {}) if regrade else {}
+    pool = GradingPool(timeout_s=settings.get("grading_timeout_s") or 5.0)
+    try:
+        grades = pool.grade(generations.to_dict("records"), graders)
+    finally:
+        pool.close()
+    if write:
+        store.append_grades(grades)
+    changed = [g for g in grades if g["key"] in before and before[g["key"]] != g["correct"]]
+    gained = sum(g["correct"] for g in changed)
+    print(
+        f"{run_dir}: graded {len(grades)} attempt(s)"
+        + (
+            f"; {len(changed)} verdict(s) changed ({gained} now correct, "
+            f"{len(changed) - gained} now wrong)"
+            if regrade
+            else ""
+        )
+        + ("" if write else " (in memory: a sweep is writing this run)")
+    )
+    if regrade and changed:
+        _print_change_reasons(changed, old_answers, generations)
+    return grades
+
+
 def report(argv: list[str], regrade: bool = False) -> int:
+    """bench report (read-only: never rewrites a sweep's manifest; while a sweep
+    holds the run it writes only under RUN/report/) and bench grade (a writer:
+    it takes the run's lock)."""
+    import pandas as pd
+
+    from bench.analysis.adherence import adherence_summary
     from bench.analysis.cost import PricingError
+    from bench.report.outputs import scaling_tables, write_outputs
+    from bench.runlock import RunLock, RunLockedError
+    from bench.store import RunStore, write_json_atomic
 
     try:
         paths, flags = _split_flags(argv, ("--pricing",))
     except ValueError as exc:
         return _fail(str(exc))
-    from bench.analysis.adherence import adherence_summary
-    from bench.grading.pool import GradingPool
-    from bench.report.outputs import scaling_tables, write_outputs
-    from bench.store import RunStore
-    from bench.tasks import load_spec
-
+    wait = "--wait" in paths
+    paths = [p for p in paths if p != "--wait"]
     for run_dir in _run_dirs(paths):
-        store = RunStore(run_dir)
-        generations = store.generations() if regrade else store.ungraded()
-        if not generations.empty:
-            old = store.grades()
-            before = {} if old.empty else dict(zip(old["key"], old["correct"], strict=True))
-            old_answers = {} if old.empty else dict(zip(old["key"], old["answer"], strict=True))
-            graders = {t: load_spec(t).grader_name for t in generations["task"].unique()}
-            settings = (store.manifest().get("config") or {}) if regrade else {}
-            pool = GradingPool(timeout_s=settings.get("grading_timeout_s") or 5.0)
-            try:
-                grades = pool.grade(generations.to_dict("records"), graders)
-            finally:
-                pool.close()
-            store.append_grades(grades)
-            changed = [g for g in grades if g["key"] in before and before[g["key"]] != g["correct"]]
-            gained = sum(g["correct"] for g in changed)
-            print(
-                f"{run_dir}: graded {len(grades)} attempt(s)"
-                + (
-                    f"; {len(changed)} verdict(s) changed ({gained} now correct, "
-                    f"{len(changed) - gained} now wrong)"
-                    if regrade
-                    else ""
-                )
-            )
-            if regrade and changed:
-                _print_change_reasons(changed, old_answers, generations)
-        records = store.write_records()
-        if records.empty:
-            return _fail(f"{run_dir} has no stored generations yet")
-        manifest = store.manifest()
-        draws = ((manifest.get("config") or {}).get("strategy") or {}).get("subset_draws", 1000)
-        tables = scaling_tables(records, draws)
-        outputs = write_outputs(run_dir, tables)
-        if manifest:
+        store = RunStore(run_dir, create=False)
+        lock = RunLock(run_dir, "bench grade" if regrade else "bench report", wait=wait)
+        try:
+            lock.acquire()
+        except RunLockedError:
+            if regrade:
+                raise
+            lock = None  # a sweep is writing: read what is stored, write only the report
+        try:
+            generations = store.generations() if regrade else store.ungraded()
+            grades = []
+            if not generations.empty:
+                grades = _regrade(store, run_dir, generations, lock is not None, regrade)
+            records = store.records()
+            if grades and lock is None:  # merge the in-memory verdicts
+                fresh = pd.DataFrame(grades).set_index("key")
+                for column in ("answer", "correct", "vote_class", "grader"):
+                    if column in records and column in fresh:
+                        records[column] = records["key"].map(fresh[column]).fillna(records[column])
+            if records.empty:
+                return _fail(f"{run_dir} has no stored generations yet")
+            manifest = store.manifest()
+            draws = ((manifest.get("config") or {}).get("strategy") or {}).get("subset_draws", 1000)
+            tables = scaling_tables(records, draws)
+            outputs = []
+            if lock is not None:  # no sweep is running: derived files may be rebuilt
+                store.write_records()
+                outputs = write_outputs(run_dir, tables)
             budgets = sorted(records["budget"].unique().tolist())
             advisory = ((manifest.get("config") or {}).get("strategy") or {}).get("name") == "api"
-            manifest["adherence"] = adherence_summary(records, budgets, exact_cuts=not advisory)
-            manifest["adherence"]["advisory"] = advisory
-            manifest["records"] = len(records)
-            store.write_manifest(manifest)
-        try:
-            pages = _page(
-                run_dir / "report",
-                f"thinkbench report: {run_dir.name}",
-                [run_dir],
-                records,
-                flags.get("--pricing"),
-                tables,
-            )
-        except (PricingError, ValueError) as exc:
-            return _fail(str(exc))
+            adherence = adherence_summary(records, budgets, exact_cuts=not advisory)
+            adherence["advisory"] = advisory
+            summary = {"records": len(records), "adherence": adherence}
+            try:
+                pages = _page(
+                    run_dir / "report",
+                    f"thinkbench report: {run_dir.name}",
+                    [run_dir],
+                    records,
+                    flags.get("--pricing"),
+                    tables,
+                    manifest_updates=summary,
+                )
+            except (PricingError, ValueError) as exc:
+                return _fail(str(exc))
+            # What a report computes lives beside it, never in the sweep's manifest.
+            write_json_atomic(summary, run_dir / "report" / "report.json")
+        finally:
+            if lock is not None:
+                lock.release()
         print(
-            f"{run_dir}: {len(records)} records -> {', '.join(outputs)}; "
+            f"{run_dir}: {len(records)} records -> {', '.join(outputs) or 'report only'}; "
             f"report: {run_dir / 'report' / 'index.html'} ({len(pages)} files)"
         )
     return 0

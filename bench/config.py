@@ -8,6 +8,7 @@ the allowed values. Nothing here starts an engine or touches a model.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,7 +183,9 @@ class Config:
     pricing: PricingConfig = MISSING
     run_name: str | None = None  # default: a timestamped name
     results_dir: str = "results"
-    grading_workers: int | None = None  # default: the number of cores
+    grading_workers: int | None = None  # default: the number of cores; at most 64
+    # A run folder has one writer at a time: wait for the holder instead of refusing.
+    wait_for_lock: bool = False
     # A check (one symbolic comparison, one program's tests) past this many
     # seconds counts as wrong; its worker is killed.
     grading_timeout_s: float = 5.0
@@ -215,6 +218,9 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key}={value!r} is not known; choose one of: {', '.join(allowed)}")
 
 
+MAX_BUDGET = 1 << 30  # no context is longer; and it keeps every count within int64
+
+
 def validate_budgets(values: list[int]) -> list[int]:
     budgets = list(values)
     if not budgets:
@@ -224,6 +230,10 @@ def validate_budgets(values: list[int]) -> list[int]:
     for b in budgets:
         if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
             raise ConfigError(f"budget.tokens has {b!r}; every budget must be a positive integer")
+        if b > MAX_BUDGET:
+            raise ConfigError(
+                f"budget.tokens has {b}; a thinking budget is at most {MAX_BUDGET:,} tokens"
+            )
     if len(set(budgets)) != len(budgets):
         dupes = sorted({b for b in budgets if budgets.count(b) > 1})
         raise ConfigError(f"budget.tokens repeats {dupes}; list each budget once")
@@ -307,8 +317,38 @@ def _validate_chat(cfg: Config | DictConfig) -> None:
             )
 
 
+# Grading workers are processes (sympy in each): more than this only thrashes.
+MAX_GRADING_WORKERS = 64
+# A run name is a folder name under results_dir, never a path.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+RESERVED_RUN_NAMES = {"latest"}  # results/latest points at the newest run
+
+
+def validate_run_name(name: Any) -> None:
+    if name is None:
+        return
+    text = str(name)
+    if not RUN_NAME.fullmatch(text) or text in RESERVED_RUN_NAMES:
+        reason = (
+            "is reserved (it points at the newest run)"
+            if text in RESERVED_RUN_NAMES
+            else ("is not a plain name")
+        )
+        raise ConfigError(
+            f"run_name={text!r} {reason}; use letters, digits, '.', '_' and '-', starting "
+            "with a letter or digit, e.g. run_name=qwen-math-1"
+        )
+
+
 def validate(cfg: Config | DictConfig) -> None:
     """Semantic checks the schema's types cannot express."""
+    validate_run_name(cfg.run_name)
+    workers = cfg.grading_workers
+    if workers is not None and not 1 <= workers <= MAX_GRADING_WORKERS:
+        raise ConfigError(
+            f"grading_workers={workers}; choose 1 to {MAX_GRADING_WORKERS} "
+            "(or leave it unset: one per core)"
+        )
     validate_budgets(list(cfg.budget.tokens))
     parse_shard(cfg.shard)
     _validate_chat(cfg)

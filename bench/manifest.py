@@ -29,6 +29,7 @@ NOT_IN_IDENTITY = {
     ("run_name",),
     ("results_dir",),
     ("grading_workers",),
+    ("wait_for_lock",),
     ("grading_timeout_s",),
     ("pricing",),  # prices re-price a run; they do not change what it generated
     ("engine", "show_progress"),

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.config import ConfigError
 from bench.manifest import NOT_IN_IDENTITY, add_engine_work, config_identity
+from bench.runlock import RunLock
 from bench.store import RunStore, read_manifest
 
 # Package versions that decide verdicts: our grading code and its symbolic core.
@@ -105,20 +106,41 @@ def check_shards(run_dirs: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
 def merge_runs(run_dirs: list[Path], into: Path) -> Path:
     """Write the merged run into `into` (generations, grades, manifest); the
     caller rebuilds records, tables and the report from them."""
+    if into.exists() and not into.is_dir():
+        raise ConfigError(f"--into {into} is a file; name a new folder, e.g. --into results/merged")
+    for run_dir in run_dirs:
+        if into.resolve() == Path(run_dir).resolve() or into.resolve().is_relative_to(
+            Path(run_dir).resolve()
+        ):
+            raise ConfigError(
+                f"--into {into} is (inside) the input run {run_dir}; name a new folder"
+            )
     shards = check_shards(run_dirs)
     if read_manifest(into) is not None:
         raise ConfigError(f"{into} already holds a run; choose a new --into folder")
+    if into.is_dir() and any(into.iterdir()):
+        raise ConfigError(f"--into {into} is a folder with files in it; name a new or empty folder")
     run_dirs = [d for d, _ in shards]
     manifests = [m for _, m in shards]
-    stores = [RunStore(d) for d in run_dirs]
+    stores = [RunStore(d, create=False) for d in run_dirs]
     generations = pd.concat([s.generations() for s in stores], ignore_index=True)
     if not generations["key"].is_unique:
         raise ConfigError("the shards share records (same keys): they overlap, not split")
     grades = pd.concat([s.grades() for s in stores], ignore_index=True)
-    merged = RunStore(into)
-    merged.append_generations(generations.to_dict("records"))
-    merged.append_grades(grades.to_dict("records"))
+    lock = RunLock(into, "bench merge").acquire()
+    try:
+        merged = RunStore(into)
+        merged.append_generations(generations.to_dict("records"))
+        merged.append_grades(grades.to_dict("records"))
+        _merged_manifest(merged, into, run_dirs, manifests)
+    finally:
+        lock.release()
+    return into
 
+
+def _merged_manifest(
+    merged: RunStore, into: Path, run_dirs: list[Path], manifests: list[dict[str, Any]]
+) -> None:
     manifest = dict(manifests[0])
     config = dict(manifest["config"]) | {"shard": None, "run_name": into.name}
     work: dict[str, Any] = {}
@@ -139,4 +161,3 @@ def merge_runs(run_dirs: list[Path], into: Path) -> Path:
         ],
     )
     merged.write_manifest(manifest)
-    return into

@@ -65,6 +65,12 @@ def load_suite(
         loaded = tasks_mod.load_problems(
             spec, suite_cfg.path, suite_cfg.on_bad_row, skipped, suite_cfg.data_dir
         )
+        if not loaded:
+            where = suite_cfg.path or f"task {name!r}'s data"
+            reason = "every row was malformed (see the warnings)" if skipped else "it has no rows"
+            raise ConfigError(
+                f"{where} gave no problems: {reason}; point it at a JSONL file with problems"
+            )
         problems.extend(tasks_mod.select(loaded, suite_cfg.limit, suite_cfg.sample, suite_cfg.seed))
     if not problems:
         raise ConfigError(

@@ -8,7 +8,9 @@ stored and graded every `store_interval_s` seconds while the rest run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import logging
 import os
 import time
@@ -20,13 +22,23 @@ from tqdm import tqdm
 
 from bench import manifest as manifest_mod
 from bench import tasks as tasks_mod
+from bench import watchdog
 from bench.analysis.adherence import adherence_summary
 from bench.config import ConfigError, parse_shard, to_container, validate
 from bench.engines import make_engine
 from bench.grading.pool import GradingPool
 from bench.prompts import Prompted, build_prompts, chain_settings, check_context, load_suite
 from bench.report.outputs import ScalingTables, scaling_tables, write_outputs
-from bench.store import MANIFEST, STORE_VERSION, RunStore, read_manifest, record_key
+from bench.runlock import RunLock
+from bench.store import (
+    MANIFEST,
+    STORE_VERSION,
+    DiskFullError,
+    RunStore,
+    read_manifest,
+    record_key,
+    write_json_atomic,
+)
 from bench.strategies import StrategyStats, make_strategy
 
 log = logging.getLogger(__name__)
@@ -61,10 +73,7 @@ SAME_IN_ONE_RUN = (("model",), ("engine", "kind"), ("engine", "device"), ("strat
 
 
 def check_run_dir_compatible(run_dir: Path, config: dict[str, Any]) -> None:
-    try:
-        manifest = read_manifest(run_dir)
-    except ValueError as exc:
-        raise ConfigError(f"{exc}; move the folder away or choose another run_name") from None
+    manifest = read_manifest(run_dir)  # a damaged one: DamagedRunError, "bench repair"
     if manifest is None:
         return
     stored = manifest.get("config", {})
@@ -87,12 +96,45 @@ def check_run_dir_compatible(run_dir: Path, config: dict[str, Any]) -> None:
 
 
 def point_latest(run_dir: Path) -> None:
+    """results/latest -> the run just finished (a link; never over a real folder)."""
     latest = run_dir.parent / "latest"
-    tmp = run_dir.parent / ".latest.tmp"
+    if latest.exists() and not latest.is_symlink():
+        print(f"note: {latest} is not a link; left as it is", flush=True)
+        return
+    tmp = run_dir.parent / f".latest.{os.getpid()}.tmp"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
     tmp.symlink_to(run_dir.name)
     os.replace(tmp, latest)
+
+
+def prepare_run_dir(cfg: Any, run_dir: Path) -> None:
+    """Check that `run_dir` may hold this run: under results_dir, in a folder we
+    can write, not someone else's folder. One line on what is wrong."""
+    root = Path(cfg.results_dir)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"results_dir={root} is a file; point results_dir at a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"results_dir={root} cannot be created ({exc.strerror}); choose a writable folder"
+        ) from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise ConfigError(f"results_dir={root} is not writable; choose a writable folder")
+    if not run_dir.resolve().parent == root.resolve():
+        raise ConfigError(f"{run_dir} is not a folder of results_dir={root}")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} is a file; choose another run_name")
+    if run_dir.is_dir() and not (run_dir / MANIFEST).exists():
+        # A run whose manifest was set aside (bench repair) still has its parts.
+        layout = (run_dir / "generations").is_dir() or (run_dir / "grades").is_dir()
+        files = [p.name for p in run_dir.iterdir() if p.name != ".lock"]
+        if files and not layout:
+            raise ConfigError(
+                f"{run_dir} exists and is not a thinkbench run (it holds {files[0]!r}); "
+                "choose another run_name"
+            )
 
 
 class Sweep:
@@ -145,10 +187,35 @@ class Sweep:
             from bench.strategies.native import check_support
 
             check_support(cfg.engine, cfg.model)
-        engine = make_engine(cfg.engine, cfg.model, native_budget=cfg.strategy.name == "native")
-        prompted = build_prompts(engine, problems, specs, cfg.model)
-        check_context(prompted, cfg)
-        engine_info = engine.describe()
+        run_dir = resolve_run_dir(cfg, self.identity)
+        prepare_run_dir(cfg, run_dir)
+        # One writer per run folder, held until the sweep ends (runlock.py); taken
+        # before the engine starts, so a refused sweep costs nothing.
+        with RunLock(run_dir, "bench sweep", wait=cfg.wait_for_lock):
+            check_run_dir_compatible(run_dir, self.config)
+            if cfg.engine.kind != "fake":
+                # Kills the engine's processes if this one is killed (SIGKILL leaves
+                # vLLM's EngineCore running otherwise).
+                watchdog.start(os.getpid())
+            engine = make_engine(cfg.engine, cfg.model, native_budget=cfg.strategy.name == "native")
+            try:
+                prompted = build_prompts(engine, problems, specs, cfg.model)
+                check_context(prompted, cfg)
+                engine_info = engine.describe()
+                return self._run_in(run_dir, problems, engine, prompted, engine_info, started)
+            finally:
+                engine.close()
+
+    def _run_in(
+        self,
+        run_dir: Path,
+        problems: list[Any],
+        engine: Any,
+        prompted: list[Prompted],
+        engine_info: dict[str, Any],
+        started: float,
+    ) -> Path:
+        cfg = self.cfg
         base = self._record_base(engine_info)
 
         def key_of(p: Prompted, sample: int, budget: int) -> str:
@@ -160,8 +227,7 @@ class Sweep:
                 | {"prompt": p.prompt_ids or p.messages, "sample": sample, "budget": budget}
             )
 
-        run_dir = resolve_run_dir(cfg, self.identity)
-        check_run_dir_compatible(run_dir, self.config)
+        specs = self.specs
         store = RunStore(run_dir)
         stored = store.stored_keys()
         pending = [
@@ -237,16 +303,21 @@ class Sweep:
         except BaseException as exc:
             # Whatever finished is whole: keep it (ungraded; a re-run grades it).
             store.append_generations(buffer)
+            # The manifest says the run stopped, not that it is still running.
+            manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            with contextlib.suppress(OSError):
+                store.write_manifest(manifest)
             if isinstance(exc, KeyboardInterrupt):
+                how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
                 print(
-                    f"\ninterrupted; what finished is stored in {run_dir}. "
+                    f"\n{how}; what finished is stored in {run_dir}. "
                     "Re-run the same command to resume.",
                     flush=True,
                 )
             raise
         finally:
             pool.close()
-            engine.close()
+            engine.close()  # free the engine before the tables (the caller closes it too)
 
         records = store.write_records()
         # A chat API's knob is advisory (reasoning_effort is not even a number
@@ -256,7 +327,6 @@ class Sweep:
         adherence = adherence_summary(records, self.budgets, exact_cuts=not advisory)
         adherence["advisory"] = advisory
         tables = scaling_tables(records, cfg.strategy.subset_draws)
-        outputs = write_outputs(run_dir, tables)
         requests = engine.request_report()
         failures = Counter((requests or {}).get("failed") or {})
         status = "incomplete" if failures else "complete"
@@ -269,11 +339,23 @@ class Sweep:
             engine_start_seconds=getattr(engine, "start_seconds", None),
             engine_work=manifest_mod.add_engine_work(previous_work, stats.__dict__),
             wall_seconds=round(time.perf_counter() - started, 3),
-            outputs=outputs,
         )
+        # The records are complete before any table or figure is drawn: a disk
+        # that fills up while drawing them leaves a complete run, not a "running" one.
         store.write_manifest(manifest)
-        if cfg.report:
-            self._write_report(run_dir, records, manifest, tables)
+        try:
+            manifest["outputs"] = write_outputs(run_dir, tables)
+            store.write_manifest(manifest)
+            if cfg.report:
+                self._write_report(run_dir, records, manifest, tables)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"disk full while writing the tables and figures of {run_dir}; its records are "
+                f"complete: free some space, then run bench report {run_dir}",
+            ) from exc
         point_latest(run_dir)
         if failures:
             from bench.engines.http import describe_failures
@@ -334,6 +416,8 @@ class Sweep:
         except PricingError as exc:
             print(f"report skipped: {exc}; then run bench report {run_dir}", flush=True)
             return
+        summary = {"records": len(records), "adherence": manifest.get("adherence")}
+        write_json_atomic(summary, run_dir / "report" / "report.json")
         print(f"report: {run_dir / 'report' / 'index.html'}", flush=True)
 
     @staticmethod
@@ -391,6 +475,10 @@ class Sweep:
             "hardware": manifest_mod.hardware(),
             "git_revision": manifest_mod.git_revision(),
         }
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout, docker stop, SLURM), handled like Ctrl-C: what finished is stored."""
 
 
 class AdherenceError(RuntimeError):

@@ -8,7 +8,14 @@ Layout of results/<run_name>/:
 
 Generations are stored before they are graded, so a grader fix re-grades
 stored text and nothing is generated again. Each part is written to a
-temporary name, flushed to disk and renamed, so a crash leaves whole parts.
+temporary name of its own (pid and a random suffix), flushed to disk and
+linked to its final name, which fails rather than overwrite a part someone
+else wrote: part numbers never collide, and a crash leaves whole parts. One
+writer at a time holds the folder (runlock.py).
+
+A part that cannot be read (truncated, empty, foreign) is a DamagedRunError
+naming the file; `bench repair RUN` sets such files aside in RUN/damaged/ so
+the next sweep regenerates what they held.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import errno
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 GENERATIONS, GRADES, RECORDS, MANIFEST = "generations", "grades", "records.parquet", "manifest.json"
+DAMAGED = "damaged"
 # Bumped when the layout or the record columns change incompatibly.
 STORE_VERSION = 1
 
@@ -32,16 +41,40 @@ class DiskFullError(OSError):
     """Writing ran out of space; everything stored before is intact."""
 
 
+class DamagedRunError(ValueError):
+    """A file of a run folder cannot be read; the message names it and the way out."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        run_dir = path.parent.parent if path.parent.name in (GENERATIONS, GRADES) else path.parent
+        super().__init__(
+            f"{path} is damaged ({reason}); run `bench repair {run_dir}` to set it aside, "
+            "then re-run the sweep to regenerate what it held"
+        )
+        self.path = path
+        self.reason = reason
+
+
 def record_key(fields: dict[str, Any]) -> str:
     """A stable content hash of everything that determines a record."""
     blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def _write_atomic(write: Callable[[Path], None], path: Path) -> None:
-    """`write` into a temporary name, sync it, rename it into place: readers and
-    crashes see the old file or the whole new one, never a part."""
-    tmp = path.with_name(f".{path.name}.tmp")
+def _temporary(path: Path) -> Path:
+    """A temporary name no other writer uses (pid and a random suffix)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def _sync_dir(folder: Path) -> None:
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _write_temporary(write: Callable[[Path], None], path: Path) -> Path:
+    tmp = _temporary(path)
     try:
         write(tmp)
         with open(tmp, "rb") as f:
@@ -55,63 +88,176 @@ def _write_atomic(write: Callable[[Path], None], path: Path) -> None:
                 "is intact: free some space and re-run the same command to resume",
             ) from exc
         raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_atomic(write: Callable[[Path], None], path: Path) -> None:
+    """`write` into a temporary name, sync it, rename it into place: readers and
+    crashes see the old file or the whole new one, never a part."""
+    tmp = _write_temporary(write, path)
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _sync_dir(path.parent)
+
+
+def _write_new_part(frame: pd.DataFrame, folder: Path) -> Path:
+    """Write `frame` as the next part of `folder`, never over an existing one:
+    the final name is taken with link(2), which fails if it exists."""
+    tmp = _write_temporary(lambda t: frame.to_parquet(t, index=False), folder / "part.parquet")
     try:
-        os.fsync(dir_fd)
+        while True:
+            numbers = [_part_number(p) for p in folder.glob("part-*.parquet")]
+            path = folder / f"part-{max(numbers, default=-1) + 1:05d}.parquet"
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                continue  # another writer took this number first: take the next
+            _sync_dir(folder)
+            return path
     finally:
-        os.close(dir_fd)
+        tmp.unlink(missing_ok=True)
+
+
+def _part_number(path: Path) -> int:
+    try:
+        return int(path.stem.split("-")[1])
+    except (IndexError, ValueError):
+        return -1
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    _write_atomic(lambda tmp: frame.to_parquet(tmp, index=False), path)
+    write_atomic(lambda tmp: frame.to_parquet(tmp, index=False), path)
+
+
+def write_text_atomic(text: str, path: Path) -> None:
+    write_atomic(lambda tmp: tmp.write_text(text, encoding="utf-8"), path)
 
 
 def write_json_atomic(data: dict[str, Any], path: Path) -> None:
     text = json.dumps(data, indent=2, default=str) + "\n"
-    _write_atomic(lambda tmp: tmp.write_text(text), path)
+    write_atomic(lambda tmp: tmp.write_text(text), path)
+
+
+# Keys a manifest may hold, with the type each must have.
+_MANIFEST_TYPES = {
+    "config": dict, "identity": str, "status": str, "engine_work": dict, "versions": dict,
+    "store_version": int, "records": int, "adherence": dict, "outputs": list,
+}  # fmt: skip
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    """A run folder's manifest; None when there is none; ValueError when it is not JSON."""
+    """A run folder's manifest; None when there is none; DamagedRunError (a
+    ValueError) when it is not valid JSON or not shaped like a manifest."""
     path = Path(run_dir) / MANIFEST
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except ValueError:
-        raise ValueError(f"{path} is not valid JSON") from None
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise DamagedRunError(path, "not valid JSON") from None
+    except OSError as exc:
+        raise DamagedRunError(path, exc.strerror or str(exc)) from None
+    if not isinstance(manifest, dict):
+        raise DamagedRunError(path, f"a JSON {type(manifest).__name__}, not an object")
+    for key, kind in _MANIFEST_TYPES.items():
+        value = manifest.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise DamagedRunError(
+                path, f"{key!r} is a {type(value).__name__}, not a {kind.__name__}"
+            )
+    return manifest
+
+
+def _parquet_problem(path: Path, exc: Exception) -> str:
+    """What is wrong with a part, in a few words."""
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        return error.strerror or "unreadable"
+    text = str(exc)
+    if size == 0:
+        return "an empty file"
+    if "magic bytes" in text or "footer" in text:
+        return f"not a whole Parquet file ({size} bytes: cut off, or something else)"
+    return (text.splitlines()[0] if text else type(exc).__name__)[:120]
+
+
+def read_part(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """One stored part; DamagedRunError naming it when it cannot be read."""
+    try:
+        frame = pd.read_parquet(path, columns=columns)
+    except Exception as exc:  # pyarrow's errors have no common base worth naming
+        raise DamagedRunError(path, _parquet_problem(path, exc)) from None
+    if "key" not in frame.columns:
+        raise DamagedRunError(path, "no 'key' column: not a part this tool wrote")
+    return frame
 
 
 class RunStore:
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, create: bool = True) -> None:
         self.run_dir = Path(run_dir)
-        (self.run_dir / GENERATIONS).mkdir(parents=True, exist_ok=True)
-        (self.run_dir / GRADES).mkdir(parents=True, exist_ok=True)
+        if create:
+            (self.run_dir / GENERATIONS).mkdir(parents=True, exist_ok=True)
+            (self.run_dir / GRADES).mkdir(parents=True, exist_ok=True)
 
     def _parts(self, kind: str) -> list[Path]:
-        return sorted((self.run_dir / kind).glob("part-*.parquet"))
-
-    def _next_part(self, kind: str) -> Path:
-        parts = self._parts(kind)
-        number = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
-        return self.run_dir / kind / f"part-{number:05d}.parquet"
+        return sorted((self.run_dir / kind).glob("part-*.parquet"), key=_part_number)
 
     def _read(self, kind: str) -> pd.DataFrame:
         parts = self._parts(kind)
         if not parts:
             return pd.DataFrame()
-        frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+        frame = pd.concat([read_part(p) for p in parts], ignore_index=True)
         # A part re-written after a crash between write and bookkeeping must not double-count.
         return frame.drop_duplicates("key", keep="last").reset_index(drop=True)
 
+    def damaged(self) -> list[tuple[Path, str]]:
+        """(file, reason) for every part that cannot be read, and the manifest if broken."""
+        found = []
+        for kind in (GENERATIONS, GRADES):
+            for part in self._parts(kind):
+                try:
+                    read_part(part)
+                except DamagedRunError as exc:
+                    found.append((part, exc.reason))
+        try:
+            read_manifest(self.run_dir)
+        except DamagedRunError as exc:
+            found.append((self.run_dir / MANIFEST, exc.reason))
+        return found
+
+    def repair(self) -> list[tuple[Path, str]]:
+        """Move every damaged file into RUN/damaged/ (with why, in damaged/README)
+        and drop temporary files a crash left; return what was moved where."""
+        moved = []
+        aside = self.run_dir / DAMAGED
+        for path, reason in self.damaged():
+            aside.mkdir(exist_ok=True)
+            target = (
+                aside / f"{path.parent.name}-{path.name}"
+                if path.parent != self.run_dir
+                else aside / path.name
+            )
+            while target.exists():
+                target = target.with_name(target.name + ".again")
+            os.replace(path, target)
+            with open(aside / "README", "a", encoding="utf-8") as f:
+                f.write(f"{path.relative_to(self.run_dir)} -> {target.name}: {reason}\n")
+            moved.append((path, reason))
+        for folder in (self.run_dir, self.run_dir / GENERATIONS, self.run_dir / GRADES):
+            for leftover in folder.glob(".*.tmp"):
+                leftover.unlink(missing_ok=True)
+        return moved
+
     def append_generations(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            _write_parquet(pd.DataFrame(rows), self._next_part(GENERATIONS))
+            _write_new_part(pd.DataFrame(rows), self.run_dir / GENERATIONS)
 
     def append_grades(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            _write_parquet(pd.DataFrame(rows), self._next_part(GRADES))
+            _write_new_part(pd.DataFrame(rows), self.run_dir / GRADES)
 
     def generations(self) -> pd.DataFrame:
         return self._read(GENERATIONS)
@@ -122,7 +268,7 @@ class RunStore:
     def stored_keys(self) -> set[str]:
         keys: set[str] = set()
         for part in self._parts(GENERATIONS):
-            keys.update(pd.read_parquet(part, columns=["key"])["key"])
+            keys.update(read_part(part, columns=["key"])["key"])
         return keys
 
     def ungraded(self) -> pd.DataFrame:

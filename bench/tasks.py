@@ -118,18 +118,32 @@ class _Row:
 
 
 def _rows_from_jsonl(path: Path, on_bad_row: str, skipped: list[str]) -> list[_Row]:
+    if path.is_dir():
+        raise TaskError(
+            f"{path} is a folder; point suite.path at a JSONL file (or suite.data_dir at a folder)"
+        )
     if not path.is_file():
         raise TaskError(f"{path}: no such file; point suite.path at a JSONL file")
     rows = []
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for line_number, line in enumerate(f, 1):
+    with path.open("rb") as f:
+        for line_number, raw in enumerate(f, 1):
+            where = f"{path}:{line_number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:  # never replaced silently
+                _bad_row(
+                    f"{where}: not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})",
+                    on_bad_row,
+                    skipped,
+                )
+                continue
             if not line.strip():
                 continue
-            where = f"{path}:{line_number}"
             try:
                 data = json.loads(line)
                 if not isinstance(data, dict):
                     raise ValueError("not a JSON object")
+                _check_text(data)
             except ValueError as exc:
                 reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
                 _bad_row(f"{where}: not a valid JSON object ({reason})", on_bad_row, skipped)
@@ -153,6 +167,24 @@ def _rows_from_hub(source: SourceSpec, task: str) -> list[_Row]:
     return [_Row(f"{source.dataset} row {i + 1}", dict(row)) for i, row in enumerate(data)]
 
 
+def _check_text(value: Any) -> None:
+    """ValueError for text no file can hold (a lone surrogate such as \\ud800)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"a lone surrogate {value[exc.start]!r} at character {exc.start + 1} of a string"
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+
+
 def _bad_row(message: str, on_bad_row: str, skipped: list[str]) -> None:
     if on_bad_row == "stop":
         raise TaskError(f"{message}; fix the row or set suite.on_bad_row=skip")
@@ -171,11 +203,16 @@ def _problems_from_rows(
     answer_fields = list(fields.gold_fields.values()) if fields.gold_fields else [fields.answer]
     for index, row in enumerate(rows):
         data = row.data
-        missing = [k for k in (fields.question, *answer_fields) if data.get(k) in (None, "")]
-        if missing:
-            _bad_row(
-                f"{row.where}: lacks field(s) {missing}; it has {sorted(data)}", on_bad_row, skipped
+        needed = (fields.question, *answer_fields)
+        absent = [k for k in needed if k not in data]
+        empty = [k for k in needed if k in data and data[k] in (None, "")]
+        if absent or empty:
+            problem = (
+                f"lacks field(s) {absent}; it has {sorted(data)}"
+                if absent
+                else f"field(s) {empty} are null or empty"
             )
+            _bad_row(f"{row.where}: {problem}", on_bad_row, skipped)
             continue
         if fields.gold_fields:
             gold = json.dumps(

@@ -10,6 +10,7 @@ import pandas as pd
 from bench.analysis.metrics import scaling_table
 from bench.analysis.voting import voting_table
 from bench.report.plots import accuracy_vs_thinking
+from bench.store import write_atomic
 
 SCALING_CSV = "scaling.csv"
 BY_DIFFICULTY_CSV = "scaling_by_difficulty.csv"
@@ -40,10 +41,16 @@ def scaling_tables(records: pd.DataFrame, subset_draws: int = 1000) -> ScalingTa
 
 def write_outputs(run_dir: Path, tables: ScalingTables) -> list[str]:
     scaling = tables.scaling
-    scaling.to_csv(run_dir / SCALING_CSV, index=False, float_format="%.6g")
+    write_atomic(
+        lambda t: scaling.to_csv(t, index=False, float_format="%.6g"), run_dir / SCALING_CSV
+    )
     written = [SCALING_CSV]
     if tables.by_difficulty is not None:
-        tables.by_difficulty.to_csv(run_dir / BY_DIFFICULTY_CSV, index=False, float_format="%.6g")
+        by_difficulty = tables.by_difficulty
+        write_atomic(
+            lambda t: by_difficulty.to_csv(t, index=False, float_format="%.6g"),
+            run_dir / BY_DIFFICULTY_CSV,
+        )
         written.append(BY_DIFFICULTY_CSV)
     if not scaling.empty:
         suite = ", ".join(sorted(scaling["task"].unique()))

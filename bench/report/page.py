@@ -22,6 +22,7 @@ from bench.analysis.cost import cost_table, cost_to_target, pareto_frontier, pri
 from bench.report import plots
 from bench.report.outputs import ScalingTables, scaling_tables
 from bench.report.tables import to_markdown, write_table
+from bench.store import write_text_atomic
 
 REPORT_DIR = "report"
 
@@ -172,8 +173,8 @@ def build(report: Report) -> list[str]:
         draw(out / name)
         report.files += [f"{REPORT_DIR}/{name}", f"{REPORT_DIR}/{Path(name).with_suffix('.svg')}"]
 
-    (out / "index.html").write_text(_html(report, tables, figures), encoding="utf-8")
-    (out / "README.md").write_text(_markdown(report, tables, figures), encoding="utf-8")
+    write_text_atomic(_html(report, tables, figures), out / "index.html")
+    write_text_atomic(_markdown(report, tables, figures), out / "README.md")
     report.files += [f"{REPORT_DIR}/index.html", f"{REPORT_DIR}/README.md"]
     return report.files
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench.store import write_atomic
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -25,8 +27,9 @@ def _pyplot() -> Any:
 def _save(fig: Any, path: Path) -> Path:
     """PNG for screens and the HTML page, SVG beside it for print."""
     fig.tight_layout()
-    fig.savefig(path)
-    fig.savefig(path.with_suffix(".svg"))
+    # Atomic: a full disk leaves the old figure or none, never half of one.
+    write_atomic(lambda tmp: fig.savefig(tmp, format="png"), path)
+    write_atomic(lambda tmp: fig.savefig(tmp, format="svg"), path.with_suffix(".svg"))
     fig.clf()
     import matplotlib.pyplot as plt
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.store import write_atomic, write_text_atomic
+
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
@@ -72,7 +74,9 @@ def to_latex(table: pd.DataFrame, caption: str = "") -> str:
 def write_table(table: pd.DataFrame, directory: Path, stem: str, caption: str = "") -> list[str]:
     """stem.csv, stem.md and stem.tex in `directory`; returns the file names."""
     directory.mkdir(parents=True, exist_ok=True)
-    table.to_csv(directory / f"{stem}.csv", index=False, float_format="%.6g")
-    (directory / f"{stem}.md").write_text(to_markdown(table), encoding="utf-8")
-    (directory / f"{stem}.tex").write_text(to_latex(table, caption), encoding="utf-8")
+    write_atomic(
+        lambda t: table.to_csv(t, index=False, float_format="%.6g"), directory / f"{stem}.csv"
+    )
+    write_text_atomic(to_markdown(table), directory / f"{stem}.md")
+    write_text_atomic(to_latex(table, caption), directory / f"{stem}.tex")
     return [f"{stem}.csv", f"{stem}.md", f"{stem}.tex"]
