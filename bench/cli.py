@@ -13,6 +13,8 @@ bench route RUN_DIR... [--out DIR] [--pricing NAME] [--splits N]
 bench grade RUN_DIR...             re-grade stored generations (after a grader fix), then report
 bench merge RUN_DIR... --into DIR  join the shard runs of one sweep (shard=i/n) into one run
 bench repair RUN_DIR...            set damaged files aside (RUN/damaged/); a re-run regenerates them
+bench runs [RESULTS_DIR] [--json]  the stored runs, one line each (status, records, when)
+bench show RUN_DIR [--json]        the results table of one stored run
 bench models list|prepare NAME     list model configs; convert/prepare one and print its folder
 bench perf [--problems N]          measure speed ratios on the CPU engine -> results/perf/latest.json
 
@@ -190,12 +192,13 @@ def run_and_report(cfg) -> int:
     from bench.engines.http import ServerRejected
     from bench.models import ModelSourceError
     from bench.runlock import RunLockedError
-    from bench.runner import AdherenceError, RequestsFailedError, Terminated, run_sweep
+    from bench.runner import AdherenceError, RequestsFailedError, Sweep, Terminated
     from bench.store import DamagedRunError, DiskFullError
     from bench.tasks import TaskError
 
     try:
-        run_dir = run_sweep(cfg)
+        sweep = Sweep(cfg)
+        run_dir = sweep.run()
     except (ConfigError, TaskError, ModelSourceError) as exc:
         return _fail(str(exc), EXIT_BAD_INPUT)
     except AdherenceError as exc:
@@ -212,8 +215,20 @@ def run_and_report(cfg) -> int:
         return EXIT_TERMINATED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    print(f"done: {run_dir}  (scaling.csv, accuracy_vs_thinking.png, records.parquet)")
+    print_summary(run_dir, cfg.summary, nothing_new=not sweep.generated)
     return 0
+
+
+def print_summary(run_dir: Path, table: bool, nothing_new: bool = False) -> None:
+    """The results table (read from the run's files), then one closing line."""
+    from bench.report.summary import format_table, summary_rows
+
+    if table:
+        print(format_table(summary_rows(run_dir)))
+    page = Path(run_dir) / "report" / "index.html"
+    where = f"; report: {page}" if page.is_file() else ""
+    fresh = " (nothing new: every attempt was stored)" if nothing_new else ""
+    print(f"done: {run_dir}{fresh}{where}", flush=True)
 
 
 def _terminate_like_interrupt() -> None:
@@ -370,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("sweep", "report", "compare", "route", "grade", "merge", "repair", "models", "perf")
+    commands = (
+        *("sweep", "report", "compare", "route", "grade", "merge", "repair", "runs", "show"),
+        *("models", "perf"),
+    )
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
@@ -380,6 +398,10 @@ def _dispatch(argv: list[str] | None) -> int:
         return sweep(rest)
     if command == "repair":
         return repair(rest)
+    if command in ("runs", "show"):
+        from bench.cli_runs import runs, show
+
+        return runs(rest) if command == "runs" else show(rest)
     if command in ("report", "grade"):
         if not rest:
             return _fail(f"bench {command} needs RUN_DIR..., e.g. bench {command} results/latest")

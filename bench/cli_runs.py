@@ -145,7 +145,11 @@ def compare(argv: list[str]) -> int:
         )
     except (PricingError, ValueError) as exc:
         return _fail(str(exc))
-    print(f"{out}: {len(files)} files; open {out / 'index.html'}")
+    from bench.report.summary import LEGEND, format_table, summary_rows
+
+    rows = [row for run_dir in run_dirs for row in summary_rows(run_dir)]
+    print(format_table(rows, legend=False))
+    print(f"compared {len(run_dirs)} runs: {out / 'index.html'} ({len(files)} files); {LEGEND}")
     return 0
 
 
@@ -327,6 +331,9 @@ def report(argv: list[str], regrade: bool = False) -> int:
         finally:
             if lock is not None:
                 lock.release()
+        from bench.report.summary import format_table, summary_rows
+
+        print(format_table(summary_rows(run_dir)))
         print(
             f"{run_dir}: {len(records)} records -> {', '.join(outputs) or 'report only'}; "
             f"report: {run_dir / 'report' / 'index.html'} ({len(pages)} files)"
@@ -353,3 +360,48 @@ def merge(argv: list[str]) -> int:
         return _fail(str(exc))
     print(f"merged {len(paths)} shard(s) into {into}")
     return report([str(into)])
+
+
+def show(argv: list[str]) -> int:
+    """bench show RUN [--json]: the results table of a stored run (nothing recomputed)."""
+    from bench.report.summary import as_json, format_table, summary_rows
+
+    paths = [a for a in argv if a != "--json"]
+    if len(paths) != 1:
+        return _fail("bench show needs one RUN_DIR, e.g. bench show results/latest")
+    run_dir = _run_dirs(paths)[0]
+    rows = summary_rows(run_dir)
+    print(as_json(rows) if "--json" in argv else format_table(rows, str(run_dir)))
+    page = run_dir / "report" / "index.html"
+    if "--json" not in argv and page.is_file():
+        print(f"report: {page}")
+    return 0
+
+
+def runs(argv: list[str]) -> int:
+    """bench runs [RESULTS_DIR] [--json]: the stored runs, one line each."""
+    import json
+
+    from bench.report.summary import run_listing
+
+    paths = [a for a in argv if a != "--json"]
+    root = Path(paths[0] if paths else "results")
+    if not root.is_dir():
+        return _fail(f"{root} is not a folder; pass the results_dir of your sweeps")
+    listing = run_listing(root)
+    if "--json" in argv:
+        print(json.dumps(listing))
+        return 0
+    if not listing:
+        print(f"{root}: no runs yet (bench sweep writes them here)")
+        return 0
+    headers = ["run", "model", "suite", "strategy", "budgets", "records", "status", "when"]
+    table = [
+        [str(entry.get(h, "") if entry.get(h) is not None else "") for h in headers]
+        for entry in listing
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0

@@ -186,6 +186,10 @@ class Config:
     grading_workers: int | None = None  # default: the number of cores; at most 64
     # A run folder has one writer at a time: wait for the holder instead of refusing.
     wait_for_lock: bool = False
+    # Show the engine's own logs (vLLM's) in the terminal instead of RUN/engine.log.
+    verbose: bool = False
+    # Print the results table when the sweep ends (bench show RUN prints it later).
+    summary: bool = True
     # A check (one symbolic comparison, one program's tests) past this many
     # seconds counts as wrong; its worker is killed.
     grading_timeout_s: float = 5.0

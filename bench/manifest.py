@@ -30,6 +30,8 @@ NOT_IN_IDENTITY = {
     ("results_dir",),
     ("grading_workers",),
     ("wait_for_lock",),
+    ("verbose",),
+    ("summary",),
     ("grading_timeout_s",),
     ("pricing",),  # prices re-price a run; they do not change what it generated
     ("engine", "show_progress"),

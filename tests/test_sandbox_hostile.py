@@ -4,7 +4,6 @@ graded beside a hostile one still passes (sandbox.py's threat model)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import socket
@@ -15,6 +14,7 @@ import threading
 import time
 
 import pytest
+from test_sandbox import _accept
 
 from bench.grading.sandbox import isolation, run_many, run_tests
 from bench.grading.sandbox_accounting import processes_of
@@ -383,11 +383,6 @@ def test_host_unix_sockets_are_unreachable(tmp_path):
     named.close()
     abstract.close()
     assert accepted == []
-
-
-def _accept(server: socket.socket, accepted: list) -> None:
-    with contextlib.suppress(OSError):
-        accepted.append(server.accept())
 
 
 def test_no_zombie_or_survivor_where_init_never_reaps(tmp_path):
