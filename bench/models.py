@@ -16,6 +16,9 @@ import tempfile
 from pathlib import Path
 
 EMBEDDED_PREFIX = "embedded:"
+# "project:models/reasoner": a folder inside this project (models we train and ship).
+PROJECT_PREFIX = "project:"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # name after "embedded:" -> (pip package, file inside it)
 EMBEDDED_MODELS = {
@@ -80,6 +83,14 @@ def prepare(source: str, *, quiet: bool = False) -> str:
     ``embedded:NAME`` is converted once into the cache; anything else (a local
     folder or a Hugging Face id) is returned unchanged.
     """
+    if source.startswith(PROJECT_PREFIX):
+        folder = PROJECT_ROOT / source[len(PROJECT_PREFIX) :]
+        if not (folder / "config.json").is_file():
+            raise ModelSourceError(
+                f"{source}: no model in {folder}; train it with python -m bench.reasoner "
+                f"--out {folder} (see its recipe.json)"
+            )
+        return str(folder)
     if not source.startswith(EMBEDDED_PREFIX):
         return source
     name = source[len(EMBEDDED_PREFIX) :]

@@ -296,8 +296,12 @@ def load_problems(
             from bench import arith
 
             return arith.generate(source.count_per_level, source.seed, task=spec.name)
+        if source.generator == "chain":
+            from bench import chain
+
+            return chain.generate(source.count_per_level, source.seed, task=spec.name)
         raise TaskError(
-            f"task {spec.name}: generator {source.generator!r} is not known; choose: arith"
+            f"task {spec.name}: generator {source.generator!r} is not known; choose: arith, chain"
         )
     elif source.kind == "jsonl":
         rows = _rows_from_jsonl(Path(source.path or ""), on_bad_row, skipped)

@@ -1,0 +1,133 @@
+"""The reference reasoner checks the harness against a known answer.
+
+A chain problem of k steps needs a known number of thinking tokens; the
+reasoner is right when its chain fits the budget and guesses otherwise. From
+an unbudgeted run we know each problem's needed length and whether the
+finished chain is right; from the cut attempts, the guessing rate. The
+harness's scaling.csv must then agree with the prediction at every budget,
+within its own confidence intervals: this checks budget cutting, forced
+answers, grading and aggregation together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.chain import Chain, generate, random_chain
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGETS = [8, 16, 32, 64, 128]  # 128 fits every chain of the suite (<= ~75): the unbudgeted run
+
+
+def test_chain_problems_are_deterministic_and_their_lengths_known():
+    first, again = generate(3, seed=5), generate(3, seed=5)
+    assert [p.question for p in first] == [p.question for p in again]
+    assert {p.difficulty for p in first} == {str(k) for k in range(1, 13)}
+    chain = Chain(7, (3, -2, 5))
+    assert chain.question == "7+3-2+5=?" and chain.answer == 13
+    assert chain.thinking() == "7,+3=10,-2=8,+5=13" and chain.needed_tokens() == 18
+    assert chain.thinking([True, False, False]) == "7,+3-2=8,+5=13"
+    import random
+
+    rng = random.Random(0)
+    for _ in range(200):
+        c = random_chain(rng, 16)
+        assert all(0 <= v <= 99 for v in c.values) and 0 not in c.steps
+
+
+def test_a_short_training_run_learns():
+    """The shipped recipe's script, 600 steps of a 2-layer model on one-step
+    chains (about 15 s): the loss falls and a few problems come out right."""
+    from bench.reasoner import DEFAULTS, accuracy, train
+
+    settings = DEFAULTS | {"steps": 600, "batch": 32, "layers": 2, "max_chain": 1}
+    model, tokenizer, losses = train(settings, log_every=100)
+    assert losses[-1] < losses[0] / 10
+    by_steps = accuracy(model, tokenizer, count=20, max_chain=1)
+    assert by_steps[1] >= 0.15  # 3 of 20 or more (measured here: 7 of 20)
+
+
+def test_the_shipped_reasoner_has_its_recipe_beside_it():
+    import json
+
+    folder = ROOT / "models" / "reasoner"
+    recipe = json.loads((folder / "recipe.json").read_text())
+    assert recipe["command"].startswith("python -m bench.reasoner")
+    assert recipe["train_seconds"] <= 20 * 60
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    assert size <= 25 * 2**20
+    assert (folder / "tokenizer.json").is_file() and (folder / "model.safetensors").is_file()
+
+
+@pytest.fixture(scope="module")
+def single_run(tmp_path_factory):
+    from bench.runner import Sweep
+
+    return Sweep(_cfg(tmp_path_factory.mktemp("single"), "strategy=single")).run()
+
+
+def _cfg(results: Path, *overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from bench.config import register
+
+    register()
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
+        return compose(
+            config_name="config",
+            overrides=[
+                "model=reasoner",
+                "suite=chain",
+                f"budget.tokens=[{','.join(map(str, BUDGETS))}]",
+                f"results_dir={results}",
+                "report=false",
+                "engine.show_progress=false",
+                "engine.kv_cache_space_gib=1",
+                *overrides,
+            ],
+        )
+
+
+@pytest.mark.engine
+def test_the_harness_recovers_the_known_scaling_curve(single_run):
+    records = pd.read_parquet(single_run / "records.parquet")
+    full = records[records["budget"] == max(BUDGETS)].set_index("problem_id")
+    # The unbudgeted run: every chain finished, and (nearly) every one is right.
+    assert not full["hit_budget"].any()
+    assert full["correct"].mean() >= 0.95
+    needed = full["thinking_tokens"]
+    cut = records[records["hit_budget"]]
+    chance = cut["correct"].mean()  # the guessing rate of cut chains
+    scaling = pd.read_csv(single_run / "scaling.csv")
+    scaling = scaling[scaling["method"] == "sample"].set_index("budget")
+    rising = 0
+    for budget in BUDGETS[:-1]:
+        fits = needed <= budget
+        predicted = (full["correct"] & fits).mean() + chance * (~fits).mean()
+        row = scaling.loc[budget]
+        slack = 0.02  # the interval is a bootstrap estimate; allow its rounding
+        assert row["ci_low"] - slack <= predicted <= row["ci_high"] + slack, (budget, predicted)
+        rising += row["accuracy"] > scaling.loc[budget // 2]["accuracy"] if budget > 8 else 0
+    assert rising >= 3  # accuracy rises over at least four budgets
+    # Cut at a quarter of the chain it needs (or less), it can only guess.
+    attempts = records.join(needed.rename("needed"), on="problem_id")
+    quarter = attempts[attempts["budget"] * 4 <= attempts["needed"]]
+    assert len(quarter) >= 20 and quarter["correct"].mean() <= 0.3
+
+
+@pytest.mark.engine
+def test_majority_voting_gains_where_sampled_chains_disagree(tmp_path):
+    from bench.runner import Sweep
+
+    cfg = _cfg(tmp_path, "strategy=sc", "strategy.n=8", "strategy.temperature=1.0")
+    run_dir = Sweep(cfg).run()
+    scaling = pd.read_csv(run_dir / "scaling.csv")
+    votes = scaling[scaling["method"] == "maj"]
+    gains = []
+    for _budget, rows in votes.groupby("budget"):
+        by_k = rows.set_index("k")["accuracy"]
+        gains.append(by_k.get(8, 0) - by_k.get(1, 0))
+    assert max(gains) >= 0.1  # at some budget, voting over 8 beats one sample clearly
