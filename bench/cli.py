@@ -189,6 +189,7 @@ def sweep_from_manifest(path: str, overrides: list[str]) -> int:
 def run_and_report(cfg) -> int:
     """Run one sweep; every known failure is one line and a documented exit code."""
     from bench.config import ConfigError
+    from bench.engine_log import log_hint
     from bench.engines.http import ServerRejected
     from bench.models import ModelSourceError
     from bench.runlock import RunLockedError
@@ -202,11 +203,11 @@ def run_and_report(cfg) -> int:
     except (ConfigError, TaskError, ModelSourceError) as exc:
         return _fail(str(exc), EXIT_BAD_INPUT)
     except AdherenceError as exc:
-        return _fail(str(exc), EXIT_ADHERENCE)
+        return _fail(log_hint(exc), EXIT_ADHERENCE)
     except DiskFullError as exc:
         return _fail(exc.strerror, EXIT_DISK_FULL)
     except (RequestsFailedError, ServerRejected) as exc:
-        return _fail(str(exc), EXIT_REQUESTS)
+        return _fail(log_hint(exc), EXIT_REQUESTS)
     except RunLockedError as exc:
         return _fail(str(exc), EXIT_LOCKED)
     except DamagedRunError as exc:

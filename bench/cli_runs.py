@@ -202,6 +202,9 @@ def route(argv: list[str]) -> int:
     plots.routing(table, out / "routing.png")
     text = routing.verdict(table)
     write_text_atomic(f"# Routing\n\n{text}\n\n{to_markdown(table)}", out / "routing.md")
+    from bench.report.summary import format_table, summary_rows
+
+    print(format_table([row for run_dir in run_dirs for row in summary_rows(run_dir)]))
     print(text)
     print(
         f"{out}: routing.csv, routing.png, routing.md ({len(table)} policies, {len(tiers.names)} tiers)"

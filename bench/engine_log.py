@@ -36,10 +36,11 @@ def engine_log(run_dir: Path, verbose: bool = False) -> Iterator[TextIO]:
     os.close(log_fd)
     try:
         yield terminal
-    except Exception:
-        _restore(saved)
-        saved = -1
-        print(f"(the engine's own log: {Path(run_dir) / LOG_NAME})", file=sys.stderr)
+    except Exception as exc:
+        # The one-line error the CLI prints names the log (`log_hint`); a
+        # traceback shows it as a note.
+        exc.engine_log = str(Path(run_dir) / LOG_NAME)  # type: ignore[attr-defined]
+        exc.add_note(f"the engine's own log: {exc.engine_log}")
         raise
     finally:
         _restore(saved)
@@ -53,3 +54,9 @@ def _restore(saved: int) -> None:
         with contextlib.suppress(OSError):
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def log_hint(exc: BaseException) -> str:
+    """An error's one line, with the engine log it happened beside, if any."""
+    path = getattr(exc, "engine_log", None)
+    return f"{exc} (engine log: {path})" if path else str(exc)

@@ -153,6 +153,7 @@ def test_a_rejected_request_stops_the_sweep_in_one_line(tmp_path):
     assert result.returncode == 5, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "rejected a request: HTTP 401" in lines[0], result.stderr
+    assert "(engine log: " in lines[0]  # the one line points at the engine's own log
     assert max(server.tries.values()) == 1  # never retried: it would fail the same way
 
 

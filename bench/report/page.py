@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm import tqdm
 
 from bench.analysis.compare import paired_comparison
 from bench.analysis.cost import cost_table, cost_to_target, pareto_frontier, price_records
@@ -169,7 +170,10 @@ def build(report: Report) -> list[str]:
                 lambda p: plots.routing(routing, p),
             )
         )
-    for name, _, draw in figures:
+    # Drawing is the slow, silent part of a report: a bar on a terminal, gone when done.
+    for name, _, draw in tqdm(
+        figures, desc="report figures", unit="figure", leave=False, disable=None
+    ):
         draw(out / name)
         report.files += [f"{REPORT_DIR}/{name}", f"{REPORT_DIR}/{Path(name).with_suffix('.svg')}"]
 
