@@ -172,3 +172,24 @@ def test_change_reasons_name_the_rule():
     assert change_reason("2", "1, 2", "\\{1,2\\}", text) == "extraction: several boxes joined"
     text = "\\boxed{3}. The final answer is 7."
     assert change_reason("3", "7", "7", text) == "extraction: final-answer statement after boxes"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\\boxed{" * 100_000,
+        "\\boxed{1} and " * 100_000,
+        "The answer is " + " is x" * 200_000,
+        "The answer is " + ", x" * 200_000,
+        "Final answer: " + "$ is " * 200_000,
+        "\\boxed{" + "{" * 200_000,
+    ],
+    ids=["open boxes", "joined boxes", "verbs", "commas", "dollars", "open braces"],
+)
+def test_extraction_stays_linear_on_adversarial_text(text):
+    """Extraction runs in the sweep's own process: megabyte inputs built to
+    make a careless parser quadratic must not stall it (about 1 s here at most)."""
+    started = time.monotonic()
+    answer = extract_answer(text)
+    assert answer is None or len(answer) <= len(text)
+    assert time.monotonic() - started < 20

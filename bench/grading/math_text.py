@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-_BOX_COMMANDS = ("\\boxed", "\\fbox")
 _HASHES = re.compile(r"####[ \t]*([^\n]+)")
 # "Final answer:", "The answer is", "I think the correct answer is", "therefore
 # answer is", "The answer: D"; "answer" alone must be followed by "is" or a colon.
@@ -34,14 +33,16 @@ _CONNECTIVE = re.compile(r"(?:(?:^|\s)(?:and|or)|[,;&])$", flags=re.IGNORECASE)
 _NEXT_LABEL = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*=$")
 _LATEX_SPACING = re.compile(r"\\(?:quad|qquad|,|;|:|!| )|\\text\{([^{}]*)\}|\\[()\[\]]|\$")
 MAX_CONNECTIVE_WORDS = 5
+MAX_JOINED_BOXES = 50  # more boxes than this are no single answer
 
 
-def _braced(text: str, start: int) -> tuple[str, int] | None:
+def _braced(text: str, start: int, stop: int | None = None) -> tuple[str, int] | None:
     """(content, end index) of the brace group opening at text[start] ("{"),
-    nested braces balanced. An unclosed group (a cut-off answer) yields the
-    rest of its line."""
+    nested braces balanced, looking no further than `stop`. An unclosed group
+    (a cut-off answer) yields the rest of its line."""
     depth = 0
-    for i in range(start, len(text)):
+    stop = len(text) if stop is None else stop
+    for i in range(start, stop):
         char = text[i]
         if char == "\\":  # "\{" and "\}" are literal braces, not grouping
             continue
@@ -51,27 +52,22 @@ def _braced(text: str, start: int) -> tuple[str, int] | None:
             depth -= 1
             if depth == 0:
                 return text[start + 1 : i], i + 1
-    rest = text[start + 1 :].split("\n", 1)[0].strip()
-    return (rest, len(text)) if rest else None
+    rest = text[start + 1 : stop].split("\n", 1)[0].strip()
+    return (rest, stop) if rest else None
 
 
-def _boxes(text: str) -> list[tuple[int, int, str]]:
-    """Every \\boxed{…} / \\fbox{…} (or "\\boxed 5"): (start, end, content)."""
-    found = []
-    for match in re.finditer(r"\\(?:boxed|fbox)(?![A-Za-z])", text):
-        after = match.end()
-        stripped = text[after:].lstrip()
-        if stripped.startswith("{"):
-            group = _braced(text, len(text) - len(stripped))
-            if group is not None:
-                found.append((match.start(), group[1], group[0]))
-        else:
-            token = re.match(r"[^\s$.,]+", stripped)
-            if token:
-                found.append(
-                    (match.start(), len(text) - len(stripped) + token.end(), token.group(0))
-                )
-    return found
+_BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])[ \t]*")
+_BARE_TOKEN = re.compile(r"[^\s$.,]+")
+
+
+def _box_at(text: str, match: re.Match[str], stop: int) -> tuple[int, int, str] | None:
+    """The box `match` starts, read no further than `stop`: (start, end, content)."""
+    after = match.end()
+    if after < stop and text[after] == "{":
+        group = _braced(text, after, stop)
+        return (match.start(), group[1], group[0]) if group is not None else None
+    token = _BARE_TOKEN.match(text, after, stop)  # "\boxed 5": the next token
+    return (match.start(), token.end(), token.group(0)) if token else None
 
 
 def _joins(gap: str) -> bool:
@@ -88,16 +84,25 @@ def _joins(gap: str) -> bool:
 
 def _last_boxed(text: str) -> tuple[str, int] | None:
     """The last box, joined with the boxes before it that a connective links
-    to it ("\\boxed{1} and \\boxed{2}" -> "1, 2"); and where it ends."""
-    boxes = [b for b in _boxes(text) if b[2].strip()]
-    if not boxes:
-        return None
-    chain = [boxes[-1]]
-    for box in reversed(boxes[:-1]):
-        if not _joins(text[box[1] : chain[0][0]]):
+    to it ("\\boxed{1} and \\boxed{2}" -> "1, 2"); and where it ends. Linear
+    in the text: starts are found in one pass, and each box is read only up to
+    the next one."""
+    starts = list(_BOX.finditer(text))
+    chain: list[tuple[int, int, str]] = []  # last box first
+    stop = len(text)
+    for match in reversed(starts):
+        box = _box_at(text, match, stop)
+        stop = match.start()
+        if box is None or not box[2].strip():
+            if chain:
+                break
+            continue
+        if chain and (len(chain) >= MAX_JOINED_BOXES or not _joins(text[box[1] : chain[-1][0]])):
             break
-        chain.insert(0, box)
-    return ", ".join(content.strip() for _, _, content in chain), chain[-1][1]
+        chain.append(box)
+    if not chain:
+        return None
+    return ", ".join(content.strip() for _, _, content in reversed(chain)), chain[0][1]
 
 
 # A predicate that only points back at the answer ("is the answer", "is correct").
@@ -112,11 +117,12 @@ def _answer_in_sentence(sentence: str) -> str:
     """The answer a sentence states: "The largest $n$ is 34" -> "34", "There
     are 12 such numbers" -> "12"; anything without such a verb as it is
     ("p = 5, q = 2" stays whole)."""
-    verbs = [
-        verb
-        for verb in re.finditer(r"(?:^|\s)(?:is|are|equals|was|be)\s+", sentence, re.IGNORECASE)
-        if sentence[: verb.start()].count("$") % 2 == 0  # outside inline math
-    ]
+    verbs, dollars, counted = [], 0, 0
+    for verb in re.finditer(r"(?:^|\s)(?:is|are|equals|was|be)\s+", sentence, re.IGNORECASE):
+        dollars += sentence.count("$", counted, verb.start())  # running: linear overall
+        counted = verb.start()
+        if dollars % 2 == 0:  # outside inline math
+            verbs.append(verb)
     if not verbs:
         return sentence
     rest = sentence[verbs[-1].end() :].strip()
@@ -129,10 +135,15 @@ def _answer_in_sentence(sentence: str) -> str:
     return rest or sentence
 
 
+_NEW_WORDS = re.compile(r"\s+(?!and\b)[A-Za-z]{2,}")
+_REASON = re.compile(r"\s*(?:because|since|but|which)\b")
+
+
 def _clause(line: str) -> str:
     """The answer clause at the start of `line`: up to the end of the sentence,
     a semicolon, a comma that starts new words (", it can't be A") or a
-    "because"; never inside brackets or inline math."""
+    "because"; never inside brackets or inline math. Linear: patterns are
+    matched in place, never on a slice."""
     depth, math = 0, False
     for i, char in enumerate(line):
         if char == "$":
@@ -146,14 +157,13 @@ def _clause(line: str) -> str:
             depth = max(0, depth - 1)
         if depth:
             continue
-        rest = line[i + 1 :]
-        if char == "." and (not rest or rest[0].isspace()):
+        if char == "." and (i + 1 == len(line) or line[i + 1].isspace()):
             return line[:i]  # a sentence's end (a decimal point has a digit after it)
         if char == ";":
             return line[:i]
-        if char == "," and re.match(r"\s+[A-Za-z]{2,}", rest) and not re.match(r"\s+and\b", rest):
+        if char == "," and _NEW_WORDS.match(line, i + 1):
             return line[:i]
-        if char == " " and re.match(r"\s*(?:because|since|but|which)\b", rest):
+        if char == " " and _REASON.match(line, i + 1):
             return line[:i]
     return line
 
