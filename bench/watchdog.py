@@ -80,10 +80,17 @@ def watch(parent: int) -> None:
             time.sleep(0.1)
 
 
+_running: dict[int, subprocess.Popen] = {}
+
+
 def start(parent: int) -> subprocess.Popen | None:
-    """Start a watchdog for `parent` (never fails the sweep if it cannot)."""
+    """Start a watchdog for `parent`, once per parent while it runs (a process
+    running several sweeps needs one); never fails the sweep if it cannot."""
+    current = _running.get(parent)
+    if current is not None and current.poll() is None:
+        return current
     try:
-        return subprocess.Popen(
+        _running[parent] = subprocess.Popen(
             [sys.executable, "-m", "bench.watchdog", str(parent)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -93,6 +100,7 @@ def start(parent: int) -> subprocess.Popen | None:
         )
     except OSError:
         return None
+    return _running[parent]
 
 
 if __name__ == "__main__":

@@ -30,6 +30,13 @@ Fault = Callable[[int, int, dict[str, Any]], Any]
 EFFORT_BUDGETS = {"low": 16, "medium": 64, "high": 256}
 
 
+class _Server(ThreadingHTTPServer):
+    # The engine opens up to engine.concurrency (64) connections at once; the
+    # default listen backlog of 5 made bursts of them fail to connect now and
+    # then (retried, but a test of "no retries" then failed by chance).
+    request_queue_size = 256
+
+
 class ScriptedServer:
     def __init__(
         self,
@@ -87,7 +94,7 @@ class ScriptedServer:
                 server.authorization.add(self.headers.get("Authorization"))
                 self._send(*server.handle(self.path, raw))
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
