@@ -13,7 +13,6 @@ right the graders are on reference solutions.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -147,15 +146,9 @@ def _reference_jobs(data_dir: Path, name: str) -> list[tuple[str, tuple]]:
 
 
 def _host_zombies() -> int:
-    count = 0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    count += f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-            except OSError:
-                pass
-    return count
+    from bench import procs
+
+    return sum(p.state == "Z" for p in procs.snapshot().values())
 
 
 def code_reference(data_dir: Path, rounds: int = 1) -> dict[str, Any]:

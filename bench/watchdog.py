@@ -21,62 +21,33 @@ import subprocess
 import sys
 import time
 
+from bench import procs
+
 POLL_S = 0.5
 GRACE_S = 5.0
 
 
-def _table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, start time) for every process."""
-    table = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-                table[int(name)] = (int(fields[1]), int(fields[19]))
-            except (OSError, IndexError, ValueError):
-                pass
-    return table
-
-
-def descendants(root: int, table: dict[int, tuple[int, int]]) -> dict[int, int]:
-    """pid -> start time of every process below `root`."""
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found, stack = {}, list(children.get(root, []))
-    while stack:
-        pid = stack.pop()
-        found[pid] = table[pid][1]
-        stack += children.get(pid, [])
-    return found
-
-
-def _alive(pid: int, started: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return False
-    return int(fields[19]) == started and fields[0] != b"Z"
-
-
 def watch(parent: int) -> None:
     me = os.getpid()
-    known: dict[int, int] = {}
-    parent_start = _table().get(parent, (0, -1))[1]
-    while _alive(parent, parent_start):
-        known.update(descendants(parent, _table()))
+    known: dict[int, int] = {}  # pid -> start time
+    first = procs.read(parent)
+    parent_start = first.start if first else -1
+    while procs.alive(parent, parent_start):
+        known.update({p.pid: p.start for p in procs.descendants([parent], procs.snapshot())})
         known.pop(me, None)
-        known = {pid: started for pid, started in known.items() if _alive(pid, started)}
+        known = {pid: start for pid, start in known.items() if procs.alive(pid, start)}
         time.sleep(POLL_S)
     for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 0.0)):
-        left = {pid: s for pid, s in known.items() if _alive(pid, s)}
+        left = {pid: s for pid, s in known.items() if procs.alive(pid, s)}
         for pid in left:
             with contextlib.suppress(OSError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + wait
-        while wait and time.monotonic() < deadline and any(_alive(p, s) for p, s in left.items()):
+        while (
+            wait
+            and time.monotonic() < deadline
+            and any(procs.alive(*item) for item in left.items())
+        ):
             time.sleep(0.1)
 
 

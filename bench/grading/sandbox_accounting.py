@@ -24,9 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import procs
+
 UID_BASE = 1_860_000_000
 UID_SLOTS = 4096
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 _slot_lock = threading.Lock()
@@ -112,40 +113,12 @@ def clear(uids: Sequence[int], wait_s: float = 5.0) -> bool:
 
 def children_of(pid: int) -> list[int]:
     """Pids whose parent is `pid`."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    if int(f.read().rsplit(b")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                pass
-    return found
+    return [p.pid for p in procs.snapshot().values() if p.parent == pid]
 
 
 def tree_cpu_seconds(roots: Sequence[int]) -> float:
     """CPU seconds used so far by `roots` and every process below them
     (the times of reaped descendants are in their reapers' c-times)."""
-    parent: dict[int, int] = {}
-    cpu: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        parent[pid] = int(fields[1])
-        cpu[pid] = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-    children: dict[int, list[int]] = {}
-    for pid, ppid in parent.items():
-        children.setdefault(ppid, []).append(pid)
-    total, stack = 0, [r for r in roots if r in cpu]
-    while stack:
-        pid = stack.pop()
-        total += cpu.get(pid, 0)
-        stack += children.get(pid, [])
-    return total / _CLOCK_TICKS
+    table = procs.snapshot()
+    tree = [table[r] for r in roots if r in table] + procs.descendants(list(roots), table)
+    return sum(p.cpu_ticks for p in tree) / procs.CLOCK_TICKS
