@@ -172,19 +172,26 @@ def accuracy(
     import torch
 
     rng = random.Random(seed)
+    chains = [
+        random_chain(rng, MIN_STEPS + index % (max_chain - MIN_STEPS + 1)) for index in range(count)
+    ]
+    prompts = [f"<s><|user|>{chain.question}<|assistant|><think>" for chain in chains]
+    # One batched generate (left-padded), not a Python loop around it.
+    tokenizer.padding_side = "left"
+    batch = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model.generate(
+            **batch,
+            max_new_tokens=160,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
     right: dict[int, list[bool]] = {}
-    for index in range(count):
-        steps = MIN_STEPS + index % (max_chain - MIN_STEPS + 1)
-        chain = random_chain(rng, steps)
-        prompt = f"<s><|user|>{chain.question}<|assistant|><think>"
-        ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]])
-        with torch.no_grad():
-            out = model.generate(
-                ids, max_new_tokens=160, do_sample=False, eos_token_id=tokenizer.eos_token_id
-            )
-        text = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=False)
-        answer = text.split("</think>")[-1].replace("</s>", "").strip()
-        right.setdefault(steps, []).append(answer == str(chain.answer))
+    for chain, row in zip(chains, out[:, batch["input_ids"].shape[1] :], strict=True):
+        text = tokenizer.decode(row, skip_special_tokens=True)
+        answer = text.split("</think>")[-1].strip()
+        right.setdefault(len(chain.steps), []).append(answer == str(chain.answer))
     return {k: sum(v) / len(v) for k, v in sorted(right.items())}
 
 
