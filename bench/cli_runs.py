@@ -385,7 +385,7 @@ def runs(argv: list[str]) -> int:
     """bench runs [RESULTS_DIR] [--json]: the stored runs, one line each."""
     import json
 
-    from bench.report.summary import run_listing
+    from bench.report.summary import aligned, run_listing
 
     paths = [a for a in argv if a != "--json"]
     root = Path(paths[0] if paths else "results")
@@ -399,12 +399,6 @@ def runs(argv: list[str]) -> int:
         print(f"{root}: no runs yet (bench sweep writes them here)")
         return 0
     headers = ["run", "model", "suite", "strategy", "budgets", "records", "status", "when"]
-    table = [
-        [str(entry.get(h, "") if entry.get(h) is not None else "") for h in headers]
-        for entry in listing
-    ]
-    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    table = [["" if entry.get(h) is None else str(entry[h]) for h in headers] for entry in listing]
+    print("\n".join(aligned(headers, table)))
     return 0

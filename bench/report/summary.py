@@ -81,13 +81,17 @@ def format_table(rows: list[dict[str, Any]], title: str = "", legend: bool = Tru
                 f"{usd:.5f}" if usd is not None and pd.notna(usd) else "-",
             ]
         )
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
-    text = [("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))).rstrip()]
-    text += [
-        ("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))).rstrip()
-        for line in lines
-    ]
+    text = aligned(headers, lines)
     return "\n".join(([title] if title else []) + text + ([LEGEND] if legend else []))
+
+
+def aligned(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """Plain-text columns, left-aligned, two spaces apart: header line first."""
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [headers, *rows]
+    ]
 
 
 def as_json(rows: list[dict[str, Any]]) -> str:
