@@ -137,7 +137,7 @@ def write_text_atomic(text: str, path: Path) -> None:
 
 def write_json_atomic(data: dict[str, Any], path: Path) -> None:
     text = json.dumps(data, indent=2, default=str) + "\n"
-    write_atomic(lambda tmp: tmp.write_text(text), path)
+    write_text_atomic(text, path)
 
 
 # Keys a manifest may hold, with the type each must have.

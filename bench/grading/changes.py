@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-_PLAIN_MATH = re.compile(r"sqrt|cbrt|\*\*|(?<![A-Za-z])pi(?![A-Za-z])")
-_FONT = re.compile(r"\\(?:mathrm|mathit|textrm|operatorname|text|rm)\s*\{\s*[A-Za-z]+\s*\}")
+# The comparison rules' own patterns, so a reason names the rule that applied.
+from bench.grading.math_equivalence import FONT_LETTER, OPERATOR, PLAIN_MATH
+
 _LETTER_LABEL = re.compile(r"^\s*\(?[A-J]\)?\s*[:.=]")
 
 
@@ -26,9 +27,9 @@ def change_reason(old_answer: str | None, new_answer: str | None, gold: str, tex
         return "extraction: answer phrase or sentence"
     if _LETTER_LABEL.match(gold) or _LETTER_LABEL.match(new):
         return "comparison: no multiple-choice guessing"
-    if _FONT.search(new) or _FONT.search(gold):
+    if any(p.search(text) for p in (FONT_LETTER, OPERATOR) for text in (new, gold)):
         return "comparison: roman-font letters and operators"
-    if _PLAIN_MATH.search(new) or _PLAIN_MATH.search(gold):
+    if PLAIN_MATH.search(new) or PLAIN_MATH.search(gold):
         return "comparison: plain-text math"
     if "=" in new and "=" in gold:
         return "comparison: labelled solutions"

@@ -43,11 +43,11 @@ def _repeating_to_fraction(match: re.Match[str]) -> str:
 # \\mathrm{i} the imaginary unit, \\mathrm{d} a differential): braced, so the
 # parser keeps it instead of dropping it as a unit ("2\\mathrm{e}" read as 2).
 # Right after a number, SI unit letters stay units (5\\mathrm{m} is 5).
-_FONT_LETTER = re.compile(
+FONT_LETTER = re.compile(
     r"(\d\s*)?\\(?:mathrm|mathit|mathbf|mathsf|textrm|textit|text|rm)\s*\{\s*([A-Za-z])\s*\}"
 )
 _UNIT_LETTERS = set("mgsLKAVWJNCTh")
-_OPERATOR = re.compile(r"\\(?:operatorname|mathrm)\s*\{\s*([A-Za-z]+)\s*\}")
+OPERATOR = re.compile(r"\\(?:operatorname|mathrm)\s*\{\s*([A-Za-z]+)\s*\}")
 # Operators the parser knows under their own command.
 _KNOWN_OPERATORS = {
     "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh",
@@ -75,7 +75,7 @@ def _operator(match: re.Match[str]) -> str:
     raise _Unreadable(name)  # \\operatorname{sgn}(x) would be read as nothing
 
 
-_PLAIN_MATH = re.compile(r"sqrt|cbrt|\*\*|(?<![A-Za-z])(?:pi|exp|inf|infinity)(?![A-Za-z])")
+PLAIN_MATH = re.compile(r"sqrt|cbrt|\*\*|(?<![A-Za-z])(?:pi|exp|inf|infinity)(?![A-Za-z])")
 
 
 def _calls_to_latex(text: str, name: str, opening: str, closing: str) -> str:
@@ -98,7 +98,7 @@ def _calls_to_latex(text: str, name: str, opening: str, closing: str) -> str:
 
 def _plain_to_latex(text: str) -> str:
     """Plain-text math (sqrt(3), 2**(1/4), pi, x*y) as LaTeX; LaTeX stays as it is."""
-    if "\\" in text or not _PLAIN_MATH.search(text):
+    if "\\" in text or not PLAIN_MATH.search(text):
         return text
     text = text.replace("**", "^")
     text = _calls_to_latex(text, "sqrt", "\\sqrt{", "}")
@@ -114,8 +114,8 @@ def _prepare(text: str) -> str:
     """Rewrite forms math-verify misreads into ones it reads right; raises
     _Unreadable for answers it would misread whatever we do."""
     text = _plain_to_latex(text)
-    text = _FONT_LETTER.sub(_font_letter, text)
-    text = _OPERATOR.sub(_operator, text)
+    text = FONT_LETTER.sub(_font_letter, text)
+    text = OPERATOR.sub(_operator, text)
     text = _REPEATING.sub(_repeating_to_fraction, text)
     wrapped = _WHOLE_WRAP.fullmatch(text.strip())
     text = _PAREN_NUMBER.sub(r"\1", (wrapped.group(1) if wrapped else text).strip())
