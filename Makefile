@@ -43,16 +43,19 @@ ifeq ($(EXTRA),cpu)
 endif
 	touch $(STAMP)
 
-# The main job: two real models on the same chain problems, five budgets each,
-# then a cost-adjusted comparison: the reference reasoner (models/reasoner)
-# whose accuracy rises with thinking, beside SmolLM2-135M, which does not.
+# The main job: two real models on the same chain problems, six budgets each
+# (0: no thinking), then a cost-adjusted comparison: the reference reasoner
+# (models/reasoner) whose accuracy rises with thinking, beside SmolLM2-135M,
+# which does not; and the reasoner's non-thinking mode, which must agree with
+# its budget 0 (the comparison's non_thinking table).
 # Fixed run names: a second `make run` resumes and generates nothing.
 # Each sweep's own table is left to the comparison, which shows both.
 RUN_SWEEP := suite=chain budget=chain summary=false $(ARGS)
 run: setup
 	@$(BIN)/bench sweep model=reasoner run_name=default-reasoner $(RUN_SWEEP)
+	@$(BIN)/bench sweep model=reasoner model.thinking=false run_name=default-reasoner-nothink $(RUN_SWEEP) budget.tokens=[0]
 	@$(BIN)/bench sweep model=smollm2-135m run_name=default-smollm2 $(RUN_SWEEP)
-	@$(BIN)/bench compare results/default-reasoner results/default-smollm2 --out results/default-compare
+	@$(BIN)/bench compare results/default-reasoner results/default-reasoner-nothink results/default-smollm2 --out results/default-compare
 
 test: setup
 	$(BIN)/pytest -q $(ARGS)

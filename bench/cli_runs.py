@@ -300,7 +300,7 @@ def report(argv: list[str], regrade: bool = False) -> int:
             records = store.records()
             if grades and lock is None:  # merge the in-memory verdicts
                 fresh = pd.DataFrame(grades).set_index("key")
-                for column in ("answer", "correct", "vote_class", "grader"):
+                for column in ("answer", "correct", "vote_class", "grader", "correct_in_thinking"):
                     if column in records and column in fresh:
                         records[column] = records["key"].map(fresh[column]).fillna(records[column])
             if records.empty:

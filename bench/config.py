@@ -19,6 +19,9 @@ ENGINE_KINDS = ("vllm", "openai", "fake")
 STRATEGIES = ("single", "sc", "bon", "wait", "native", "api")
 # Strategies whose analysis compares several samples per problem.
 SAMPLING_STRATEGIES = ("sc", "bon")
+# Their temperature is the model's own (published runs use it); a greedy model
+# (temperature 0, no published sampling) samples at this unless strategy.temperature says.
+GREEDY_MODEL_SAMPLING_TEMPERATURE = 0.7
 DEVICES = ("cuda", "cpu")
 
 
@@ -30,6 +33,22 @@ class ConfigError(ValueError):
 class SamplingConfig:
     temperature: float = 0.0
     top_p: float = 1.0
+    top_k: int | None = None  # None: every token (the engine's default)
+
+
+@dataclass
+class NonThinkingConfig:
+    """A hybrid model's non-thinking mode (Qwen3's enable_thinking=False):
+    what changes when model.thinking=false."""
+
+    # Merged over the model's chat_template_kwargs (e.g. {enable_thinking: false}).
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    # The whole response is the answer here: it needs room.
+    answer_max_tokens: int = 1024
+    # Put after the prompt before the answer (the template usually closes an
+    # empty thinking block itself, so nothing).
+    answer_prefix: str = ""
 
 
 @dataclass
@@ -67,6 +86,11 @@ class ModelConfig:
     reasoning_effort: list[str] = field(default_factory=list)
     parameters: float = 0.0  # parameter count, for FLOPs estimates
     dtype: str = "bfloat16"
+    # false: run the model's non-thinking mode (needs `non_thinking`), the
+    # point budget 0 of a thinking sweep is compared with; budget.tokens=[0].
+    thinking: bool = True
+    # A model has one when it sets its chat_template_kwargs or answer_prefix.
+    non_thinking: NonThinkingConfig = field(default_factory=NonThinkingConfig)
 
 
 @dataclass
@@ -139,6 +163,7 @@ class StrategyConfig:
     # Override the model's sampling for this strategy (sc and bon need > 0).
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None
     # wait: the string that replaces a suppressed end of thinking, and how often.
     wait: str = "\nWait"
     max_extensions: int = 0
@@ -162,6 +187,10 @@ class ApiPrice:
     input_per_m: float = MISSING
     output_per_m: float = MISSING
     reasoning_per_m: float | None = None  # default: the output price
+    # A prompt prefix the API has cached (every sample of a problem after the
+    # first repeats the prompt); null: no cache discount.
+    cached_input_per_m: float | None = None
+    batch_discount: float = 0.0  # share off every token through a batch API (0.5: half price)
     source: str = MISSING
     date: str = MISSING
 
@@ -200,6 +229,12 @@ class Config:
     # `bench report RUN` builds it any time later.
     report: bool = True
     seed: int = 0
+    # Run every configuration this many times with seeds seed, seed+1, ...:
+    # the report gives pass@1 over the repeats and its spread across seeds.
+    repeats: int = 1
+    # An experiment pack's published figures (configs/experiment/): task ->
+    # accuracy, with the source; `bench report` checks the run against them.
+    published: dict[str, Any] = field(default_factory=dict)
     # "i/n": this run takes every n-th problem starting at i (0 <= i < n), so n
     # machines split a suite; `bench merge` joins the shards into one run.
     shard: str | None = None
@@ -232,8 +267,11 @@ def validate_budgets(values: list[int]) -> list[int]:
             "budget.tokens is empty; give thinking budgets, e.g. budget.tokens=[16,32,64]"
         )
     for b in budgets:
-        if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
-            raise ConfigError(f"budget.tokens has {b!r}; every budget must be a positive integer")
+        if isinstance(b, bool) or not isinstance(b, int) or b < 0:
+            raise ConfigError(
+                f"budget.tokens has {b!r}; every budget must be an integer >= 0 "
+                "(0: no thinking, the answer forced at once)"
+            )
         if b > MAX_BUDGET:
             raise ConfigError(
                 f"budget.tokens has {b}; a thinking budget is at most {MAX_BUDGET:,} tokens"
@@ -254,9 +292,9 @@ def _validate_strategy(cfg: Config | DictConfig) -> None:
     strategy = cfg.strategy
     if strategy.n < 1:
         raise ConfigError(f"strategy.n={strategy.n}; it must be at least 1")
-    temperature = (
-        strategy.temperature if strategy.temperature is not None else cfg.model.sampling.temperature
-    )
+    temperature = strategy.temperature
+    if temperature is None:
+        temperature = cfg.model.sampling.temperature or GREEDY_MODEL_SAMPLING_TEMPERATURE
     if strategy.name in SAMPLING_STRATEGIES:
         if strategy.n < 2:
             raise ConfigError(
@@ -344,9 +382,73 @@ def validate_run_name(name: Any) -> None:
         )
 
 
+def _validate_modes(cfg: Config | DictConfig) -> None:
+    """Budget 0, the thinking switch, repeats and published figures."""
+    budgets = list(cfg.budget.tokens)
+    if 0 in budgets and cfg.strategy.name == "api":
+        raise ConfigError(
+            "budget 0 (no thinking) needs a strategy that cuts thinking itself; strategy=api "
+            "leaves it to the server: drop 0 from budget.tokens"
+        )
+    if not cfg.model.thinking:
+        if not has_non_thinking_mode(cfg.model):
+            raise ConfigError(
+                f"model.thinking=false, but model {cfg.model.name} has no non-thinking mode "
+                "(model.non_thinking); budget 0 is its no-thinking point: budget.tokens=[0,...]"
+            )
+        if budgets != [0]:
+            raise ConfigError(
+                f"model.thinking=false does not think, so budgets {budgets} mean nothing; "
+                "set budget.tokens=[0]"
+            )
+        if cfg.strategy.name not in ("single", "sc", "bon"):
+            raise ConfigError(
+                f"model.thinking=false runs with strategy single, sc or bon, not "
+                f"{cfg.strategy.name}"
+            )
+    if cfg.repeats < 1 or cfg.repeats > 1000:
+        raise ConfigError(f"repeats={cfg.repeats}; choose 1 to 1000 seeds per configuration")
+    for task, entry in (cfg.published or {}).items():
+        value = entry.get("accuracy") if isinstance(entry, dict | DictConfig) else None
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+            raise ConfigError(
+                f"published.{task} needs accuracy between 0 and 1 (and source), e.g. "
+                "published.math500={accuracy: 0.839, source: 'DeepSeek-R1 README'}"
+            )
+
+
+def has_non_thinking_mode(model_cfg: Any) -> bool:
+    mode = model_cfg.non_thinking
+    return mode is not None and bool(mode.chat_template_kwargs or mode.answer_prefix)
+
+
+def apply_thinking_mode(cfg: DictConfig) -> None:
+    """model.thinking=false: the non-thinking mode's template switch, sampling
+    and answer length replace the thinking mode's (in place, before anything
+    reads them; the run's manifest then records what was run)."""
+    model = cfg.model
+    if model.thinking or not has_non_thinking_mode(model):
+        return
+    mode = model.non_thinking
+    model.chat_template_kwargs = {**model.chat_template_kwargs, **mode.chat_template_kwargs}
+    model.sampling = mode.sampling
+    model.answer_max_tokens = mode.answer_max_tokens
+    model.forced_answer = mode.answer_prefix
+
+
+def record_model_name(model_cfg: Any) -> str:
+    """The model's name in records: its non-thinking mode is a model of its own."""
+    name = model_cfg.get("name") if isinstance(model_cfg, dict) else model_cfg.name
+    thinking = (
+        model_cfg.get("thinking", True) if isinstance(model_cfg, dict) else model_cfg.thinking
+    )
+    return name if thinking is not False else f"{name} (non-thinking)"
+
+
 def validate(cfg: Config | DictConfig) -> None:
     """Semantic checks the schema's types cannot express."""
     validate_run_name(cfg.run_name)
+    _validate_modes(cfg)
     workers = cfg.grading_workers
     if workers is not None and not 1 <= workers <= MAX_GRADING_WORKERS:
         raise ConfigError(

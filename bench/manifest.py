@@ -105,19 +105,41 @@ def git_revision() -> str | None:
     return (revision + ("+dirty" if dirty else "")) or None
 
 
-def config_identity(config: dict[str, Any]) -> str:
-    """A hash of the config keys that determine results (not where or how fast they are made)."""
+# Keys added after runs were stored, at the value that computes what those
+# runs computed: left out, so a stored run keeps its identity and resumes.
+NEUTRAL = {
+    ("repeats",): 1,
+    ("published",): {},
+    ("model", "thinking"): True,
+    ("model", "sampling", "top_k"): None,
+    ("strategy", "top_k"): None,
+}
+
+
+def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config without what does not decide results: execution settings,
+    new keys at their neutral value, and a non-thinking mode a thinking run
+    does not use."""
 
     def strip(node: Any, path: tuple[str, ...]) -> Any:
-        if isinstance(node, dict):
-            return {
-                k: strip(v, path + (k,))
-                for k, v in node.items()
-                if path + (k,) not in NOT_IN_IDENTITY
-            }
-        return node
+        if not isinstance(node, dict):
+            return node
+        kept = {}
+        for k, v in node.items():
+            key = path + (k,)
+            if key in NOT_IN_IDENTITY or (key in NEUTRAL and v == NEUTRAL[key]):
+                continue
+            if key == ("model", "non_thinking") and node.get("thinking", True):
+                continue
+            kept[k] = strip(v, key)
+        return kept
 
-    blob = json.dumps(strip(config, ()), sort_keys=True, default=str)
+    return strip(config, ())
+
+
+def config_identity(config: dict[str, Any]) -> str:
+    """A hash of the config keys that determine results (not where or how fast they are made)."""
+    blob = json.dumps(comparable_config(config), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

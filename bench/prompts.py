@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import tasks as tasks_mod
-from bench.config import ConfigError
+from bench.config import GREEDY_MODEL_SAMPLING_TEMPERATURE, SAMPLING_STRATEGIES, ConfigError
 from bench.engines import Engine
 from bench.strategies import ChainSettings
 from bench.types import Problem
@@ -26,6 +26,10 @@ class Prompted:
     messages: tuple[tuple[str, str], ...] = ()
 
 
+def name_of(strategy_cfg: Any) -> str:
+    return strategy_cfg.name if strategy_cfg is not None else "single"
+
+
 def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
     """The model's delimiters and sampling, with the strategy's overrides."""
     strategy = strategy_cfg
@@ -33,9 +37,16 @@ def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
     top_p = model_cfg.sampling.top_p
     if strategy is not None and strategy.temperature is not None:
         temperature = strategy.temperature
+    elif name_of(strategy) in SAMPLING_STRATEGIES and temperature <= 0:
+        # A greedy model publishes no sampling temperature to vote over.
+        temperature = GREEDY_MODEL_SAMPLING_TEMPERATURE
     if strategy is not None and strategy.top_p is not None:
         top_p = strategy.top_p
-    name = strategy.name if strategy is not None else "single"
+    top_k = getattr(model_cfg.sampling, "top_k", None)
+    if strategy is not None and getattr(strategy, "top_k", None) is not None:
+        top_k = strategy.top_k
+    name = name_of(strategy)
+    thinking = getattr(model_cfg, "thinking", True) is not False
     return ChainSettings(
         thinking_end=tuple(model_cfg.thinking_end),
         forced_answer=model_cfg.forced_answer,
@@ -43,6 +54,8 @@ def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
         answer_max_tokens=model_cfg.answer_max_tokens,
         temperature=temperature,
         top_p=top_p,
+        top_k=top_k,
+        answer_temperature=0.0 if thinking else temperature,
         wait=strategy.wait if name == "wait" else "",
         max_extensions=strategy.max_extensions if name == "wait" else 0,
         logprobs=strategy.logprobs if name == "bon" else None,

@@ -41,7 +41,9 @@ CHAT_TEMPLATE = (
     "{% if message['role'] == 'user' %}<|user|>{{ message['content'] }}"
     "{% elif message['role'] == 'assistant' %}<|assistant|>{{ message['content'] }}{{ eos_token }}"
     "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|><think>{% endif %}"
+    "{% if add_generation_prompt %}<|assistant|><think>"
+    # A thinking switch like Qwen3's: enable_thinking=false closes the block at once.
+    "{% if enable_thinking is defined and not enable_thinking %}</think>{% endif %}{% endif %}"
 )
 MERGE_RATE = 0.3
 DEFAULTS = {

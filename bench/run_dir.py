@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import ConfigError
+from bench.manifest import comparable_config
 from bench.store import MANIFEST, STORE_VERSION, read_manifest
 
 
@@ -54,6 +55,7 @@ def check_run_dir_compatible(run_dir: Path, config: dict[str, Any]) -> None:
             f"{run_dir} was written by store version {version}; this thinkbench reads version "
             f"{STORE_VERSION}: choose another run_name (or leave it unset)"
         )
+    stored, config = comparable_config(stored), comparable_config(config)
     for keys in SAME_IN_ONE_RUN:
         old, new = stored, config
         for key in keys:

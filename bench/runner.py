@@ -24,7 +24,14 @@ from bench import manifest as manifest_mod
 from bench import tasks as tasks_mod
 from bench import watchdog
 from bench.analysis.adherence import adherence_summary
-from bench.config import ConfigError, parse_shard, to_container, validate
+from bench.config import (
+    ConfigError,
+    apply_thinking_mode,
+    parse_shard,
+    record_model_name,
+    to_container,
+    validate,
+)
 from bench.engine_log import engine_log
 from bench.engines import make_engine
 from bench.grading.pool import GradingPool
@@ -50,6 +57,7 @@ class Sweep:
 
     def __init__(self, cfg: Any) -> None:
         validate(cfg)
+        apply_thinking_mode(cfg)
         self.cfg = cfg
         self.config = to_container(cfg)
         self.identity = manifest_mod.config_identity(self.config)
@@ -130,10 +138,12 @@ class Sweep:
         cfg = self.cfg
         base = self._record_base(engine_info)
 
-        def key_of(p: Prompted, sample: int, budget: int) -> str:
+        def key_of(p: Prompted, sample: int, budget: int, repeat: int = 0) -> str:
             # The problem's id too: two problems with the same prompt are still two records.
+            # A repeat is the same configuration under the next seed.
             return record_key(
                 base
+                | {"seed": cfg.seed + repeat}
                 | {"task": p.problem.task, "problem": p.problem.problem_id, "gold": p.problem.gold}
                 # A chat API's prompt is its messages (it tokenizes them itself).
                 | {"prompt": p.prompt_ids or p.messages, "sample": sample, "budget": budget}
@@ -142,10 +152,14 @@ class Sweep:
         specs = self.specs
         store = RunStore(run_dir)
         stored = store.stored_keys()
+        # One entry per problem and repeat (seed) with anything left to generate.
         pending = [
-            p
+            (p, r)
+            for r in range(cfg.repeats)
             for p in prompted
-            if any(key_of(p, s, b) not in stored for s in range(self.samples) for b in self.budgets)
+            if any(
+                key_of(p, s, b, r) not in stored for s in range(self.samples) for b in self.budgets
+            )
         ]
         # Engine work of earlier invocations of this run (a resume adds to it):
         # reports price attempts by the run's engine seconds per token.
@@ -169,8 +183,20 @@ class Sweep:
         stats = StrategyStats()
         graders = {name: spec.grader_name for name, spec in specs.items()}
         seeds = [
-            int(record_key({"seed": cfg.seed, "problem": p.problem.problem_id})[:8], 16)
-            for p in pending
+            int(record_key({"seed": cfg.seed + r, "problem": p.problem.problem_id})[:8], 16)
+            for p, r in pending
+        ]
+        # A non-thinking mode's answer is its whole response: the task's short
+        # answer length does not cap it.
+        thinking = cfg.model.thinking
+        answers = [
+            (
+                p.answer_max_tokens
+                if thinking
+                else max(p.answer_max_tokens or 0, cfg.model.answer_max_tokens),
+                p.answer_stop,
+            )
+            for p, _ in pending
         ]
         buffer: list[dict[str, Any]] = []
 
@@ -191,22 +217,26 @@ class Sweep:
                 if pending:
                     chains = strategy.stream(
                         engine,
-                        [p.messages if strategy.takes_messages else p.prompt_ids for p in pending],
+                        [
+                            p.messages if strategy.takes_messages else p.prompt_ids
+                            for p, _ in pending
+                        ],
                         self.budgets,
                         self.samples,
                         seeds,
                         stats,
-                        answers=[(p.answer_max_tokens, p.answer_stop) for p in pending],
+                        answers=answers,
                     )
                     for results in chains:
                         for result in results:
-                            p = pending[result.prompt_index]
-                            key = key_of(p, result.attempt.sample, result.attempt.budget)
+                            p, repeat = pending[result.prompt_index]
+                            key = key_of(p, result.attempt.sample, result.attempt.budget, repeat)
                             if key not in stored:
                                 stored.add(key)
                                 # Where the token counts come from: the engine's ids,
                                 # or (a server without them) logprobs or local encoding.
-                                buffer.append(self._row(key, p, result, cfg, engine.token_source))
+                                row = self._row(key, p, result, cfg, engine.token_source)
+                                buffer.append(row | {"repeat": repeat})
                         bar.update(1)
                         if time.monotonic() - last_store >= cfg.store_interval_s:
                             flush()
@@ -339,7 +369,7 @@ class Sweep:
         attempt = result.attempt
         return {
             "key": key,
-            "model": cfg.model.name,
+            "model": record_model_name(cfg.model),
             "task": p.problem.task,
             "problem_id": p.problem.problem_id,
             "difficulty": p.problem.difficulty,

@@ -286,6 +286,8 @@ class RunStore:
             grades = pd.DataFrame({"key": [], "answer": [], "correct": []})
         merged = generations.merge(grades, on="key", how="left")
         merged["correct"] = merged["correct"].astype("boolean")
+        if "correct_in_thinking" in merged:  # graded for cut chains only (None elsewhere)
+            merged["correct_in_thinking"] = merged["correct_in_thinking"].astype("boolean")
         return merged
 
     def write_records(self) -> pd.DataFrame:

@@ -30,6 +30,7 @@ class GenerationRequest:
     max_tokens: int
     temperature: float = 0.0
     top_p: float = 1.0
+    top_k: int | None = None  # None: the engine's default (all tokens)
     stop: tuple[str, ...] = ()
     n: int = 1
     # Only engines that support per-request seeds honour this; the vLLM CPU
@@ -78,7 +79,8 @@ class Attempt:
     answer_ids: tuple[int, ...]
     answer_text: str  # delimiter/cue text + the decoded answer
     hit_budget: bool  # True when the thinking was cut at the budget
-    finish: str  # "natural" | "cut" | "no_delimiter"
+    # "natural" | "cut" | "no_delimiter" | "no_thinking" (a budget-0-only sweep)
+    finish: str
     # The engine's own count for the answer request: its prompt (our prompt +
     # thinking + delimiter/cue) plus the answer it decoded. Must equal
     # prompt + thinking + answer tokens; the adherence check compares them.

@@ -36,7 +36,7 @@ def test_bad_config_is_one_line(tmp_path, args, fragments):
 
 @pytest.mark.parametrize(
     "budget, fragment",
-    [("[0,16]", "positive integer"), ("[32,16]", "not increasing"), ("[16,16]", "repeats")],
+    [("[-1,16]", "integer >= 0"), ("[32,16]", "not increasing"), ("[16,16]", "repeats")],
 )
 def test_bad_budget_is_one_line(tmp_path, budget, fragment):
     line = one_line_error(

@@ -73,8 +73,10 @@ def test_wrong_type_fails(make_cfg):
     "tokens, fragment",
     [
         ([], "empty"),
-        ([0, 16], "positive"),
-        ([-4], "positive"),
+        ([-1, 16], ">= 0"),
+        ([-4], ">= 0"),
+        ([1.5], ">= 0"),
+        ([True], ">= 0"),
         ([16, 16, 32], "repeats"),
         ([64, 16], "not increasing"),
     ],
@@ -86,6 +88,8 @@ def test_bad_budgets(tokens, fragment):
 
 def test_good_budgets_pass():
     assert validate_budgets([16, 32, 64]) == [16, 32, 64]
+    assert validate_budgets([0, 8]) == [0, 8]  # 0: the no-thinking point
+    assert validate_budgets([0]) == [0]
 
 
 def test_budget_past_context_is_refused(make_cfg):

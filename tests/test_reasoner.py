@@ -19,7 +19,8 @@ import pytest
 from bench.chain import Chain, generate, random_chain
 
 ROOT = Path(__file__).resolve().parent.parent
-BUDGETS = [8, 16, 32, 64, 128]  # 128 fits every chain of the suite (<= ~75): the unbudgeted run
+# 0: no thinking at all; 128 fits every chain of the suite (<= ~75): the unbudgeted run.
+BUDGETS = [0, 8, 16, 32, 64, 128]
 
 
 def test_chain_problems_are_deterministic_and_their_lengths_known():
@@ -116,6 +117,28 @@ def test_the_harness_recovers_the_known_scaling_curve(single_run):
     attempts = records.join(needed.rename("needed"), on="problem_id")
     quarter = attempts[attempts["budget"] * 4 <= attempts["needed"]]
     assert len(quarter) >= 20 and quarter["correct"].mean() <= 0.3
+
+
+@pytest.mark.engine
+def test_budget_zero_and_the_non_thinking_mode_agree_token_for_token(single_run, tmp_path):
+    """The reasoner's thinking switch closes the block in its template; budget 0
+    closes it with the forced answer: the same tokens, so the same answers."""
+    from bench.analysis.modes import non_thinking_agreement
+    from bench.runner import Sweep
+
+    run_dir = Sweep(_cfg(tmp_path, "model.thinking=false", "budget.tokens=[0]")).run()
+    off = pd.read_parquet(run_dir / "records.parquet").set_index("problem_id")
+    records = pd.read_parquet(single_run / "records.parquet")
+    zero = records[records["budget"] == 0].set_index("problem_id")
+    assert len(off) == len(zero) == 60
+    assert (off["model"] == "reasoner (non-thinking)").all()
+    # Budget 0's answer text starts with the forced "</think>"; the answers are the same.
+    assert ("</think>" + off["answer_text"] == zero.loc[off.index, "answer_text"]).all()
+    assert (off["answer"] == zero.loc[off.index, "answer"]).all()
+    # Its prompt holds the "</think>" that budget 0 forces.
+    assert (off["prompt_tokens"] == zero.loc[off.index, "prompt_tokens"] + 1).all()
+    table = non_thinking_agreement(pd.concat([records, off.reset_index()]))
+    assert table.iloc[0]["agree"] == "yes" and table.iloc[0]["disagreements"] == 0
 
 
 @pytest.mark.engine

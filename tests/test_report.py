@@ -159,7 +159,7 @@ def test_report_page_renders_in_headless_chromium(two_runs, tmp_path):
     assert result.returncode == 0, result.stderr
     page = two_runs / "plain" / "report" / "index.html"
     text = page.read_text()
-    assert text.count("<img") == 5 and text.count("data:image/png;base64,") == 5
+    assert text.count("<img") == 6 and text.count("data:image/png;base64,") == 6
     for name in ("scaling", "cost", "pareto", "cost_to_target", "by_difficulty"):
         for suffix in ("csv", "md", "tex"):
             assert (page.parent / f"{name}.{suffix}").is_file()

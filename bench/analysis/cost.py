@@ -37,6 +37,13 @@ COST_COLUMNS = [
     "usd",
     "usd_per_correct",
     "usd_api",
+    # What an API user pays: cached prompt prefixes and the batch discount.
+    "usd_api_paid",
+    # Per problem (all of its attempts in the configuration): the distribution, not only the mean.
+    "usd_per_problem_p50",
+    "usd_per_problem_p95",
+    "tokens_per_problem_p50",
+    "tokens_per_problem_p95",
     "flops",
     "price_basis",
 ]
@@ -60,6 +67,7 @@ def price_records(
     out["device_hours"] = 0.0
     out["usd"] = np.nan
     out["usd_api"] = np.nan
+    out["usd_api_paid"] = np.nan
     out["flops"] = np.nan
     out["price_basis"] = ""
     for model, rows in out.groupby("model").groups.items():
@@ -94,15 +102,40 @@ def price_records(
             out.loc[rows, "flops"] = 2.0 * float(parameters) * processed
         api = (pricing.get("api") or {}).get(model)
         if api is not None:
+            _check_api_price(model, api)
             reasoning = api.get("reasoning_per_m")
             reasoning = api["output_per_m"] if reasoning is None else reasoning
-            out.loc[rows, "usd_api"] = (
-                out.loc[rows, "prompt_tokens"] * api["input_per_m"]
-                + out.loc[rows, "thinking_tokens"] * reasoning
+            generated = (
+                out.loc[rows, "thinking_tokens"] * reasoning
                 + (out.loc[rows, "answer_tokens"] + out.loc[rows, "discarded_tokens"])
                 * api["output_per_m"]
-            ) / 1e6
+            )
+            prompt = out.loc[rows, "prompt_tokens"]
+            out.loc[rows, "usd_api"] = (prompt * api["input_per_m"] + generated) / 1e6
+            cached = api.get("cached_input_per_m")
+            prompt_price = pd.Series(float(api["input_per_m"]), index=rows)
+            if cached is not None:
+                # The first attempt of a problem in a configuration pays the full
+                # prompt; every later one (samples, repeats) hits the cached prefix.
+                config = [*GROUP, "problem_id"]
+                later = out.loc[rows].groupby(config, sort=False).cumcount() > 0
+                prompt_price = prompt_price.where(~later, float(cached))
+            discount = 1.0 - float(api.get("batch_discount") or 0.0)
+            out.loc[rows, "usd_api_paid"] = (prompt * prompt_price + generated) / 1e6 * discount
     return out
+
+
+def _check_api_price(model: str, api: dict[str, Any]) -> None:
+    discount = api.get("batch_discount") or 0.0
+    if not 0.0 <= float(discount) < 1.0:
+        raise PricingError(
+            f"pricing.api.{model}.batch_discount={discount}; it is the share off, from 0 to "
+            "below 1 (0.5: half price)"
+        )
+    for key in ("input_per_m", "output_per_m", "reasoning_per_m", "cached_input_per_m"):
+        value = api.get(key)
+        if value is not None and float(value) < 0:
+            raise PricingError(f"pricing.api.{model}.{key}={value}; a price is 0 or more")
 
 
 def require_api_prices(records: pd.DataFrame, pricing: dict[str, Any]) -> None:
@@ -124,6 +157,9 @@ def cost_table(priced: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     for group_keys, group in graded.groupby(keys, sort=True):
         correct = int(group["correct"].astype(bool).sum())
         usd = float(group["usd"].sum())
+        per_problem = group.groupby("problem_id")
+        problem_usd = per_problem["usd"].sum()
+        problem_tokens = per_problem["thinking_tokens"].sum() + per_problem["answer_tokens"].sum()
         rows.append(
             dict(
                 zip(keys, group_keys, strict=True),
@@ -139,6 +175,13 @@ def cost_table(priced: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
                 usd=usd,
                 usd_per_correct=usd / correct if correct else float("inf"),
                 usd_api=float(group["usd_api"].sum(min_count=1)),
+                usd_api_paid=float(group["usd_api_paid"].sum(min_count=1))
+                if "usd_api_paid" in group
+                else np.nan,
+                usd_per_problem_p50=float(problem_usd.quantile(0.5)),
+                usd_per_problem_p95=float(problem_usd.quantile(0.95)),
+                tokens_per_problem_p50=float(problem_tokens.quantile(0.5)),
+                tokens_per_problem_p95=float(problem_tokens.quantile(0.95)),
                 flops=float(group["flops"].sum(min_count=1)),
                 price_basis=str(group["price_basis"].iloc[0]),
             )

@@ -34,6 +34,8 @@ def chat_body(request: GenerationRequest, served_model: str) -> dict[str, Any]:
         "top_p": request.top_p,
         "n": 1,
     }
+    if request.top_k is not None:
+        body["top_k"] = request.top_k
     if request.seed is not None:
         body["seed"] = request.seed
     if request.reasoning_effort is not None:

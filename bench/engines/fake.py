@@ -150,7 +150,12 @@ class FakeEngine:
         sampled = request.temperature > 0
         completions = []
         for j in range(request.n):
-            text = self._continue(prompt, j if sampled else 0)
+            # Sampling: each sample a take of its own; a seed picks which takes
+            # (so repeats under new seeds differ, and one seed repeats itself).
+            variant = 0
+            if sampled:
+                variant = j if request.seed is None else 1 + (request.seed + j) % 1000
+            text = self._continue(prompt, variant)
             if request.thinking_token_budget is not None:
                 text = self._force_budget(prompt, text, request.thinking_token_budget)
             completion = self._finish(text, request)

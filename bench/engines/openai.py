@@ -178,6 +178,8 @@ class OpenAIEngine:
             "include_stop_str_in_output": True,
             "skip_special_tokens": True,
         }
+        if request.top_k is not None:
+            body["top_k"] = request.top_k  # a vLLM server extension
         if request.stop:
             body["stop"] = list(request.stop)
         if self.cfg.return_token_ids:

@@ -181,6 +181,8 @@ class VLLMEngine:
             extra["logprobs"] = request.logprobs
         if request.thinking_token_budget is not None:
             extra["thinking_token_budget"] = request.thinking_token_budget
+        if request.top_k is not None:
+            extra["top_k"] = request.top_k
         return SamplingParams(
             n=request.n,
             max_tokens=request.max_tokens,

@@ -36,9 +36,47 @@ class GradingPool:
         return sum(p.killed for p in self._pools.values())
 
     def grade(self, rows: list[dict[str, Any]], grader: dict[str, str]) -> list[dict[str, Any]]:
-        """Grade rows (with key, task, answer_text, gold); `grader` maps task -> grader name."""
+        """Grade rows (with key, task, answer_text, gold); `grader` maps task -> grader name.
+
+        A chain cut by the budget is also graded on the last answer inside its
+        thinking (correct_in_thinking; analysis/truncation.py), None elsewhere."""
         graders = [get_grader(grader[r["task"]]) for r in rows]
-        extracted = [g.extract(r["answer_text"]) for g, r in zip(graders, rows, strict=True)]
+        extracted, correct = self._check(graders, [r["answer_text"] for r in rows], rows)
+        cut = [
+            i
+            for i, r in enumerate(rows)
+            if r.get("hit_budget") and r.get("thinking_text") is not None
+        ]
+        in_thinking: list[bool | None] = [None] * len(rows)
+        if cut:
+            _, verdicts = self._check(
+                [graders[i] for i in cut],
+                [rows[i]["thinking_text"] for i in cut],
+                [rows[i] for i in cut],
+                "in thinking",
+            )
+            for i, verdict in zip(cut, verdicts, strict=True):
+                in_thinking[i] = verdict
+        vote_class = self._vote_classes(rows, graders, extracted)
+        return [
+            {
+                "key": r["key"],
+                "grader": g.name,
+                "answer": answer,
+                "correct": ok,
+                "vote_class": v,
+                "correct_in_thinking": t,
+            }
+            for r, g, answer, ok, v, t in zip(
+                rows, graders, extracted, correct, vote_class, in_thinking, strict=True
+            )
+        ]
+
+    def _check(
+        self, graders: list[Grader], texts: list[str], rows: list[dict[str, Any]], what: str = ""
+    ) -> tuple[list[str | None], list[bool]]:
+        """Extract each text's answer and check it against its row's gold."""
+        extracted = [g.extract(text) for g, text in zip(graders, texts, strict=True)]
         correct: list[bool] = [False] * len(rows)
         remote: dict[str, list[int]] = {}
         for i, (g, answer) in enumerate(zip(graders, extracted, strict=True)):
@@ -53,7 +91,7 @@ class GradingPool:
             items = [(extracted[i], str(rows[i]["gold"]), self.timeout_s) for i in indices]
             with tqdm(
                 total=len(items),
-                desc=f"grading ({name})",
+                desc=f"grading ({name}{', ' + what if what else ''})",
                 unit="check",
                 disable=len(items) < PROGRESS_FROM,
             ) as bar:
@@ -66,13 +104,7 @@ class GradingPool:
                     )
             for i, verdict in zip(indices, verdicts, strict=True):
                 correct[i] = bool(verdict)
-        vote_class = self._vote_classes(rows, graders, extracted)
-        return [
-            {"key": r["key"], "grader": g.name, "answer": answer, "correct": ok, "vote_class": v}
-            for r, g, answer, ok, v in zip(
-                rows, graders, extracted, correct, vote_class, strict=True
-            )
-        ]
+        return extracted, correct
 
     def _vote_classes(
         self, rows: list[dict[str, Any]], graders: list[Grader], extracted: list[str | None]

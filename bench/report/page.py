@@ -20,7 +20,9 @@ from tqdm import tqdm
 
 from bench.analysis.compare import paired_comparison
 from bench.analysis.cost import cost_table, cost_to_target, pareto_frontier, price_records
+from bench.config import record_model_name
 from bench.report import plots
+from bench.report.analyses import analysis_tables
 from bench.report.outputs import ScalingTables, scaling_tables
 from bench.report.tables import to_markdown, write_table
 from bench.store import write_text_atomic
@@ -50,7 +52,9 @@ class RunInfo:
         samples = (cfg.get("strategy") or {}).get("n") or (cfg.get("strategy") or {}).get(
             "samples", 1
         )
-        return int(problems) * len((cfg.get("budget") or {}).get("tokens") or []) * int(samples)
+        repeats = int(cfg.get("repeats") or 1)
+        budgets = len((cfg.get("budget") or {}).get("tokens") or [])
+        return int(problems) * budgets * int(samples) * repeats
 
     @property
     def partial(self) -> bool:
@@ -79,7 +83,7 @@ def run_costs(runs: list[RunInfo]) -> dict[str, dict[str, Any]]:
     for run in runs:
         cfg = run.config
         engine = run.manifest.get("engine") or {}
-        model = (cfg.get("model") or {}).get("name")
+        model = record_model_name(cfg["model"]) if cfg.get("model") else None
         work = run.manifest.get("engine_work") or {}
         tokens = sum(int(work.get(k) or 0) for k in ("thinking_generated", "answer_generated"))
         if model:
@@ -121,6 +125,12 @@ def build(report: Report) -> list[str]:
         tables.append(
             ("paired", "B - A on the same problems (at equal budget and at A's cost)", paired)
         )
+    published: dict[str, Any] = {}
+    for run in report.runs:
+        published.update(run.config.get("published") or {})
+    more_tables, more_figures, extra = analysis_tables(priced, scaling, published, out)
+    tables += more_tables
+    report.files += [f"{REPORT_DIR}/{f}" for f in extra]
     for stem, caption, table in tables:
         report.files += [f"{REPORT_DIR}/{f}" for f in write_table(table, out, stem, caption)]
 
@@ -149,6 +159,7 @@ def build(report: Report) -> list[str]:
             lambda p: plots.budget_adherence(priced, p),
         ),
     ]
+    figures += more_figures
     if by_difficulty is not None:
         figures.append(
             (

@@ -48,7 +48,7 @@ def accuracy_vs_thinking(scaling: pd.DataFrame, path: Path, title: str = "") -> 
         ["model", "task", "strategy", "method", "k"]
     ):
         group = group.sort_values("budget")
-        x = (group["mean_thinking_tokens"] * k).clip(lower=1)
+        x = group["mean_thinking_tokens"] * k
         label = f"{model} · {strategy}" + (f" · {task}" if scaling["task"].nunique() > 1 else "")
         if method != "sample":
             label += f" · {method}@{k}"
@@ -58,8 +58,10 @@ def accuracy_vs_thinking(scaling: pd.DataFrame, path: Path, title: str = "") -> 
             ax.annotate(
                 f"b={budget}", (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=6
             )
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("thinking tokens per problem, all samples used (log2)")
+    # Linear below 1 token: budget 0 (no thinking) is the curve's origin.
+    ax.set_xscale("symlog", base=2, linthresh=1)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("thinking tokens per problem, all samples used (log2; 0 = no thinking)")
     ax.set_ylabel("accuracy (95% bootstrap CI)")
     ax.set_ylim(0, 1)
     ax.grid(True, which="both", alpha=0.3)
@@ -164,6 +166,41 @@ def budget_adherence(records: pd.DataFrame, path: Path) -> Path:
     ax.set_ylim(0, 1)
     ax.set_title("Cut by the budget vs ended by the model")
     ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def flips(table: pd.DataFrame, overthinking: pd.DataFrame, path: Path) -> Path:
+    """Answer flips between consecutive budgets over all problems: wrong to
+    right above the axis, right to wrong below, per model x strategy; the
+    overthinking threshold (where later flips turn net negative) dashed."""
+    plt = _pyplot()
+    overall = table[table["difficulty"] == "all"]
+    configs = list(overall.groupby(["model", "task", "strategy"], sort=True))
+    fig, axes = plt.subplots(
+        len(configs), 1, figsize=(6.4, 2.4 * max(1, len(configs))), dpi=150, squeeze=False
+    )
+    for ax, ((model, task, strategy), group) in zip(axes[:, 0], configs, strict=False):
+        labels = [f"{a}→{b}" for a, b in zip(group["from_budget"], group["to_budget"], strict=True)]
+        ax.bar(labels, group["wrong_to_right"], color="#2a9d8f", label="wrong → right")
+        ax.bar(labels, -group["right_to_wrong"], color="#e76f51", label="right → wrong")
+        ax.axhline(0, color="#333", linewidth=0.6)
+        mark = overthinking[
+            (overthinking["model"] == model)
+            & (overthinking["task"] == task)
+            & (overthinking["strategy"] == strategy)
+            & (overthinking["difficulty"] == "all")
+        ]
+        title = f"{model} · {strategy} · {task}"
+        if not mark.empty and mark["threshold_budget"].iloc[0] != float("inf"):
+            threshold = mark["threshold_budget"].iloc[0]
+            position = list(group["from_budget"]).index(threshold)
+            ax.axvline(position - 0.5, color="#333", linestyle="--", linewidth=0.8)
+            title += f" · overthinking past {threshold:g}"
+        ax.set_title(title)
+        ax.set_ylabel("chains")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=6, loc="upper right")
+    axes[-1, 0].set_xlabel("budget step (tokens)")
     return _save(fig, path)
 
 

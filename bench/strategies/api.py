@@ -46,6 +46,7 @@ class ApiBudget(Strategy):
             max_tokens=budget + answer_tokens,
             temperature=s.temperature,
             top_p=s.top_p,
+            top_k=s.top_k,
             seed=seed,
             affinity=affinity,
             **knob,

@@ -50,6 +50,10 @@ class ChainSettings:
     answer_max_tokens: int
     temperature: float = 0.0
     top_p: float = 1.0
+    top_k: int | None = None
+    # The answer after the thinking is greedy; a model's non-thinking mode
+    # (whose whole response is the answer) samples it at its own temperature.
+    answer_temperature: float = 0.0
     # strategy=wait: what replaces a suppressed end of thinking, and how often.
     wait: str = ""
     max_extensions: int = 0
@@ -76,6 +80,10 @@ class AttemptResult:
     # Engine time apportioned to this attempt: its tokens (thinking, delimiter,
     # answer) times the sweep's engine seconds per generated token so far.
     seconds: float
+
+
+# Answer requests are seeded apart from the thinking and its "Wait" extensions.
+ANSWER_SEED_OFFSET = 104729
 
 
 def _strip_eos(ids: Sequence[int], eos: int | None) -> tuple[int, ...]:
@@ -230,6 +238,7 @@ class SingleChain(Strategy):
                 max_tokens=max_tokens,
                 temperature=s.temperature,
                 top_p=s.top_p,
+                top_k=s.top_k,
                 stop=s.thinking_end,
                 n=n,
                 seed=seed,
@@ -237,9 +246,10 @@ class SingleChain(Strategy):
                 affinity=i,
             )
 
-        for i in range(len(prompts)):
-            stream.submit(("think", i), think(i, (), largest + slack, samples, seed_for(i)))
-        stats.calls.append(f"thinking: {len(prompts)} requests x n={samples}")
+        if largest > 0:
+            for i in range(len(prompts)):
+                stream.submit(("think", i), think(i, (), largest + slack, samples, seed_for(i)))
+            stats.calls.append(f"thinking: {len(prompts)} requests x n={samples}")
         pending = {i: _Pending([], set()) for i in range(len(prompts))}
         partial: dict[tuple[int, int], _Chain] = {}  # chains extended with "Wait", in flight
         answers: dict[tuple, tuple[int, ...]] = {}
@@ -303,13 +313,24 @@ class SingleChain(Strategy):
                             GenerationRequest(
                                 prompt_ids=tuple(prompts[i]) + thinking + prefix,
                                 max_tokens=max_tokens,
-                                temperature=0.0,
+                                temperature=s.answer_temperature,
+                                top_p=s.top_p if s.answer_temperature > 0 else 1.0,
+                                top_k=s.top_k if s.answer_temperature > 0 else None,
+                                seed=seed_for(i, ANSWER_SEED_OFFSET, sample_index)
+                                if s.answer_temperature > 0
+                                else None,
                                 stop=stop,
                                 logprobs=s.logprobs,
                                 affinity=i,
                             ),
                         )
 
+        if largest == 0:
+            # Budget 0 only (a non-thinking point, or a non-thinking mode): no
+            # thinking to generate; every chain is empty and goes to its answer.
+            for i in range(len(prompts)):
+                for sample in range(samples):
+                    chain_segment(i, sample, Completion((), "", "stop"))
         for tag, completions in stream:
             if tag[0] == "think":
                 for sample, completion in enumerate(completions):
@@ -360,7 +381,8 @@ class SingleChain(Strategy):
             )
         if chain.ended and len(chain.ids) <= budget:
             # It stopped without writing a delimiter: cue the answer, nothing was cut.
-            return ("ended", i, sample), chain.ids, forced_ids, False, "no_delimiter"
+            finish = "no_delimiter" if chain.ids else "no_thinking"
+            return ("ended", i, sample), chain.ids, forced_ids, False, finish
         return ("cut", i, sample, budget), chain.ids[:budget], forced_ids, True, "cut"
 
     @staticmethod

@@ -97,6 +97,7 @@ class NativeBudget(Strategy):
                         max_tokens=budget + forced + answer_tokens + 8,
                         temperature=s.temperature,
                         top_p=s.top_p,
+                        top_k=s.top_k,
                         n=samples,
                         seed=seeds[i]
                         if seeds is not None and engine.supports_request_seed

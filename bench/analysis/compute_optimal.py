@@ -1,0 +1,183 @@
+"""Compute-optimal settings per difficulty (Snell et al. 2024, "Scaling LLM
+test-time compute optimally"): from one sweep over budgets and samples, the
+(budget, k) each difficulty level should get for a given token spend.
+
+A setting is a thinking budget and k samples voted by majority (k=1: one
+sample). Per problem it has an accuracy (the expectation over k-subsets of
+its samples, analysis/voting.py) and a cost (k x the tokens its samples
+generated). For a spend S (generated tokens per problem, on average over
+all problems), the policy gives each difficulty level a setting so that the
+total accuracy is highest and the mean cost at most S: easy levels may spend
+less so that hard ones spend more (a multiple-choice knapsack, solved by its
+Lagrangian: each level maximises accuracy - lambda x cost, lambda the
+smallest that keeps within S). The baseline is the one setting, for every
+problem, that is most accurate within S. Both are fitted on one half of the problems
+and scored on the other, over random half-splits, like `bench route`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from bench.analysis.anytime import difficulty_key
+from bench.analysis.voting import ks_for, subset_accuracy
+
+CONFIG = ["model", "task", "strategy"]
+
+
+def settings_matrix(
+    group: pd.DataFrame, draws: int = 200, seed: int = 0
+) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(settings, problems, accuracy, cost, difficulty) of one configuration:
+    accuracy and cost are problems x settings."""
+    rng = np.random.default_rng(seed)
+    problems = np.array(sorted(group["problem_id"].unique()))
+    budgets = sorted(int(b) for b in group["budget"].unique())
+    samples = int(group.groupby(["problem_id", "budget"]).size().min())
+    settings = [(b, k) for b in budgets for k in ks_for(samples)]
+    accuracy = np.full((len(problems), len(settings)), np.nan)
+    cost = np.full_like(accuracy, np.nan)
+    index = {p: i for i, p in enumerate(problems)}
+    order = [c for c in ("repeat", "sample") if c in group]
+    for (problem, budget), rows in group.groupby(["problem_id", "budget"], sort=True):
+        rows = rows.sort_values(order).head(samples)
+        ok = rows["correct"].astype(bool).to_numpy()
+        classes = (
+            rows["vote_class"].fillna(-1).to_numpy(dtype=np.int64) if "vote_class" in rows else None
+        )
+        tokens = float((rows["thinking_tokens"] + rows["answer_tokens"]).mean())
+        for k in ks_for(samples):
+            j = settings.index((int(budget), k))
+            if k == 1:
+                accuracy[index[problem], j] = ok.mean()
+            else:
+                votes = classes if classes is not None else np.arange(len(ok))
+                accuracy[index[problem], j] = subset_accuracy(
+                    "maj", k, votes, ok, draws=draws, rng=rng
+                )
+            cost[index[problem], j] = k * tokens
+    labels = (
+        group.groupby("problem_id")["difficulty"].first().reindex(problems).fillna("").astype(str)
+        if "difficulty" in group
+        else pd.Series("", index=problems)
+    )
+    keep = ~np.isnan(accuracy).any(axis=1)
+    return settings, problems[keep], accuracy[keep], cost[keep], labels.to_numpy()[keep]
+
+
+def _best_within(accuracy: np.ndarray, cost: np.ndarray, spend: float) -> int:
+    """The most accurate setting whose mean cost is at most `spend` (cheaper on
+    ties); the cheapest one where none fits."""
+    mean_acc, mean_cost = accuracy.mean(axis=0), cost.mean(axis=0)
+    fits = np.flatnonzero(mean_cost <= spend + 1e-9)
+    if fits.size == 0:
+        return int(np.argmin(mean_cost))
+    best = mean_acc[fits].max()
+    top = fits[mean_acc[fits] >= best - 1e-12]
+    return int(top[np.argmin(mean_cost[top])])
+
+
+MAX_LAMBDAS = 4000
+
+
+def allocate(
+    accuracy: np.ndarray, cost: np.ndarray, weights: np.ndarray, spend: float
+) -> np.ndarray:
+    """Per level (rows of levels x settings means), the setting picked so that
+    the weighted accuracy is highest with weighted mean cost <= spend."""
+    slopes = []
+    for a, c in zip(accuracy, cost, strict=True):
+        da, dc = a[:, None] - a[None, :], c[:, None] - c[None, :]
+        ok = (dc > 0) & (da > 0)
+        slopes.append(da[ok] / dc[ok])
+    lambdas = np.unique(np.concatenate([[0.0], *slopes]))
+    if lambdas.size > MAX_LAMBDAS:
+        lambdas = np.quantile(lambdas, np.linspace(0, 1, MAX_LAMBDAS))
+    # Every lambda at once; ties go to the cheaper setting (a tiny cost tilt).
+    scores = accuracy[None] - (lambdas[:, None, None] + 1e-9) * cost[None]
+    picks = scores.argmax(axis=2)  # lambdas x levels
+    rows = np.arange(len(weights))
+    spent = (cost[rows, picks] * weights).sum(axis=1)
+    gained = (accuracy[rows, picks] * weights).sum(axis=1)
+    feasible = spent <= spend + 1e-9
+    if not feasible.any():
+        return cost.argmin(axis=1)
+    best = np.flatnonzero(feasible)[np.argmax(gained[feasible])]
+    return picks[best]
+
+
+def _label(settings: list[tuple[int, int]], j: int) -> str:
+    budget, k = settings[j]
+    return f"b={budget},k={k}"
+
+
+def compute_optimal(
+    records: pd.DataFrame, *, splits: int = 20, spends: int = 6, seed: int = 0
+) -> pd.DataFrame:
+    """Per configuration and spend level: the per-difficulty policy beside the
+    best single setting, on held-out halves."""
+    graded = records[records["correct"].notna()]
+    rows = []
+    for config, group in graded.groupby(CONFIG, sort=True):
+        settings, problems, accuracy, cost, labels = settings_matrix(group, seed=seed)
+        if len(problems) < 4:
+            continue
+        levels = np.unique(cost.mean(axis=0))
+        if levels.size > spends:
+            levels = np.unique(np.quantile(levels, np.linspace(0, 1, spends), method="nearest"))
+        rng = np.random.default_rng(seed)
+        orders = [rng.permutation(len(problems)) for _ in range(splits)]
+        for spend in levels:
+            gains, results, single_picks, policy_picks = [], [], Counter(), Counter()
+            for order in orders:
+                train, test = order[: len(order) // 2], order[len(order) // 2 :]
+                single = _best_within(accuracy[train], cost[train], spend)
+                levels_all = sorted(np.unique(labels), key=difficulty_key)
+                # A level absent from the training half gets the single setting.
+                levels_fit = [d for d in levels_all if (labels[train] == d).any()]
+                means = [train[labels[train] == d] for d in levels_fit]
+                picked = allocate(
+                    np.array([accuracy[r].mean(axis=0) for r in means]),
+                    np.array([cost[r].mean(axis=0) for r in means]),
+                    np.array([r.size for r in means]) / train.size,
+                    spend,
+                )
+                choice = dict.fromkeys(levels_all, single) | dict(
+                    zip(levels_fit, (int(j) for j in picked), strict=True)
+                )
+                picks = np.array([choice[label] for label in labels[test]])
+                policy_acc = accuracy[test, picks].mean()
+                single_acc = accuracy[test, single].mean()
+                results.append(
+                    (policy_acc, cost[test, picks].mean(), single_acc, cost[test, single].mean())
+                )
+                gains.append(policy_acc - single_acc)
+                single_picks[_label(settings, single)] += 1
+                policy_picks[
+                    "; ".join(f"{d or 'all'}: {_label(settings, j)}" for d, j in choice.items())
+                ] += 1
+            mean = np.mean(results, axis=0)
+            low, high = np.percentile(gains, [2.5, 97.5])
+            rows.append(
+                dict(
+                    zip(CONFIG, config, strict=True),
+                    spend_tokens=float(spend),
+                    policy_accuracy=float(mean[0]),
+                    policy_tokens=float(mean[1]),
+                    single_accuracy=float(mean[2]),
+                    single_tokens=float(mean[3]),
+                    gain=float(np.mean(gains)),
+                    gain_low=float(low),
+                    gain_high=float(high),
+                    single_setting=single_picks.most_common(1)[0][0],
+                    per_difficulty=policy_picks.most_common(1)[0][0],
+                    splits=splits,
+                    test_problems=len(problems) - len(problems) // 2,
+                )
+            )
+    columns = [*CONFIG, "spend_tokens", "policy_accuracy", "policy_tokens", "single_accuracy"]
+    rest = ["single_tokens", "gain", "gain_low", "gain_high", "single_setting", "per_difficulty"]
+    return pd.DataFrame(rows, columns=[*columns, *rest, "splits", "test_problems"])

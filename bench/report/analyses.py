@@ -1,0 +1,128 @@
+"""The report's analyses beyond the accuracy curve and costs: what the field
+asks of a thinking-budget evaluation, each from stored records alone.
+
+Anytime profiles and overthinking (analysis/anytime.py), cut vs finished
+chains and truncation policies (analysis/truncation.py), seed variance
+(analysis/seeds.py), compute-optimal settings per difficulty
+(analysis/compute_optimal.py), budget 0 vs the non-thinking mode
+(analysis/modes.py) and the published-figure check (analysis/published.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.analysis.anytime import anytime_profile, difficulty_key, flips_table, overthinking
+from bench.analysis.compute_optimal import compute_optimal
+from bench.analysis.modes import non_thinking_agreement
+from bench.analysis.published import published_check
+from bench.analysis.seeds import seed_variance
+from bench.analysis.truncation import cut_vs_finished, truncation_policies
+from bench.report import plots
+from bench.store import write_atomic
+
+Table = tuple[str, str, pd.DataFrame]
+Figure = tuple[str, str, Callable[[Path], Any]]
+PROFILE_CSV = "anytime_profile.csv"  # one row per chain: too long for the page
+
+
+def analysis_tables(
+    records: pd.DataFrame, scaling: pd.DataFrame, published: dict[str, Any], out: Path
+) -> tuple[list[Table], list[Figure], list[str]]:
+    """(tables, figures, extra files written) for the report in `out`."""
+    tables: list[Table] = []
+    figures: list[Figure] = []
+    profile = anytime_profile(records)
+    write_atomic(lambda t: profile.to_csv(t, index=False, float_format="%.6g"), out / PROFILE_CSV)
+    flips = flips_table(records)
+    over = overthinking(records)
+    tables += [
+        (
+            "first_stable",
+            "Anytime profile: the first budget at which a chain is right and stays right",
+            _first_stable_summary(profile),
+        ),
+        ("flips", "Answer flips between consecutive budgets, by difficulty", flips),
+        (
+            "overthinking",
+            "Overthinking threshold: the budget past which right-to-wrong flips outnumber "
+            "wrong-to-right ones (inf: none in the sweep; 95% bootstrap CI over problems)",
+            over,
+        ),
+        (
+            "cut_vs_finished",
+            "Chains cut by the budget vs ended on their own",
+            cut_vs_finished(records),
+        ),
+        (
+            "truncation",
+            "Cut chains scored three ways: forced answer, empty (wrong), last answer in the thinking",
+            truncation_policies(records),
+        ),
+        (
+            "seed_variance",
+            "pass@1 over repeats (seeds), its spread across seeds, 95% bootstrap CI over problems",
+            seed_variance(records),
+        ),
+        (
+            "compute_optimal",
+            "Compute-optimal (budget, k) per difficulty vs the best single setting, "
+            "held-out halves",
+            compute_optimal(records),
+        ),
+    ]
+    agreement = non_thinking_agreement(records)
+    if not agreement.empty:
+        tables.append(
+            ("non_thinking", "Budget 0 vs the non-thinking mode on the same problems", agreement)
+        )
+    if published:
+        tables.append(
+            (
+                "published",
+                "Published figures: is the run inside their 95% binomial interval?",
+                published_check(scaling, published),
+            )
+        )
+    if not flips.empty:
+        figures.append(
+            (
+                "answer_flips.png",
+                "Answer flips between budgets, overthinking threshold dashed",
+                lambda p: plots.flips(flips, over, p),
+            )
+        )
+    return tables, figures, [PROFILE_CSV]
+
+
+def _first_stable_summary(profile: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and difficulty: chains, share right for good, median first stable budget."""
+    if profile.empty:
+        return pd.DataFrame(
+            columns=["model", "task", "strategy", "difficulty", "chains", "stable_share"]
+        )
+    rows = []
+    keys = ["model", "task", "strategy"]
+    for config, group in profile.groupby(keys, sort=True):
+        labels = sorted(set(group["difficulty"]) - {""}, key=difficulty_key)
+        parts = [("all", group)] + [
+            (label, group[group["difficulty"] == label]) for label in labels
+        ]
+        for label, part in parts:
+            stable = part["first_stable_budget"].dropna()
+            rows.append(
+                dict(
+                    zip(keys, config, strict=True),
+                    difficulty=label,
+                    chains=len(part),
+                    stable_share=len(stable) / len(part),
+                    median_first_stable=float(stable.median()) if len(stable) else float("nan"),
+                    mean_first_stable=float(stable.mean()) if len(stable) else float("nan"),
+                    flips_per_chain=float((part["wrong_to_right"] + part["right_to_wrong"]).mean()),
+                )
+            )
+    return pd.DataFrame(rows)
