@@ -23,6 +23,7 @@ SAMPLING_STRATEGIES = ("sc", "bon")
 # (temperature 0, no published sampling) samples at this unless strategy.temperature says.
 GREEDY_MODEL_SAMPLING_TEMPERATURE = 0.7
 DEVICES = ("cuda", "cpu")
+FAKE_SCRIPTS = ("default", "code")  # bench/engines/fake.py: arithmetic answers, or code
 
 
 class ConfigError(ValueError):
@@ -109,7 +110,8 @@ class EngineConfig:
     # blocks recompute less of each answer continuation. None: vLLM's default.
     block_size: int | None = None
     env: dict[str, str] = field(default_factory=dict)  # set before the engine starts
-    delay_s: float = 0.0  # fake engine: simulated latency per generate call
+    delay_s: float = 0.0  # fake engine: simulated latency per finished request
+    script: str = "default"  # fake engine: what it writes (FAKE_SCRIPTS)
     # vllm, several GPUs: tensor/pipeline parallel inside one engine; data
     # parallel = that many engines (`vllm serve` replicas on their own GPU
     # groups, fed through the openai engine with problem affinity).
@@ -461,6 +463,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _choice("strategy.name", cfg.strategy.name, STRATEGIES)
     _choice("engine.kind", cfg.engine.kind, ENGINE_KINDS)
     _choice("engine.device", cfg.engine.device, DEVICES)
+    _choice("engine.script", cfg.engine.script, FAKE_SCRIPTS)
     _choice("suite.on_bad_row", cfg.suite.on_bad_row, ("stop", "skip"))
     _validate_strategy(cfg)
     if not cfg.suite.tasks:

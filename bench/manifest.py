@@ -113,6 +113,7 @@ NEUTRAL = {
     ("model", "thinking"): True,
     ("model", "sampling", "top_k"): None,
     ("strategy", "top_k"): None,
+    ("engine", "script"): "default",
 }
 
 

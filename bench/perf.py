@@ -13,7 +13,7 @@ benchmarks in that file are kept):
 
 Checking benchmarks (bench/perf_checks.py) need the offline data sets
 (--data, default $THINKBENCH_DATA: a folder with <set>/test.jsonl).
-`--only` picks benchmarks: engine, served, math, code, analysis.
+`--only` picks benchmarks: engine, served, math, code, analysis, grading.
 
   served_overhead_ratio  the same reuse sweep through engine=openai against a
                          local `vllm serve` (same model and engine settings)
@@ -23,6 +23,10 @@ Checking benchmarks (bench/perf_checks.py) need the offline data sets
                          sandbox (bubblewrap), one run per core; MBPP's too,
                          and with --code-rounds N all of them N times over,
                          then the sandbox processes and zombies left
+
+  grading_overlap_ratio  a code sweep whose grading takes as long as its
+                         generation (fake engine with delay) / the sum of the
+                         two measured apart; goal <= 0.6 (bench/perf_grading.py)
 
   analysis_1m_seconds    price 1,000,000 synthetic records, then the scaling
                          (bootstrap CIs), per-difficulty and cost tables, the
@@ -44,7 +48,7 @@ from typing import Any
 from bench.config import register
 from bench.manifest import hardware, package_versions
 
-BENCHMARKS = {"engine", "served", "math", "code", "analysis"}
+BENCHMARKS = {"engine", "served", "math", "code", "analysis", "grading"}
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -289,8 +293,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="results/perf/latest.json")
     parser.add_argument(
         "--only",
-        default="engine,served,math,code,analysis",
-        help="comma-separated benchmarks (engine, served, math, code, analysis); default: all",
+        default="engine,served,math,code,analysis,grading",
+        help="comma-separated benchmarks (engine, served, math, code, analysis, grading); "
+        "default: all",
     )
     parser.add_argument(
         "--data",
@@ -321,7 +326,7 @@ def main(argv: list[str]) -> int:
 
         print("analysis of synthetic records:", flush=True)
         result.update(analysis_seconds())
-    needs_data = chosen & {"math", "code"}
+    needs_data = chosen & {"math", "code", "grading"}
     if needs_data and not (args.data and Path(args.data).is_dir()):
         print(
             f"skipped {', '.join(sorted(needs_data))}: they need the data sets; pass --data DIR "
@@ -341,6 +346,11 @@ def main(argv: list[str]) -> int:
 
             print("code sandbox on reference solutions:", flush=True)
             result.update(code_reference(Path(args.data), max(1, args.code_rounds)))
+        if "grading" in chosen:
+            from bench.perf_grading import grading_overlap
+
+            print("grading beside generation (fake engine with delay, HumanEval):", flush=True)
+            result.update(grading_overlap(Path(args.data)))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     existing = json.loads(out.read_text()) if out.is_file() else {}

@@ -35,6 +35,7 @@ from bench.config import (
 from bench.engine_log import engine_log
 from bench.engines import make_engine
 from bench.grading.pool import GradingPool
+from bench.grading.stage import GradingStage
 from bench.prompts import Prompted, build_prompts, chain_settings, check_context, load_suite
 from bench.report.outputs import ScalingTables, scaling_tables, write_outputs
 from bench.run_dir import check_run_dir_compatible, point_latest, prepare_run_dir, resolve_run_dir
@@ -68,6 +69,7 @@ class Sweep:
         self.suite_hash = ""
         self.terminal: Any = None  # where the progress bar writes (engine_log)
         self.generated = 0  # problems this invocation sent to the engine
+        self.grading: dict[str, Any] = {}  # the grading stage's timings (manifest)
 
     def _record_base(self, engine_info: dict[str, Any]) -> dict[str, Any]:
         cfg = self.cfg
@@ -179,9 +181,12 @@ class Sweep:
         strategy = make_strategy(
             cfg.strategy.name, chain_settings(cfg.model, cfg.strategy), cfg.model
         )
-        pool = GradingPool(cfg.grading_workers, cfg.grading_timeout_s)
         stats = StrategyStats()
         graders = {name: spec.grader_name for name, spec in specs.items()}
+        # Graded beside generation (grading/stage.py): the engine loop only
+        # stores finished attempts and hands the part over.
+        stage = GradingStage(run_dir, graders, cfg.grading_workers, cfg.grading_timeout_s)
+        pool = GradingPool(cfg.grading_workers, cfg.grading_timeout_s)  # earlier leftovers
         seeds = [
             int(record_key({"seed": cfg.seed + r, "problem": p.problem.problem_id})[:8], 16)
             for p, r in pending
@@ -201,8 +206,7 @@ class Sweep:
         buffer: list[dict[str, Any]] = []
 
         def flush() -> None:
-            store.append_generations(buffer)
-            store.append_grades(pool.grade(buffer, graders))
+            stage.submit(store.append_generations(buffer), len(buffer))
             buffer.clear()
 
         try:
@@ -213,8 +217,9 @@ class Sweep:
                 disable=not cfg.engine.show_progress or not pending,
                 file=self.terminal,
             ) as bar:
-                last_store = time.monotonic()
+                last_store = span_start = time.monotonic()
                 if pending:
+                    stage.start()
                     chains = strategy.stream(
                         engine,
                         [
@@ -241,12 +246,23 @@ class Sweep:
                         if time.monotonic() - last_store >= cfg.store_interval_s:
                             flush()
                             last_store = time.monotonic()
+                            bar.set_postfix_str(stage.progress())
                 flush()
-            leftovers = store.ungraded()
+            generated_at = time.monotonic()
+            stage.finish(self.terminal, show=cfg.engine.show_progress)
+            # Generation and grading, overlapped: what bench perf compares.
+            self.grading = {
+                "busy_seconds": round(stage.busy_seconds, 3),
+                "generate_seconds": round(generated_at - span_start, 3),
+                "generate_and_grade_seconds": round(time.monotonic() - span_start, 3),
+                "graded_in_stage": stage.graded,
+            }
+            leftovers = store.ungraded()  # attempts of earlier invocations
             if not leftovers.empty:
                 store.append_grades(pool.grade(leftovers.to_dict("records"), graders))
         except BaseException as exc:
             # Whatever finished is whole: keep it (ungraded; a re-run grades it).
+            stage.abort()
             store.append_generations(buffer)
             # The manifest says the run stopped, not that it is still running.
             manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -261,6 +277,7 @@ class Sweep:
                 )
             raise
         finally:
+            stage.abort()  # after finish(): already gone
             pool.close()
             engine.close()  # free the engine before the tables (the caller closes it too)
 
@@ -283,6 +300,7 @@ class Sweep:
             adherence=adherence,
             engine_start_seconds=getattr(engine, "start_seconds", None),
             engine_work=manifest_mod.add_engine_work(previous_work, stats.__dict__),
+            grading=self.grading,
             wall_seconds=round(time.perf_counter() - started, 3),
         )
         # The records are complete before any table or figure is drawn: a disk

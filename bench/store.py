@@ -251,9 +251,11 @@ class RunStore:
                 leftover.unlink(missing_ok=True)
         return moved
 
-    def append_generations(self, rows: list[dict[str, Any]]) -> None:
+    def append_generations(self, rows: list[dict[str, Any]]) -> Path | None:
+        """Store rows as a new part; returns its path (None when there were none)."""
         if rows:
-            _write_new_part(pd.DataFrame(rows), self.run_dir / GENERATIONS)
+            return _write_new_part(pd.DataFrame(rows), self.run_dir / GENERATIONS)
+        return None
 
     def append_grades(self, rows: list[dict[str, Any]]) -> None:
         if rows:

@@ -116,7 +116,13 @@ def voting_table(
     rng = np.random.default_rng(seed)
     rows = []
     for group_keys, group in graded.groupby(keys, sort=True):
-        per_problem = [g.sort_values("sample") for _, g in group.groupby("problem_id", sort=True)]
+        # A vote is among the samples of one problem under one seed (repeat);
+        # repeats of a problem are averaged before the bootstrap over problems.
+        units = ["problem_id", "repeat"] if "repeat" in group else ["problem_id"]
+        voted = group.assign(repeat=group["repeat"].fillna(0)) if "repeat" in group else group
+        keyed = list(voted.groupby(units, sort=True))
+        per_problem = [g.sort_values("sample") for _, g in keyed]
+        owners = np.array([key[0] if isinstance(key, tuple) else key for key, _ in keyed])
         n = min(len(g) for g in per_problem)
         if n < 2:
             continue
@@ -147,6 +153,8 @@ def voting_table(
                             for c, ok, sc in arrays
                         ]
                     )
+                if len(set(owners)) < len(owners):  # several repeats: one value per problem
+                    values = pd.Series(values).groupby(owners).mean().to_numpy()
                 low, high = bootstrap_ci(values, resamples=resamples, seed=seed)
                 rows.append(
                     dict(

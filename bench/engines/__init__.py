@@ -15,10 +15,11 @@ def make_engine(engine_cfg: Any, model_cfg: Any, native_budget: bool = False) ->
     """`native_budget`: configure vLLM's reasoning support so requests can carry
     a thinking_token_budget (strategy=native)."""
     if engine_cfg.kind == "fake":
-        from bench.engines.fake import FakeEngine
+        from bench.engines.fake import SCRIPTS, FakeEngine
 
         return FakeEngine(
             model_name=model_cfg.name,
+            script=SCRIPTS[engine_cfg.script],
             delay_s=engine_cfg.delay_s,
             forced_answer=model_cfg.forced_answer if native_budget else None,
         )

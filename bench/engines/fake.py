@@ -65,6 +65,19 @@ def default_script(question: str) -> Script:
     return Script(thinking, f"Final answer: {number}\n", f" {number + 1}\n")
 
 
+def code_script(question: str) -> Script:
+    """A model that writes code: the body of the function the question starts
+    (a HumanEval-style continuation). Its programs are wrong, but each runs the
+    task's tests in the sandbox, as a real model's would: for grading benchmarks."""
+    h = _hash_int(question)
+    thinking = " ".join(f"step{i}" for i in range(4 + h % 40)) + ".\n"
+    program = f"\n```python\n    return {h % 1000}\n```\n"
+    return Script(thinking, "Final answer:" + program, program)
+
+
+SCRIPTS = {"default": default_script, "code": code_script}
+
+
 def _shift_number(text: str, shift: int) -> str:
     match = re.search(r"-?\d+", text)
     if not match or not shift:
@@ -213,7 +226,8 @@ class FakeEngine:
 
 class FakeStream:
     """First in, first out, in waves like batch steps; `delay_s` is slept before
-    each finished request, to simulate latency (and give kill tests a window)."""
+    each finished request, to simulate latency (and give kill tests a window),
+    and then requests submitted meanwhile join the running batch at its front."""
 
     def __init__(self, engine: FakeEngine) -> None:
         self.engine = engine
@@ -228,7 +242,17 @@ class FakeStream:
             wave = list(self.queue)
             self.queue.clear()
             self.engine.calls.append([request for _, request in wave])
-            for tag, request in wave:
+            running = deque(wave)
+            while running:
+                tag, request = running.popleft()
                 if self.engine.delay_s:
                     time.sleep(self.engine.delay_s)
                 yield tag, self.engine.complete(request)
+                if self.engine.delay_s and self.queue:
+                    # With latency modelled, requests submitted meanwhile join the
+                    # running batch, as in vLLM: short answer continuations finish
+                    # before the long chains still in the batch.
+                    joined = list(self.queue)
+                    self.queue.clear()
+                    self.engine.calls.append([r for _, r in joined])
+                    running.extendleft(reversed(joined))

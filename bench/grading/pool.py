@@ -21,9 +21,13 @@ PROGRESS_FROM = 500
 
 
 class GradingPool:
-    def __init__(self, workers: int | None = None, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, workers: int | None = None, timeout_s: float = 5.0, quiet: bool = False
+    ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.timeout_s = timeout_s
+        # A pool behind the sweep's own progress bar draws none of its own.
+        self.quiet = quiet
         self._pools: dict[tuple[str, ...], HardTimeoutPool] = {}
 
     def _pool(self, grader: Grader) -> HardTimeoutPool:
@@ -93,7 +97,7 @@ class GradingPool:
                 total=len(items),
                 desc=f"grading ({name}{', ' + what if what else ''})",
                 unit="check",
-                disable=len(items) < PROGRESS_FROM,
+                disable=self.quiet or len(items) < PROGRESS_FROM,
             ) as bar:
                 if g.batch is not None:
                     verdicts = g.batch(items, self.timeout_s)
@@ -116,7 +120,14 @@ class GradingPool:
         groups: dict[tuple, list[int]] = {}
         for i, row in enumerate(rows):
             if "problem_id" in row and "budget" in row:
-                key = (row["task"], row["problem_id"], row["budget"], row.get("model"))
+                # A repeat (another seed) is a vote of its own.
+                key = (
+                    row["task"],
+                    row["problem_id"],
+                    row["budget"],
+                    row.get("model"),
+                    row.get("repeat", 0),
+                )
                 groups.setdefault(key, []).append(i)
         by_grader: dict[str, list[list[int]]] = {}
         for indices in groups.values():

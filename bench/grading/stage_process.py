@@ -1,0 +1,83 @@
+"""The grading stage's process: `python -m bench.grading.stage_process FD`.
+
+Receives (run_dir, graders, workers, timeout_s), then ("grade", part, count)
+messages; grades each part with its own GradingPool and stores the verdicts;
+answers ("graded", count, seconds) or ("error", text). Exits on ("stop",),
+on SIGTERM (closing its pool), or when the sweep's end of the pipe closes.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _warm_up(pool: object, names: set[str]) -> None:
+    """While the engine starts its first chains: the graders' modules, the
+    symbolic workers, the sandbox's isolation probe."""
+    from bench.grading import get_grader
+
+    for name in names:
+        grader = get_grader(name)
+        if grader.preload and not grader.in_process:
+            pool._pool(grader).start()  # type: ignore[attr-defined]
+        if grader.name == "code":
+            from bench.grading.sandbox import isolation
+
+            isolation()
+
+
+def main(fd: int) -> None:
+    from bench.grading.pool import GradingPool
+    from bench.store import RunStore, read_part
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the sweep decides when to stop
+    conn = Connection(fd)
+    run_dir, graders, workers, timeout_s = conn.recv()
+    store = RunStore(Path(run_dir), create=False)
+    pool = GradingPool(workers, timeout_s, quiet=True)
+    try:
+        _warm_up(pool, set(graders.values()))
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return
+            if message[0] != "grade":
+                return
+            # Parts that queued up while the last ones were graded go together:
+            # one bigger batch keeps every core busy (the sandbox runs a batch
+            # in parallel), so a stage that fell behind catches up faster.
+            parts = [message]
+            while conn.poll(0):
+                message = conn.recv()
+                if message[0] != "grade":
+                    break
+                parts.append(message)
+            started = time.perf_counter()
+            try:
+                rows = [r for _, part, _ in parts for r in read_part(Path(part)).to_dict("records")]
+                store.append_grades(pool.grade(rows, graders))
+            except Exception as exc:
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+                return
+            try:
+                conn.send(("graded", sum(c for *_, c in parts), time.perf_counter() - started))
+            except OSError:
+                return
+            if message[0] != "grade":
+                return
+    finally:
+        pool.close()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

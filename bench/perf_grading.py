@@ -1,0 +1,123 @@
+"""`bench perf --only grading`: does grading overlap generation?
+
+The fake engine writes code (engine.script=code) for HumanEval problems and
+sleeps `delay_s` per finished request: accelerator time that takes no CPU.
+The delay is calibrated so that generating takes about as long as grading
+the programs in the sandbox. Then, side by side:
+
+  generation alone   the strategy on the engine, nothing graded
+  grading alone      every stored attempt graded in one go (as before the stage)
+  the sweep          both, the grading stage beside the engine loop
+
+  grading_overlap_ratio  sweep (generate + grade) / (generation alone + grading alone);
+                         1.0: no overlap (the sum), 0.5: perfect overlap of equal halves
+  engine_idle_share      share of the sweep's wall time the engine had no work
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def grading_overlap(data_dir: Path, problems: int = 80, budgets: str = "[16,64]") -> dict[str, Any]:
+    from hydra import compose, initialize_config_dir
+
+    from bench.config import register
+    from bench.engines import make_engine
+    from bench.grading.pool import GradingPool
+    from bench.perf import CONFIG_DIR
+    from bench.prompts import build_prompts, chain_settings, load_suite
+    from bench.runner import Sweep
+    from bench.strategies import SingleChain
+
+    register()
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = [
+            "engine=fake",
+            "engine.script=code",
+            "suite=humaneval",
+            f"suite.limit={problems}",
+            f"suite.data_dir={data_dir}",
+            f"budget.tokens={budgets}",
+            f"results_dir={tmp}",
+            "store_interval_s=0.5",
+            "report=false",
+            "summary=false",
+            "engine.show_progress=false",
+        ]
+
+        def cfg_with(*more: str) -> Any:
+            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+                return compose(config_name="config", overrides=[*overrides, *more])
+
+        cfg = cfg_with()
+        loaded, specs = load_suite(cfg.suite)
+        graders = {name: spec.grader_name for name, spec in specs.items()}
+
+        def generate(delay: float) -> tuple[float, list[dict[str, Any]], int]:
+            engine = make_engine(cfg.engine, cfg.model)
+            engine.delay_s = delay
+            prompted = build_prompts(engine, loaded, specs, cfg.model)
+            started = time.perf_counter()
+            results, stats = SingleChain(chain_settings(cfg.model)).run(
+                engine,
+                [p.prompt_ids for p in prompted],
+                list(cfg.budget.tokens),
+                answers=[(p.answer_max_tokens, p.answer_stop) for p in prompted],
+            )
+            seconds = time.perf_counter() - started
+            rows = [
+                {
+                    "key": str(i),
+                    "task": prompted[r.prompt_index].problem.task,
+                    "problem_id": prompted[r.prompt_index].problem.problem_id,
+                    "budget": r.attempt.budget,
+                    "gold": prompted[r.prompt_index].problem.gold,
+                    "answer_text": r.attempt.answer_text,
+                    "thinking_text": r.attempt.thinking_text,
+                    "hit_budget": r.attempt.hit_budget,
+                }
+                for i, r in enumerate(results)
+            ]
+            return seconds, rows, len(prompted) + stats.answer_requests
+
+        def grade(rows: list[dict[str, Any]]) -> float:
+            pool = GradingPool(quiet=True)
+            try:
+                started = time.perf_counter()
+                pool.grade(rows, graders)
+                return time.perf_counter() - started
+            finally:
+                pool.close()
+
+        _, rows, requests = generate(0.0)
+        grade(rows[:8])  # warm the sandbox (its isolation probe) outside the timing
+        grade_alone = grade(rows)
+        delay = grade_alone / requests  # generation about as long as grading
+        generate_alone, _, _ = generate(delay)
+        sweep = Sweep(cfg_with(f"engine.delay_s={delay:.6f}", "run_name=overlap"))
+        sweep.run()
+        timing = sweep.grading
+    both = timing["generate_and_grade_seconds"]
+    ratio = both / (generate_alone + grade_alone)
+    idle = max(0.0, 1.0 - generate_alone / both)
+    print(
+        f"  {len(rows)} programs: generation alone {generate_alone:.1f} s, grading alone "
+        f"{grade_alone:.1f} s, the sweep {both:.1f} s -> ratio {ratio:.2f} (goal <= 0.6), "
+        f"engine idle {idle:.0%} of the sweep",
+        flush=True,
+    )
+    return {
+        "grading_overlap_ratio": round(ratio, 3),
+        "engine_idle_share": round(idle, 3),
+        "grading_details": {
+            "programs": len(rows),
+            "delay_s": round(delay, 6),
+            "generation_alone_seconds": round(generate_alone, 3),
+            "grading_alone_seconds": round(grade_alone, 3),
+            "sweep": timing,
+        },
+    }
