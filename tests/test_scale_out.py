@@ -173,18 +173,3 @@ def test_cluster_launcher_configs_compose(launcher, target):
             return_hydra_config=True,
         )
     assert cfg.hydra.launcher._target_ == target
-
-
-def test_a_missing_launcher_plugin_is_one_line(tmp_path):
-    try:
-        import hydra_plugins.hydra_submitit_launcher  # noqa: F401
-
-        pytest.skip("the submitit plugin is installed here")
-    except ImportError:
-        pass
-    result = bench("sweep", "-m", "hydra/launcher=slurm", "engine=fake", f"results_dir={tmp_path}")
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "error: hydra/launcher=slurm needs the hydra-submitit-launcher plugin: "
-        "pip install hydra-submitit-launcher"
-    )
