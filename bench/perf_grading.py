@@ -1,7 +1,7 @@
 """`bench perf --only grading`: does grading overlap generation?
 
-The fake engine writes code (engine.script=code) for HumanEval problems and
-sleeps `delay_s` per finished request: accelerator time that takes no CPU.
+The fake engine writes code (engine.script=code) for all 164 HumanEval
+problems at two budgets (328 programs) and sleeps `delay_s` per finished request: accelerator time that takes no CPU.
 The delay is calibrated so that generating takes about as long as grading
 the programs in the sandbox. Then, side by side:
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 
-def grading_overlap(data_dir: Path, problems: int = 80, budgets: str = "[16,64]") -> dict[str, Any]:
+def grading_overlap(data_dir: Path, problems: int = 164, budgets: str = "[16,64]") -> dict[str, Any]:
     from hydra import compose, initialize_config_dir
 
     from bench.config import register

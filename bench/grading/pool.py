@@ -45,22 +45,22 @@ class GradingPool:
         A chain cut by the budget is also graded on the last answer inside its
         thinking (correct_in_thinking; analysis/truncation.py), None elsewhere."""
         graders = [get_grader(grader[r["task"]]) for r in rows]
-        extracted, correct = self._check(graders, [r["answer_text"] for r in rows], rows)
         cut = [
             i
             for i, r in enumerate(rows)
             if r.get("hit_budget") and r.get("thinking_text") is not None
         ]
+        # Answers and cut chains' thinking in one batch: the slow checks (sandbox
+        # runs, symbolic workers) then fill every core once instead of twice.
+        all_extracted, all_correct = self._check(
+            graders + [graders[i] for i in cut],
+            [r["answer_text"] for r in rows] + [rows[i]["thinking_text"] for i in cut],
+            rows + [rows[i] for i in cut],
+        )
+        extracted, correct = all_extracted[: len(rows)], all_correct[: len(rows)]
         in_thinking: list[bool | None] = [None] * len(rows)
-        if cut:
-            _, verdicts = self._check(
-                [graders[i] for i in cut],
-                [rows[i]["thinking_text"] for i in cut],
-                [rows[i] for i in cut],
-                "in thinking",
-            )
-            for i, verdict in zip(cut, verdicts, strict=True):
-                in_thinking[i] = verdict
+        for i, verdict in zip(cut, all_correct[len(rows) :], strict=True):
+            in_thinking[i] = verdict
         vote_class = self._vote_classes(rows, graders, extracted)
         return [
             {
@@ -77,7 +77,7 @@ class GradingPool:
         ]
 
     def _check(
-        self, graders: list[Grader], texts: list[str], rows: list[dict[str, Any]], what: str = ""
+        self, graders: list[Grader], texts: list[str], rows: list[dict[str, Any]]
     ) -> tuple[list[str | None], list[bool]]:
         """Extract each text's answer and check it against its row's gold."""
         extracted = [g.extract(text) for g, text in zip(graders, texts, strict=True)]
@@ -95,7 +95,7 @@ class GradingPool:
             items = [(extracted[i], str(rows[i]["gold"]), self.timeout_s) for i in indices]
             with tqdm(
                 total=len(items),
-                desc=f"grading ({name}{', ' + what if what else ''})",
+                desc=f"grading ({name})",
                 unit="check",
                 disable=self.quiet or len(items) < PROGRESS_FROM,
             ) as bar:
