@@ -60,9 +60,10 @@ run: setup
 test: setup
 	$(BIN)/pytest -q $(ARGS)
 
-# Everything but the real-engine tests (seconds, not minutes).
+# Everything but the real-engine and slow tests (kill trials, launchers,
+# subprocess sweeps): the loop while developing; `make test` runs all of them.
 test-fast: setup
-	$(BIN)/pytest -q -m "not engine" $(ARGS)
+	$(BIN)/pytest -q -m "not engine and not slow" $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check bench tests

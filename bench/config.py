@@ -231,6 +231,8 @@ class Config:
     # Write RUN/report/ (page, figures, cost tables) when the sweep ends;
     # `bench report RUN` builds it any time later.
     report: bool = True
+    # Draw RUN/accuracy_vs_thinking.png (the tables are written either way).
+    plots: bool = True
     seed: int = 0
     # Run every configuration this many times with seeds seed, seed+1, ...:
     # the report gives pass@1 over the repeats and its spread across seeds.

@@ -37,6 +37,7 @@ NOT_IN_IDENTITY = {
     ("engine", "show_progress"),
     ("store_interval_s",),
     ("report",),
+    ("plots",),
     ("engine", "delay_s"),
     # Where the server is and how we talk to it; its version and model name
     # (what decides the output) are in the record keys.

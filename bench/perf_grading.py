@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 
-def grading_overlap(data_dir: Path, problems: int = 164, budgets: str = "[16,64]") -> dict[str, Any]:
+def grading_overlap(
+    data_dir: Path, problems: int = 164, budgets: str = "[16,64]"
+) -> dict[str, Any]:
     from hydra import compose, initialize_config_dir
 
     from bench.config import register

@@ -205,9 +205,20 @@ class Sweep:
         ]
         buffer: list[dict[str, Any]] = []
 
-        def flush() -> None:
-            stage.submit(store.append_generations(buffer), len(buffer))
+        def flush(final: bool = False) -> None:
+            part = store.append_generations(buffer)
+            # A sweep that ends before its first hand-over never starts the
+            # stage: its one part is graded below, with nothing left to overlap.
+            if not (final and stage.proc is None):
+                stage.submit(part, len(buffer))
             buffer.clear()
+
+        def due(since: float) -> bool:
+            """Store every store_interval_s; while the grading stage waits for
+            work, four times as often, so it keeps pace and little is left at the end."""
+            return since >= cfg.store_interval_s or (
+                since >= cfg.store_interval_s / 4 and stage.idle()
+            )
 
         try:
             with tqdm(
@@ -219,7 +230,6 @@ class Sweep:
             ) as bar:
                 last_store = span_start = time.monotonic()
                 if pending:
-                    stage.start()
                     chains = strategy.stream(
                         engine,
                         [
@@ -243,11 +253,11 @@ class Sweep:
                                 row = self._row(key, p, result, cfg, engine.token_source)
                                 buffer.append(row | {"repeat": repeat})
                         bar.update(1)
-                        if time.monotonic() - last_store >= cfg.store_interval_s:
+                        if due(time.monotonic() - last_store):
                             flush()
                             last_store = time.monotonic()
                             bar.set_postfix_str(stage.progress())
-                flush()
+                flush(final=True)
             generated_at = time.monotonic()
             stage.finish(self.terminal, show=cfg.engine.show_progress)
             # Generation and grading, overlapped: what bench perf compares.
@@ -307,7 +317,7 @@ class Sweep:
         # that fills up while drawing them leaves a complete run, not a "running" one.
         store.write_manifest(manifest)
         try:
-            manifest["outputs"] = write_outputs(run_dir, tables)
+            manifest["outputs"] = write_outputs(run_dir, tables, plots=cfg.plots)
             store.write_manifest(manifest)
             if cfg.report:
                 self._write_report(run_dir, records, manifest, tables)

@@ -26,8 +26,8 @@ def bench(*args: str, cwd=None, timeout: float = 300) -> subprocess.CompletedPro
 @pytest.fixture
 def make_cfg(tmp_path):
     """Compose the real Hydra config with overrides, writing results under tmp_path.
-    Sweeps skip the report page unless a test asks (report=true): it costs
-    seconds per sweep and has tests of its own."""
+    Sweeps skip the report page and the curve unless a test asks (report=true,
+    plots=true): drawing costs most of a fake sweep's second and has tests of its own."""
 
     def _make(*overrides: str):
         register()
@@ -38,6 +38,7 @@ def make_cfg(tmp_path):
                     f"results_dir={tmp_path / 'results'}",
                     "engine.show_progress=false",
                     "report=false",
+                    "plots=false",
                     *overrides,
                 ],
             )

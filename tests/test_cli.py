@@ -45,6 +45,7 @@ def test_bad_budget_is_one_line(tmp_path, budget, fragment):
     assert line.startswith("error: budget.tokens") and fragment in line
 
 
+@pytest.mark.slow
 def test_sweep_then_report_rebuilds_from_records(tmp_path):
     result = bench("sweep", "engine=fake", "suite.limit=4", "run_name=r", f"results_dir={tmp_path}")
     assert result.returncode == 0, result.stderr

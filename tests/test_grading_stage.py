@@ -117,6 +117,7 @@ def test_progress_shows_generated_and_graded(tmp_path):
     assert "graded " in result.stderr and "problems:" in result.stderr
 
 
+@pytest.mark.slow
 @needs_sandbox
 def test_kill_during_code_grading_then_resume_matches(tmp_path):
     """SIGKILL while the stage grades programs; the re-run's records equal an

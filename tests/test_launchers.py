@@ -23,6 +23,9 @@ from bench.config import job_cpus, job_gpus, register
 ray_plugin = pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the scale extra")
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the scale extra")
 
+# A Ray head and launcher processes: minutes, not seconds.
+pytestmark = pytest.mark.slow
+
 ENV = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", HF_HUB_OFFLINE="1")
 FOUR_JOBS = (
     "engine=fake",

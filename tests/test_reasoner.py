@@ -39,6 +39,7 @@ def test_chain_problems_are_deterministic_and_their_lengths_known():
         assert all(0 <= v <= 99 for v in c.values) and 0 not in c.steps
 
 
+@pytest.mark.slow
 def test_a_short_training_run_learns():
     """The shipped recipe's script, 600 steps of a 2-layer model on one-step
     chains (about 15 s): the loss falls and a few problems come out right."""

@@ -116,6 +116,7 @@ def test_disk_full_stops_cleanly_and_keeps_what_was_stored(make_cfg, monkeypatch
     pd.testing.assert_frame_equal(_records(resumed), _records(whole))
 
 
+@pytest.mark.slow
 def test_from_manifest_reproduces_the_run(tmp_path):
     results = tmp_path / "results"
     first = _bench(
@@ -151,6 +152,7 @@ def _kill_then_resume(args: list[str], wait_s: float) -> bool:
     return landed
 
 
+@pytest.mark.slow
 def test_killed_sweeps_resume_to_exactly_the_uninterrupted_records(tmp_path):
     """SIGKILL at random moments (20 trials); each re-run completes to the same records."""
     from concurrent.futures import ThreadPoolExecutor
@@ -178,6 +180,7 @@ def test_killed_sweeps_resume_to_exactly_the_uninterrupted_records(tmp_path):
     assert sum(landed) >= 15  # the kills really landed mid-sweep
 
 
+@pytest.mark.slow
 def test_the_300_problem_sweep_killed_and_rerun_matches(tmp_path):
     """The issue's own command: killed mid-way, re-run, the same records.parquet contents."""
     results = f"results_dir={tmp_path}"

@@ -154,6 +154,7 @@ def two_runs(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_report_page_renders_in_headless_chromium(two_runs, tmp_path):
     result = bench("report", str(two_runs / "plain"))
     assert result.returncode == 0, result.stderr

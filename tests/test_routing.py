@@ -112,6 +112,7 @@ def test_the_oracle_is_never_dominated_and_the_verdict_names_a_policy():
     assert "cheaper" in verdict(table)
 
 
+@pytest.mark.slow
 def test_bench_route_on_a_run_writes_table_plot_and_report_section(tmp_path):
     assert (
         bench(

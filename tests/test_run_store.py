@@ -134,6 +134,7 @@ def test_the_lock_names_its_holder_and_frees_itself_when_the_holder_dies(tmp_pat
         assert holder(tmp_path)["pid"] == os.getpid()
 
 
+@pytest.mark.slow
 def test_a_second_sweep_on_a_running_run_refuses_or_waits(tmp_path, reference):
     results = tmp_path / "results"
     first = _popen_sweep(results, "suite.limit=8", "engine.delay_s=0.4", "store_interval_s=0.1")
@@ -178,6 +179,7 @@ def test_parts_never_overwrite_each_other(tmp_path):
 # ---- read-only commands ----
 
 
+@pytest.mark.slow
 def test_a_report_during_a_sweep_leaves_both_correct(tmp_path, reference):
     results = tmp_path / "results"
     sweep = _popen_sweep(
@@ -260,6 +262,7 @@ def test_a_damaged_manifest_is_one_line_in_every_command(tmp_path, reference, te
 # ---- interruption ----
 
 
+@pytest.mark.slow
 def test_sigterm_stores_what_finished_and_exits_like_ctrl_c(tmp_path, reference):
     results = tmp_path / "results"
     sweep = _popen_sweep(
@@ -316,7 +319,7 @@ def test_disk_full_while_drawing_leaves_a_complete_run_and_no_half_files(make_cf
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", no_space)
-    cfg = make_cfg("engine=fake", "suite.limit=3", "budget.tokens=[8,64]", "run_name=full")
+    cfg = make_cfg("engine=fake", "suite.limit=3", "budget.tokens=[8,64]", "run_name=full", "plots=true")
     with pytest.raises(DiskFullError, match="its records are complete"):
         Sweep(cfg).run()
     run_dir = Path(cfg.results_dir) / "full"

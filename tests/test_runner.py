@@ -32,7 +32,7 @@ REQUIRED = {
 
 
 def test_sweep_writes_everything(make_cfg, tmp_path):
-    cfg = make_cfg("engine=fake", "run_name=a", "suite.limit=30", "report=true")
+    cfg = make_cfg("engine=fake", "run_name=a", "suite.limit=30", "report=true", "plots=true")
     run_dir = Sweep(cfg).run()
     for name in ("records.parquet", "manifest.json", "scaling.csv", "accuracy_vs_thinking.png"):
         assert (run_dir / name).is_file(), name

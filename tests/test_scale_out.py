@@ -28,6 +28,7 @@ def records(run_dir: Path) -> pd.DataFrame:
 SWEEP = ("engine=fake", "suite=arith", "suite.limit=11", "budget.tokens=[16,64]")
 
 
+@pytest.mark.slow
 def test_merged_shards_equal_the_unsharded_run(make_cfg, tmp_path):
     whole = run_sweep(make_cfg(*SWEEP, "run_name=whole"))
     shards = [run_sweep(make_cfg(*SWEEP, f"shard={i}/3", f"run_name=s{i}")) for i in range(3)]
@@ -112,6 +113,7 @@ def test_a_bad_shard_is_one_line(tmp_path, value):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_multirun_runs_each_model_in_its_own_process(tmp_path):
     process = subprocess.Popen(
         [
@@ -144,6 +146,7 @@ def test_multirun_runs_each_model_in_its_own_process(tmp_path):
     assert "[job 0]" in out and "[job 1]" in out
 
 
+@pytest.mark.slow
 def test_a_failing_job_fails_the_multirun(tmp_path):
     result = bench(
         "sweep",

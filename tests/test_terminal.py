@@ -30,6 +30,7 @@ def stored(tmp_path_factory) -> Path:
     return results
 
 
+@pytest.mark.slow
 def test_a_sweep_ends_with_the_table_read_from_its_files(stored, tmp_path):
     result = bench("sweep", *FAKE, "suite.limit=6", f"results_dir={tmp_path}", "run_name=t")
     out = result.stdout.strip().splitlines()

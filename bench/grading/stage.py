@@ -50,11 +50,6 @@ class GradingStage:
         self.busy_seconds = 0.0  # time the stage spent grading
         self.error: str | None = None
 
-    def start(self) -> None:
-        """Start the process now (it warms up while the engine works)."""
-        if self.proc is None:
-            self._start()
-
     def _start(self) -> None:
         parent, child = Pipe()
         self.conn = parent
@@ -66,6 +61,11 @@ class GradingStage:
         )
         child.close()
         self.conn.send(self.settings)
+
+    def idle(self) -> bool:
+        """Started, and every part handed over is graded."""
+        self._collect()
+        return self.proc is not None and self.behind == 0
 
     @property
     def behind(self) -> int:

@@ -39,7 +39,8 @@ def scaling_tables(records: pd.DataFrame, subset_draws: int = 1000) -> ScalingTa
     return ScalingTables(scaling, by_difficulty)
 
 
-def write_outputs(run_dir: Path, tables: ScalingTables) -> list[str]:
+def write_outputs(run_dir: Path, tables: ScalingTables, plots: bool = True) -> list[str]:
+    """The tables, and unless `plots` is false the curve (drawing is most of the time)."""
     scaling = tables.scaling
     write_atomic(
         lambda t: scaling.to_csv(t, index=False, float_format="%.6g"), run_dir / SCALING_CSV
@@ -52,7 +53,7 @@ def write_outputs(run_dir: Path, tables: ScalingTables) -> list[str]:
             run_dir / BY_DIFFICULTY_CSV,
         )
         written.append(BY_DIFFICULTY_CSV)
-    if not scaling.empty:
+    if plots and not scaling.empty:
         suite = ", ".join(sorted(scaling["task"].unique()))
         accuracy_vs_thinking(
             scaling, run_dir / CURVE_PNG, title=f"Accuracy vs thinking tokens ({suite})"
