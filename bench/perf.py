@@ -92,7 +92,7 @@ def measure(problems: int, overrides: list[str]) -> dict[str, Any]:
     from bench.engines import make_engine
     from bench.grading.pool import GradingPool
     from bench.prompts import Prompted, build_prompts, chain_settings, load_suite
-    from bench.runner import Sweep
+    from bench.records import build_row
     from bench.store import RunStore
     from bench.strategies import SingleChain
     from bench.types import GenerationRequest
@@ -161,7 +161,9 @@ def measure(problems: int, overrides: list[str]) -> dict[str, Any]:
             started = time.perf_counter()
             results, _ = strategy.run(engine, prompts, [overhead_budget])
             rows = [
-                Sweep._row(str(i), prompted[r.prompt_index], r, cfg, "engine ids")
+                build_row(
+                    str(i), prompted[r.prompt_index], r, cfg.model.name, "single", "engine ids"
+                )
                 for i, r in enumerate(results)
             ]
             store = RunStore(Path(tmp))

@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from bench.engines import make_engine
 from bench.grading.pool import GradingPool
 from bench.grading.stage import GradingStage
 from bench.prompts import Prompted, build_prompts, chain_settings, check_context, load_suite
+from bench.records import RecordKeys, build_row
 from bench.report.outputs import ScalingTables, scaling_tables, write_outputs
 from bench.run_dir import check_run_dir_compatible, point_latest, prepare_run_dir, resolve_run_dir
 from bench.runlock import RunLock
@@ -51,6 +53,23 @@ from bench.store import (
 from bench.strategies import StrategyStats, make_strategy
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Plan:
+    """What one invocation of a sweep has left to do, and where."""
+
+    run_dir: Path
+    store: RunStore
+    stored: set[str]
+    key_of: RecordKeys
+    pending: list[tuple[Prompted, int]]  # (problem, repeat) with attempts missing
+    seeds: list[int]
+    answers: list[tuple[int | None, tuple[str, ...] | None]]
+    manifest: dict[str, Any]  # status "running" until the sweep ends
+    previous_work: dict[str, Any]
+    data_hash: str
+    problems: int
 
 
 class Sweep:
@@ -137,21 +156,24 @@ class Sweep:
         engine_info: dict[str, Any],
         started: float,
     ) -> Path:
+        """The sweep's three phases: plan what is left, generate (grading
+        beside it), finish (records, tables, manifest, report, verdicts)."""
+        plan = self._plan(run_dir, problems, prompted, engine_info)
+        stats = StrategyStats()
+        self._generate(plan, engine, stats)
+        return self._finish(plan, engine, engine_info, stats, started)
+
+    def _plan(
+        self,
+        run_dir: Path,
+        problems: list[Any],
+        prompted: list[Prompted],
+        engine_info: dict[str, Any],
+    ) -> _Plan:
+        """What is left to generate (a resume skips stored attempts), with each
+        entry's seed and answer settings; the manifest says the run is running."""
         cfg = self.cfg
-        base = self._record_base(engine_info)
-
-        def key_of(p: Prompted, sample: int, budget: int, repeat: int = 0) -> str:
-            # The problem's id too: two problems with the same prompt are still two records.
-            # A repeat is the same configuration under the next seed.
-            return record_key(
-                base
-                | {"seed": cfg.seed + repeat}
-                | {"task": p.problem.task, "problem": p.problem.problem_id, "gold": p.problem.gold}
-                # A chat API's prompt is its messages (it tokenizes them itself).
-                | {"prompt": p.prompt_ids or p.messages, "sample": sample, "budget": budget}
-            )
-
-        specs = self.specs
+        key_of = RecordKeys(self._record_base(engine_info), cfg.seed)
         store = RunStore(run_dir)
         stored = store.stored_keys()
         # One entry per problem and repeat (seed) with anything left to generate.
@@ -177,32 +199,38 @@ class Sweep:
                 flush=True,
             )
         self.generated = len(pending)
-
-        strategy = make_strategy(
-            cfg.strategy.name, chain_settings(cfg.model, cfg.strategy), cfg.model
-        )
-        stats = StrategyStats()
-        graders = {name: spec.grader_name for name, spec in specs.items()}
-        # Graded beside generation (grading/stage.py): the engine loop only
-        # stores finished attempts and hands the part over.
-        stage = GradingStage(run_dir, graders, cfg.grading_workers, cfg.grading_timeout_s)
-        pool = GradingPool(cfg.grading_workers, cfg.grading_timeout_s)  # earlier leftovers
         seeds = [
             int(record_key({"seed": cfg.seed + r, "problem": p.problem.problem_id})[:8], 16)
             for p, r in pending
         ]
         # A non-thinking mode's answer is its whole response: the task's short
         # answer length does not cap it.
-        thinking = cfg.model.thinking
         answers = [
             (
                 p.answer_max_tokens
-                if thinking
+                if cfg.model.thinking
                 else max(p.answer_max_tokens or 0, cfg.model.answer_max_tokens),
                 p.answer_stop,
             )
             for p, _ in pending
         ]
+        return _Plan(
+            run_dir, store, stored, key_of, pending, seeds, answers, manifest, previous_work,
+            data_hash, len(problems),
+        )  # fmt: skip
+
+    def _generate(self, plan: _Plan, engine: Any, stats: StrategyStats) -> None:
+        """Stream every pending problem through the engine; store finished ones
+        and hand them to the grading stage; wait for the last verdicts."""
+        cfg, store = self.cfg, plan.store
+        strategy = make_strategy(
+            cfg.strategy.name, chain_settings(cfg.model, cfg.strategy), cfg.model
+        )
+        graders = {name: spec.grader_name for name, spec in self.specs.items()}
+        # Graded beside generation (grading/stage.py): the engine loop only
+        # stores finished attempts and hands the part over.
+        stage = GradingStage(plan.run_dir, graders, cfg.grading_workers, cfg.grading_timeout_s)
+        pool = GradingPool(cfg.grading_workers, cfg.grading_timeout_s)  # earlier leftovers
         buffer: list[dict[str, Any]] = []
 
         def flush(final: bool = False) -> None:
@@ -222,41 +250,37 @@ class Sweep:
 
         try:
             with tqdm(
-                total=len(pending),
+                total=len(plan.pending),
                 desc="problems",
                 unit="problem",
-                disable=not cfg.engine.show_progress or not pending,
+                disable=not cfg.engine.show_progress or not plan.pending,
                 file=self.terminal,
             ) as bar:
                 last_store = span_start = time.monotonic()
-                if pending:
-                    chains = strategy.stream(
-                        engine,
-                        [
-                            p.messages if strategy.takes_messages else p.prompt_ids
-                            for p, _ in pending
-                        ],
-                        self.budgets,
-                        self.samples,
-                        seeds,
-                        stats,
-                        answers=answers,
-                    )
-                    for results in chains:
-                        for result in results:
-                            p, repeat = pending[result.prompt_index]
-                            key = key_of(p, result.attempt.sample, result.attempt.budget, repeat)
-                            if key not in stored:
-                                stored.add(key)
-                                # Where the token counts come from: the engine's ids,
-                                # or (a server without them) logprobs or local encoding.
-                                row = self._row(key, p, result, cfg, engine.token_source)
-                                buffer.append(row | {"repeat": repeat})
-                        bar.update(1)
-                        if due(time.monotonic() - last_store):
-                            flush()
-                            last_store = time.monotonic()
-                            bar.set_postfix_str(stage.progress())
+                for results in self._stream(plan, engine, strategy, stats):
+                    for result in results:
+                        p, repeat = plan.pending[result.prompt_index]
+                        key = plan.key_of(p, result.attempt.sample, result.attempt.budget, repeat)
+                        if key not in plan.stored:
+                            plan.stored.add(key)
+                            # Where the token counts come from: the engine's ids,
+                            # or (a server without them) logprobs or local encoding.
+                            buffer.append(
+                                build_row(
+                                    key,
+                                    p,
+                                    result,
+                                    record_model_name(cfg.model),
+                                    cfg.strategy.name,
+                                    engine.token_source,
+                                    repeat,
+                                )  # fmt: skip
+                            )
+                    bar.update(1)
+                    if due(time.monotonic() - last_store):
+                        flush()
+                        last_store = time.monotonic()
+                        bar.set_postfix_str(stage.progress())
                 flush(final=True)
             generated_at = time.monotonic()
             stage.finish(self.terminal, show=cfg.engine.show_progress)
@@ -274,24 +298,52 @@ class Sweep:
             # Whatever finished is whole: keep it (ungraded; a re-run grades it).
             stage.abort()
             store.append_generations(buffer)
-            # The manifest says the run stopped, not that it is still running.
-            manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            with contextlib.suppress(OSError):
-                store.write_manifest(manifest)
-            if isinstance(exc, KeyboardInterrupt):
-                how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-                print(
-                    f"\n{how}; what finished is stored in {run_dir}. "
-                    "Re-run the same command to resume.",
-                    flush=True,
-                )
+            self._stopped(plan, exc)
             raise
         finally:
             stage.abort()  # after finish(): already gone
             pool.close()
             engine.close()  # free the engine before the tables (the caller closes it too)
 
-        records = store.write_records()
+    def _stream(self, plan: _Plan, engine: Any, strategy: Any, stats: StrategyStats):
+        if not plan.pending:
+            return iter(())
+        return strategy.stream(
+            engine,
+            [p.messages if strategy.takes_messages else p.prompt_ids for p, _ in plan.pending],
+            self.budgets,
+            self.samples,
+            plan.seeds,
+            stats,
+            answers=plan.answers,
+        )
+
+    def _stopped(self, plan: _Plan, exc: BaseException) -> None:
+        """The manifest says the run stopped, not that it is still running."""
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        plan.manifest["status"] = "interrupted" if interrupted else "failed"
+        with contextlib.suppress(OSError):
+            plan.store.write_manifest(plan.manifest)
+        if interrupted:
+            how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+            print(
+                f"\n{how}; what finished is stored in {plan.run_dir}. "
+                "Re-run the same command to resume.",
+                flush=True,
+            )
+
+    def _finish(
+        self,
+        plan: _Plan,
+        engine: Any,
+        engine_info: dict[str, Any],
+        stats: StrategyStats,
+        started: float,
+    ) -> Path:
+        """Records, adherence, tables and the final manifest; the report; then
+        the verdict on requests and budget adherence."""
+        cfg, run_dir = self.cfg, plan.run_dir
+        records = plan.store.write_records()
         # A chat API's knob is advisory (reasoning_effort is not even a number
         # of tokens): its cuts are not exact, and thinking past the budget is a
         # loud warning there, not a failed run.
@@ -302,24 +354,33 @@ class Sweep:
         requests = engine.request_report()
         failures = Counter((requests or {}).get("failed") or {})
         status = "incomplete" if failures else "complete"
-        manifest = self._manifest(engine_info, data_hash, len(problems), status=status)
+        manifest = self._manifest(engine_info, plan.data_hash, plan.problems, status=status)
         if requests is not None:
             manifest["engine_requests"] = requests
         manifest.update(
             records=len(records),
             adherence=adherence,
             engine_start_seconds=getattr(engine, "start_seconds", None),
-            engine_work=manifest_mod.add_engine_work(previous_work, stats.__dict__),
+            engine_work=manifest_mod.add_engine_work(plan.previous_work, stats.__dict__),
             grading=self.grading,
             wall_seconds=round(time.perf_counter() - started, 3),
         )
         # The records are complete before any table or figure is drawn: a disk
         # that fills up while drawing them leaves a complete run, not a "running" one.
-        store.write_manifest(manifest)
+        plan.store.write_manifest(manifest)
+        self._write_outputs(plan, records, manifest, tables)
+        point_latest(run_dir)
+        self._verdict(run_dir, failures, adherence, advisory, engine_info)
+        return run_dir
+
+    def _write_outputs(
+        self, plan: _Plan, records: Any, manifest: dict[str, Any], tables: ScalingTables
+    ) -> None:
+        run_dir = plan.run_dir
         try:
-            manifest["outputs"] = write_outputs(run_dir, tables, plots=cfg.plots)
-            store.write_manifest(manifest)
-            if cfg.report:
+            manifest["outputs"] = write_outputs(run_dir, tables, plots=self.cfg.plots)
+            plan.store.write_manifest(manifest)
+            if self.cfg.report:
                 self._write_report(run_dir, records, manifest, tables)
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
@@ -329,7 +390,17 @@ class Sweep:
                 f"disk full while writing the tables and figures of {run_dir}; its records are "
                 f"complete: free some space, then run bench report {run_dir}",
             ) from exc
-        point_latest(run_dir)
+
+    def _verdict(
+        self,
+        run_dir: Path,
+        failures: Counter,
+        adherence: dict[str, Any],
+        advisory: bool,
+        engine_info: dict[str, Any],
+    ) -> None:
+        """Failed requests and broken budgets end the sweep with their errors."""
+        cfg = self.cfg
         if failures:
             from bench.engines.http import describe_failures
 
@@ -348,7 +419,6 @@ class Sweep:
             knob = (engine_info.get("budget_knob") or "") if cfg.engine.kind == "openai" else ""
             hint = f" (the server may ignore {knob.split()[0]})" if knob else ""
             raise AdherenceError(f"budget adherence failed: {adherence['problems']}{hint}")
-        return run_dir
 
     def _sandbox(self) -> str | None:
         """How generated code is isolated, for runs with code tasks; rlimits
@@ -391,39 +461,6 @@ class Sweep:
             return
         summary = {"records": len(records), "adherence": manifest.get("adherence")}
         write_json_atomic(summary, run_dir / "report" / "report.json")
-
-    @staticmethod
-    def _row(key: str, p: Prompted, result: Any, cfg: Any, token_source: str) -> dict[str, Any]:
-        attempt = result.attempt
-        return {
-            "key": key,
-            "model": record_model_name(cfg.model),
-            "task": p.problem.task,
-            "problem_id": p.problem.problem_id,
-            "difficulty": p.problem.difficulty,
-            "subject": p.problem.subject,
-            "strategy": cfg.strategy.name,
-            "budget": attempt.budget,
-            "sample": attempt.sample,
-            "prompt_tokens": len(p.prompt_ids)
-            if attempt.counted_prompt is None
-            else attempt.counted_prompt,
-            "thinking_tokens": attempt.thinking_tokens,
-            "answer_tokens": attempt.answer_tokens,
-            "engine_tokens": attempt.engine_tokens,
-            "token_source": token_source,
-            "extensions": attempt.extensions,
-            "discarded_tokens": attempt.discarded_tokens,
-            "verifier_score": attempt.certainty,
-            # Tokens a verifier read to score this attempt (self-certainty: none).
-            "verifier_tokens": 0,
-            "hit_budget": attempt.hit_budget,
-            "finish": attempt.finish,
-            "seconds": round(result.seconds, 6),
-            "gold": p.problem.gold,
-            "thinking_text": attempt.thinking_text,
-            "answer_text": attempt.answer_text,
-        }
 
     def _manifest(
         self, engine_info: dict[str, Any], data_hash: str, problems: int, status: str

@@ -319,7 +319,9 @@ def test_disk_full_while_drawing_leaves_a_complete_run_and_no_half_files(make_cf
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", no_space)
-    cfg = make_cfg("engine=fake", "suite.limit=3", "budget.tokens=[8,64]", "run_name=full", "plots=true")
+    cfg = make_cfg(
+        "engine=fake", "suite.limit=3", "budget.tokens=[8,64]", "run_name=full", "plots=true"
+    )
     with pytest.raises(DiskFullError, match="its records are complete"):
         Sweep(cfg).run()
     run_dir = Path(cfg.results_dir) / "full"

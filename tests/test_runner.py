@@ -165,3 +165,14 @@ def test_crash_mid_sweep_keeps_finished_problems(make_cfg, monkeypatch):
     )
     b = pd.read_parquet(full / "records.parquet")[columns].sort_values("key").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_stored_parts_follow_the_record_schema(make_cfg):
+    """bench/records.py names every column a part holds: nothing more, nothing less."""
+    from bench.records import GENERATION, GRADE
+    from bench.store import RunStore
+
+    run_dir = Sweep(make_cfg("engine=fake", "suite.limit=4", "budget.tokens=[0,16]")).run()
+    store = RunStore(run_dir)
+    assert list(store.generations().columns) == list(GENERATION)
+    assert list(store.grades().columns) == list(GRADE)
