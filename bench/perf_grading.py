@@ -22,20 +22,73 @@ from pathlib import Path
 from typing import Any
 
 
-def grading_overlap(
-    data_dir: Path, problems: int = 164, budgets: str = "[16,64]"
-) -> dict[str, Any]:
+def _compose(overrides: list[str]) -> Any:
     from hydra import compose, initialize_config_dir
 
     from bench.config import register
-    from bench.engines import make_engine
-    from bench.grading.pool import GradingPool
     from bench.perf import CONFIG_DIR
-    from bench.prompts import build_prompts, chain_settings, load_suite
-    from bench.runner import Sweep
-    from bench.strategies import SingleChain
 
     register()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        return compose(config_name="config", overrides=overrides)
+
+
+def _generate_alone(cfg: Any, delay: float) -> tuple[float, list[dict[str, Any]], int]:
+    """The strategy on the fake engine, nothing graded: (seconds, rows to grade,
+    requests finished)."""
+    from bench.engines import make_engine
+    from bench.prompts import build_prompts, chain_settings, load_suite
+    from bench.strategies import SingleChain
+
+    loaded, specs = load_suite(cfg.suite)
+    engine = make_engine(cfg.engine, cfg.model)
+    engine.delay_s = delay
+    prompted = build_prompts(engine, loaded, specs, cfg.model)
+    started = time.perf_counter()
+    results, stats = SingleChain(chain_settings(cfg.model)).run(
+        engine,
+        [p.prompt_ids for p in prompted],
+        list(cfg.budget.tokens),
+        answers=[(p.answer_max_tokens, p.answer_stop) for p in prompted],
+    )
+    seconds = time.perf_counter() - started
+    rows = []
+    for i, r in enumerate(results):
+        problem = prompted[r.prompt_index].problem
+        attempt = r.attempt
+        rows.append(
+            {
+                "key": str(i),
+                "task": problem.task,
+                "problem_id": problem.problem_id,
+                "budget": attempt.budget,
+                "gold": problem.gold,
+                "answer_text": attempt.answer_text,
+                "thinking_text": attempt.thinking_text,
+                "hit_budget": attempt.hit_budget,
+            }
+        )
+    return seconds, rows, len(prompted) + stats.answer_requests
+
+
+def _grade_alone(rows: list[dict[str, Any]], graders: dict[str, str]) -> float:
+    """Every row graded in one go, as a sweep graded before the stage: seconds."""
+    from bench.grading.pool import GradingPool
+
+    pool = GradingPool(quiet=True)
+    try:
+        started = time.perf_counter()
+        pool.grade(rows, graders)
+        return time.perf_counter() - started
+    finally:
+        pool.close()
+
+
+def grading_overlap(
+    data_dir: Path, problems: int = 164, budgets: str = "[16,64]"
+) -> dict[str, Any]:
+    from bench.runner import Sweep
+
     with tempfile.TemporaryDirectory() as tmp:
         overrides = [
             "engine=fake",
@@ -50,57 +103,14 @@ def grading_overlap(
             "summary=false",
             "engine.show_progress=false",
         ]
-
-        def cfg_with(*more: str) -> Any:
-            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-                return compose(config_name="config", overrides=[*overrides, *more])
-
-        cfg = cfg_with()
-        loaded, specs = load_suite(cfg.suite)
-        graders = {name: spec.grader_name for name, spec in specs.items()}
-
-        def generate(delay: float) -> tuple[float, list[dict[str, Any]], int]:
-            engine = make_engine(cfg.engine, cfg.model)
-            engine.delay_s = delay
-            prompted = build_prompts(engine, loaded, specs, cfg.model)
-            started = time.perf_counter()
-            results, stats = SingleChain(chain_settings(cfg.model)).run(
-                engine,
-                [p.prompt_ids for p in prompted],
-                list(cfg.budget.tokens),
-                answers=[(p.answer_max_tokens, p.answer_stop) for p in prompted],
-            )
-            seconds = time.perf_counter() - started
-            rows = [
-                {
-                    "key": str(i),
-                    "task": prompted[r.prompt_index].problem.task,
-                    "problem_id": prompted[r.prompt_index].problem.problem_id,
-                    "budget": r.attempt.budget,
-                    "gold": prompted[r.prompt_index].problem.gold,
-                    "answer_text": r.attempt.answer_text,
-                    "thinking_text": r.attempt.thinking_text,
-                    "hit_budget": r.attempt.hit_budget,
-                }
-                for i, r in enumerate(results)
-            ]
-            return seconds, rows, len(prompted) + stats.answer_requests
-
-        def grade(rows: list[dict[str, Any]]) -> float:
-            pool = GradingPool(quiet=True)
-            try:
-                started = time.perf_counter()
-                pool.grade(rows, graders)
-                return time.perf_counter() - started
-            finally:
-                pool.close()
-
-        _, rows, requests = generate(0.0)
-        grade(rows[:8])  # warm the sandbox (its isolation probe) outside the timing
-        grade_alone = grade(rows)
+        cfg = _compose(overrides)
+        graders = {name: "code" for name in cfg.suite.tasks}
+        _, rows, requests = _generate_alone(cfg, 0.0)
+        _grade_alone(rows[:8], graders)  # warm the sandbox (its isolation probe) untimed
+        grade_alone = _grade_alone(rows, graders)
         delay = grade_alone / requests  # generation about as long as grading
-        generate_alone, _, _ = generate(delay)
-        sweep = Sweep(cfg_with(f"engine.delay_s={delay:.6f}", "run_name=overlap"))
+        generate_alone, _, _ = _generate_alone(cfg, delay)
+        sweep = Sweep(_compose([*overrides, f"engine.delay_s={delay:.6f}", "run_name=overlap"]))
         sweep.run()
         timing = sweep.grading
     both = timing["generate_and_grade_seconds"]

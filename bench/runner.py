@@ -282,15 +282,7 @@ class Sweep:
                         last_store = time.monotonic()
                         bar.set_postfix_str(stage.progress())
                 flush(final=True)
-            generated_at = time.monotonic()
-            stage.finish(self.terminal, show=cfg.engine.show_progress)
-            # Generation and grading, overlapped: what bench perf compares.
-            self.grading = {
-                "busy_seconds": round(stage.busy_seconds, 3),
-                "generate_seconds": round(generated_at - span_start, 3),
-                "generate_and_grade_seconds": round(time.monotonic() - span_start, 3),
-                "graded_in_stage": stage.graded,
-            }
+            self._last_verdicts(plan, stage, span_start)
             leftovers = store.ungraded()  # attempts of earlier invocations
             if not leftovers.empty:
                 store.append_grades(pool.grade(leftovers.to_dict("records"), graders))
@@ -304,6 +296,17 @@ class Sweep:
             stage.abort()  # after finish(): already gone
             pool.close()
             engine.close()  # free the engine before the tables (the caller closes it too)
+
+    def _last_verdicts(self, plan: _Plan, stage: GradingStage, span_start: float) -> None:
+        """Wait for the stage's last verdicts; keep the timings bench perf compares."""
+        generated_at = time.monotonic()
+        stage.finish(self.terminal, show=self.cfg.engine.show_progress)
+        self.grading = {
+            "busy_seconds": round(stage.busy_seconds, 3),
+            "generate_seconds": round(generated_at - span_start, 3),
+            "generate_and_grade_seconds": round(time.monotonic() - span_start, 3),
+            "graded_in_stage": stage.graded,
+        }
 
     def _stream(self, plan: _Plan, engine: Any, strategy: Any, stats: StrategyStats):
         if not plan.pending:
