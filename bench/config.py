@@ -317,9 +317,7 @@ def _validate_strategy(cfg: Config | DictConfig) -> None:
     strategy = cfg.strategy
     if strategy.n < 1:
         raise ConfigError(f"strategy.n={strategy.n}; it must be at least 1")
-    temperature = strategy.temperature
-    if temperature is None:
-        temperature = cfg.model.sampling.temperature or GREEDY_MODEL_SAMPLING_TEMPERATURE
+    temperature = strategy_temperature(cfg.model, strategy)
     if strategy.name in SAMPLING_STRATEGIES:
         if strategy.n < 2:
             raise ConfigError(
@@ -440,6 +438,21 @@ def _validate_modes(cfg: Config | DictConfig) -> None:
                 f"published.{task} needs accuracy between 0 and 1 (and source), e.g. "
                 "published.math500={accuracy: 0.839, source: 'DeepSeek-R1 README'}"
             )
+
+
+def strategy_temperature(model_cfg: Any, strategy_cfg: Any = None) -> float:
+    """The temperature a strategy samples at: its own override, else the
+    model's (its non-thinking mode's when that runs); a greedy model (0) samples
+    at GREEDY_MODEL_SAMPLING_TEMPERATURE for the strategies that vote."""
+    if strategy_cfg is not None and strategy_cfg.temperature is not None:
+        return strategy_cfg.temperature
+    sampling = model_cfg.sampling
+    if getattr(model_cfg, "thinking", True) is False and has_non_thinking_mode(model_cfg):
+        sampling = model_cfg.non_thinking.sampling
+    name = strategy_cfg.name if strategy_cfg is not None else "single"
+    if name in SAMPLING_STRATEGIES and sampling.temperature <= 0:
+        return GREEDY_MODEL_SAMPLING_TEMPERATURE
+    return sampling.temperature
 
 
 def has_non_thinking_mode(model_cfg: Any) -> bool:

@@ -38,6 +38,7 @@ def _generate_alone(cfg: Any, delay: float) -> tuple[float, list[dict[str, Any]]
     requests finished)."""
     from bench.engines import make_engine
     from bench.prompts import build_prompts, chain_settings, load_suite
+    from bench.records import build_row
     from bench.strategies import SingleChain
 
     loaded, specs = load_suite(cfg.suite)
@@ -52,22 +53,10 @@ def _generate_alone(cfg: Any, delay: float) -> tuple[float, list[dict[str, Any]]
         answers=[(p.answer_max_tokens, p.answer_stop) for p in prompted],
     )
     seconds = time.perf_counter() - started
-    rows = []
-    for i, r in enumerate(results):
-        problem = prompted[r.prompt_index].problem
-        attempt = r.attempt
-        rows.append(
-            {
-                "key": str(i),
-                "task": problem.task,
-                "problem_id": problem.problem_id,
-                "budget": attempt.budget,
-                "gold": problem.gold,
-                "answer_text": attempt.answer_text,
-                "thinking_text": attempt.thinking_text,
-                "hit_budget": attempt.hit_budget,
-            }
-        )
+    rows = [
+        build_row(str(i), prompted[r.prompt_index], r, cfg.model.name, "single", "engine ids")
+        for i, r in enumerate(results)
+    ]
     return seconds, rows, len(prompted) + stats.answer_requests
 
 

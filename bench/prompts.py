@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import tasks as tasks_mod
-from bench.config import GREEDY_MODEL_SAMPLING_TEMPERATURE, SAMPLING_STRATEGIES, ConfigError
+from bench.config import ConfigError, strategy_temperature
 from bench.engines import Engine
 from bench.strategies import ChainSettings
 from bench.types import Problem
@@ -26,26 +26,17 @@ class Prompted:
     messages: tuple[tuple[str, str], ...] = ()
 
 
-def name_of(strategy_cfg: Any) -> str:
-    return strategy_cfg.name if strategy_cfg is not None else "single"
-
-
 def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
     """The model's delimiters and sampling, with the strategy's overrides."""
     strategy = strategy_cfg
-    temperature = model_cfg.sampling.temperature
+    temperature = strategy_temperature(model_cfg, strategy)
     top_p = model_cfg.sampling.top_p
-    if strategy is not None and strategy.temperature is not None:
-        temperature = strategy.temperature
-    elif name_of(strategy) in SAMPLING_STRATEGIES and temperature <= 0:
-        # A greedy model publishes no sampling temperature to vote over.
-        temperature = GREEDY_MODEL_SAMPLING_TEMPERATURE
     if strategy is not None and strategy.top_p is not None:
         top_p = strategy.top_p
     top_k = getattr(model_cfg.sampling, "top_k", None)
     if strategy is not None and getattr(strategy, "top_k", None) is not None:
         top_k = strategy.top_k
-    name = name_of(strategy)
+    name = strategy.name if strategy is not None else "single"
     thinking = getattr(model_cfg, "thinking", True) is not False
     return ChainSettings(
         thinking_end=tuple(model_cfg.thinking_end),
@@ -111,12 +102,17 @@ def build_prompts(
         if tokenizer is not None:
             text = tokenizer.render_chat(messages, **dict(model_cfg.chat_template_kwargs))
             ids = tuple(tokenizer.encode(text))
+        answer_tokens = spec.answer_max_tokens
+        if getattr(model_cfg, "thinking", True) is False:
+            # A non-thinking mode's answer is its whole response: the task's
+            # short answer length does not cap it.
+            answer_tokens = max(answer_tokens or 0, model_cfg.answer_max_tokens)
         prompted.append(
             Prompted(
                 problem,
                 ids,
                 spec.grader,
-                spec.answer_max_tokens,
+                answer_tokens,
                 tuple(spec.answer_stop) if spec.answer_stop is not None else None,
                 tuple((m["role"], m["content"]) for m in messages),
             )

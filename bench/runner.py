@@ -203,17 +203,7 @@ class Sweep:
             int(record_key({"seed": cfg.seed + r, "problem": p.problem.problem_id})[:8], 16)
             for p, r in pending
         ]
-        # A non-thinking mode's answer is its whole response: the task's short
-        # answer length does not cap it.
-        answers = [
-            (
-                p.answer_max_tokens
-                if cfg.model.thinking
-                else max(p.answer_max_tokens or 0, cfg.model.answer_max_tokens),
-                p.answer_stop,
-            )
-            for p, _ in pending
-        ]
+        answers = [(p.answer_max_tokens, p.answer_stop) for p, _ in pending]
         return _Plan(
             run_dir, store, stored, key_of, pending, seeds, answers, manifest, previous_work,
             data_hash, len(problems),

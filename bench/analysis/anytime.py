@@ -22,6 +22,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from bench.analysis.metrics import graded_records
+
 CONFIG = ["model", "task", "strategy"]
 CHAIN = [*CONFIG, "problem_id", "sample", "repeat"]
 ALL = "all"  # the difficulty label of rows over every problem
@@ -30,15 +32,7 @@ ALL = "all"  # the difficulty label of rows over every problem
 def chain_matrix(records: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
     """Graded records as one row per chain and one 0/1 column per budget;
     chains missing a budget are left out (a partial run)."""
-    graded = records[records["correct"].notna()].copy()
-    if "repeat" not in graded:
-        graded["repeat"] = 0
-    graded["repeat"] = graded["repeat"].fillna(0).astype(int)
-    graded["correct"] = graded["correct"].astype(bool).astype(int)
-    if "difficulty" not in graded:
-        graded["difficulty"] = ""
-    graded["difficulty"] = graded["difficulty"].fillna("").astype(str)
-    wide = graded.pivot_table(
+    wide = graded_records(records).pivot_table(
         index=[*CHAIN, "difficulty"], columns="budget", values="correct", aggfunc="max"
     )
     budgets = sorted(int(b) for b in wide.columns)
@@ -82,6 +76,27 @@ def _by_difficulty(wide: pd.DataFrame) -> list[tuple[tuple, str, pd.DataFrame]]:
         labels = sorted(set(chains["difficulty"]) - {""}, key=difficulty_key)
         groups += [(config, label, chains[chains["difficulty"] == label]) for label in labels]
     return groups
+
+
+def first_stable_table(profile: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration, over all chains and per difficulty level: how many
+    chains end right for good, and at which budget they get there."""
+    rows = []
+    for config, label, chains in _by_difficulty(profile):
+        stable = chains["first_stable_budget"].dropna()
+        rows.append(
+            dict(
+                zip(CONFIG, config, strict=True),
+                difficulty=label,
+                chains=len(chains),
+                stable_share=len(stable) / len(chains),
+                median_first_stable=float(stable.median()) if len(stable) else np.nan,
+                mean_first_stable=float(stable.mean()) if len(stable) else np.nan,
+                flips_per_chain=float((chains["wrong_to_right"] + chains["right_to_wrong"]).mean()),
+            )
+        )
+    columns = [*CONFIG, "difficulty", "chains", "stable_share", "median_first_stable"]
+    return pd.DataFrame(rows, columns=[*columns, "mean_first_stable", "flips_per_chain"])
 
 
 def flips_table(records: pd.DataFrame) -> pd.DataFrame:

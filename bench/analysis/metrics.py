@@ -35,6 +35,18 @@ SCALING_COLUMNS = [
 ]
 
 
+def graded_records(records: pd.DataFrame) -> pd.DataFrame:
+    """The records with a verdict, `correct` as 0.0 / 1.0, and the columns
+    runs stored before them lacked filled in (repeat 0, no difficulty)."""
+    graded = records[records["correct"].notna()].copy()
+    graded["correct"] = graded["correct"].astype(bool).astype(float)
+    graded["repeat"] = graded["repeat"].fillna(0).astype(int) if "repeat" in graded else 0
+    if "difficulty" not in graded:
+        graded["difficulty"] = ""
+    graded["difficulty"] = graded["difficulty"].fillna("").astype(str)
+    return graded
+
+
 def bootstrap_ci(
     per_problem: np.ndarray, *, resamples: int = 2000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:

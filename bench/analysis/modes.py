@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.analysis.metrics import bootstrap_ci
+from bench.analysis.metrics import bootstrap_ci, graded_records
 
 SUFFIX = " (non-thinking)"
 
 
 def non_thinking_agreement(records: pd.DataFrame, *, resamples: int = 2000) -> pd.DataFrame:
-    graded = records[records["correct"].notna()].copy()
-    graded["correct"] = graded["correct"].astype(bool).astype(float)
+    graded = graded_records(records)
     rows = []
     modes = sorted(m for m in graded["model"].unique() if str(m).endswith(SUFFIX))
     for mode in modes:

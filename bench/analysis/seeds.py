@@ -12,15 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.analysis.metrics import GROUP, bootstrap_ci
+from bench.analysis.metrics import GROUP, bootstrap_ci, graded_records
 
 
 def seed_variance(records: pd.DataFrame, *, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    graded = records[records["correct"].notna()].copy()
-    graded["correct"] = graded["correct"].astype(bool).astype(float)
-    if "repeat" not in graded:
-        graded["repeat"] = 0
-    graded["repeat"] = graded["repeat"].fillna(0).astype(int)
+    graded = graded_records(records)
     rows = []
     for keys, group in graded.groupby(GROUP, sort=True):
         per_repeat = group.groupby("repeat")["correct"].mean().to_numpy()

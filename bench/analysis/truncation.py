@@ -16,12 +16,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.analysis.metrics import GROUP
+from bench.analysis.metrics import GROUP, graded_records
 
 
 def _graded(records: pd.DataFrame) -> pd.DataFrame:
-    graded = records[records["correct"].notna()].copy()
-    graded["correct"] = graded["correct"].astype(bool)
+    graded = graded_records(records)
+    graded["correct"] = graded["correct"] > 0
     graded["hit_budget"] = graded["hit_budget"].fillna(False).astype(bool)
     return graded
 

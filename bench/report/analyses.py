@@ -16,7 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from bench.analysis.anytime import anytime_profile, difficulty_key, flips_table, overthinking
+from bench.analysis.anytime import (
+    anytime_profile,
+    first_stable_table,
+    flips_table,
+    overthinking,
+)
 from bench.analysis.compute_optimal import compute_optimal
 from bench.analysis.modes import non_thinking_agreement
 from bench.analysis.published import published_check
@@ -44,7 +49,7 @@ def analysis_tables(
         (
             "first_stable",
             "Anytime profile: the first budget at which a chain is right and stays right",
-            _first_stable_summary(profile),
+            first_stable_table(profile),
         ),
         ("flips", "Answer flips between consecutive budgets, by difficulty", flips),
         (
@@ -97,32 +102,3 @@ def analysis_tables(
             )
         )
     return tables, figures, [PROFILE_CSV]
-
-
-def _first_stable_summary(profile: pd.DataFrame) -> pd.DataFrame:
-    """Per configuration and difficulty: chains, share right for good, median first stable budget."""
-    if profile.empty:
-        return pd.DataFrame(
-            columns=["model", "task", "strategy", "difficulty", "chains", "stable_share"]
-        )
-    rows = []
-    keys = ["model", "task", "strategy"]
-    for config, group in profile.groupby(keys, sort=True):
-        labels = sorted(set(group["difficulty"]) - {""}, key=difficulty_key)
-        parts = [("all", group)] + [
-            (label, group[group["difficulty"] == label]) for label in labels
-        ]
-        for label, part in parts:
-            stable = part["first_stable_budget"].dropna()
-            rows.append(
-                dict(
-                    zip(keys, config, strict=True),
-                    difficulty=label,
-                    chains=len(part),
-                    stable_share=len(stable) / len(part),
-                    median_first_stable=float(stable.median()) if len(stable) else float("nan"),
-                    mean_first_stable=float(stable.mean()) if len(stable) else float("nan"),
-                    flips_per_chain=float((part["wrong_to_right"] + part["right_to_wrong"]).mean()),
-                )
-            )
-    return pd.DataFrame(rows)
