@@ -33,8 +33,7 @@ import os
 import sys
 from pathlib import Path
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
+from bench.config import CONFIG_DIR
 
 EXIT_BAD_INPUT, EXIT_ADHERENCE, EXIT_DISK_FULL, EXIT_REQUESTS = 2, 3, 4, 5
 EXIT_LOCKED, EXIT_DAMAGED, EXIT_INTERRUPTED, EXIT_TERMINATED = 6, 7, 130, 143
@@ -113,14 +112,11 @@ def precheck(argv: list[str]) -> str | None:
                     return f"{key}={choice} is not known; choose one of: {', '.join(options)}"
     if multirun:
         return None  # sweep values are checked when each job composes
-    from hydra import compose, initialize_config_dir
+    from bench.config import ConfigError
+    from bench.configure import compose, validate
 
-    from bench.config import ConfigError, register, validate
-
-    register()
     try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-            cfg = compose(config_name="config", overrides=overrides)
+        cfg = compose(overrides)
         validate(cfg)
     except ConfigError as exc:
         return str(exc)
@@ -161,7 +157,8 @@ def sweep_from_manifest(path: str, overrides: list[str]) -> int:
 
     from omegaconf import OmegaConf
 
-    from bench.config import Config, ConfigError, validate
+    from bench.config import ConfigError
+    from bench.configure import structured, validate
     from bench.manifest import package_versions
 
     manifest_path = Path(path)
@@ -169,7 +166,7 @@ def sweep_from_manifest(path: str, overrides: list[str]) -> int:
         manifest_path = manifest_path / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text())
-        cfg = OmegaConf.merge(OmegaConf.structured(Config), manifest["config"])
+        cfg = structured(manifest["config"])
         # A re-run generates again, into its own folder, unless told otherwise.
         rerun_name = f"{manifest_path.resolve().parent.name}-repro"
         cfg = OmegaConf.merge(cfg, {"run_name": rerun_name}, OmegaConf.from_dotlist(overrides))
@@ -356,7 +353,7 @@ def sweep(argv: list[str]) -> int:
     import hydra
     from omegaconf import DictConfig
 
-    from bench.config import register
+    from bench.configure import register
     from bench.runner import Terminated
 
     register()

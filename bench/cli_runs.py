@@ -271,6 +271,7 @@ def report(argv: list[str], regrade: bool = False) -> int:
     it takes the run's lock)."""
     import pandas as pd
 
+    from bench import strategies
     from bench.analysis.adherence import adherence_summary
     from bench.analysis.cost import PricingError
     from bench.report.outputs import scaling_tables, write_outputs
@@ -313,7 +314,12 @@ def report(argv: list[str], regrade: bool = False) -> int:
                 store.write_records()
                 outputs = write_outputs(run_dir, tables)
             budgets = sorted(records["budget"].unique().tolist())
-            advisory = ((manifest.get("config") or {}).get("strategy") or {}).get("name") == "api"
+            # A chat API's knob is advisory: its plugin says so (a strategy not
+            # installed here is held to exact cuts).
+            plugin = strategies.find(
+                ((manifest.get("config") or {}).get("strategy") or {}).get("name")
+            )
+            advisory = plugin is not None and plugin.advisory
             adherence = adherence_summary(records, budgets, exact_cuts=not advisory)
             adherence["advisory"] = advisory
             summary = {"records": len(records), "adherence": adherence}

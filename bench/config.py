@@ -11,19 +11,18 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 ENGINE_KINDS = ("vllm", "openai", "fake")
-STRATEGIES = ("single", "sc", "bon", "wait", "native", "api")
-# Strategies whose analysis compares several samples per problem.
-SAMPLING_STRATEGIES = ("sc", "bon")
-# Their temperature is the model's own (published runs use it); a greedy model
-# (temperature 0, no published sampling) samples at this unless strategy.temperature says.
-GREEDY_MODEL_SAMPLING_TEMPERATURE = 0.7
 DEVICES = ("cuda", "cpu")
+# How a budget reaches a chat API (engines/chat.py sends each).
+BUDGET_KNOBS = ("max_tokens", "reasoning_effort", "thinking_token_budget")
+# The Hydra config groups (configs/<group>/*.yaml).
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 FAKE_SCRIPTS = ("default", "code")  # bench/engines/fake.py: arithmetic answers, or code
 
 
@@ -161,7 +160,7 @@ class BudgetConfig:
 
 @dataclass
 class StrategyConfig:
-    name: str = MISSING  # one of STRATEGIES
+    name: str = MISSING  # a strategy plugin's name (bench/strategies/)
     n: int = 1  # independent chains (samples) per problem
     # Override the model's sampling for this strategy (sc and bon need > 0).
     temperature: float | None = None
@@ -311,35 +310,6 @@ def validate_budgets(values: list[int]) -> list[int]:
     return budgets
 
 
-def _validate_strategy(cfg: Config | DictConfig) -> None:
-    from bench.strategies.verifiers import VERIFIERS
-
-    strategy = cfg.strategy
-    if strategy.n < 1:
-        raise ConfigError(f"strategy.n={strategy.n}; it must be at least 1")
-    temperature = strategy_temperature(cfg.model, strategy)
-    if strategy.name in SAMPLING_STRATEGIES:
-        if strategy.n < 2:
-            raise ConfigError(
-                f"strategy={strategy.name} compares samples; set strategy.n to 2 or more"
-            )
-        if temperature <= 0:
-            raise ConfigError(
-                f"strategy={strategy.name} needs sampling, but the temperature is {temperature} "
-                "(greedy: every sample would be the same); set strategy.temperature, e.g. 0.7"
-            )
-    if strategy.name == "bon":
-        _choice("strategy.verifier", str(strategy.verifier), VERIFIERS)
-        if strategy.logprobs < 1:
-            raise ConfigError("strategy.logprobs must be at least 1 for self_certainty")
-    if strategy.name == "wait" and strategy.max_extensions < 1:
-        raise ConfigError(
-            "strategy=wait extends thinking; set strategy.max_extensions to 1 or more"
-        )
-    if strategy.subset_draws < 1:
-        raise ConfigError(f"strategy.subset_draws={strategy.subset_draws}; it must be positive")
-
-
 def parse_shard(value: Any) -> tuple[int, int] | None:
     """shard="i/n" -> (i, n); None when unsharded."""
     if value is None:
@@ -355,24 +325,12 @@ def parse_shard(value: Any) -> tuple[int, int] | None:
 
 
 def _validate_chat(cfg: Config | DictConfig) -> None:
-    """strategy=api and engine.api=chat go together; the knob must be usable."""
-    from bench.engines.chat import KNOBS
-
+    """A chat API's budget knob must be usable (the strategy pairing: strategies/registry.py)."""
     _choice("engine.api", cfg.engine.api, ("completions", "chat"))
     chat = cfg.engine.kind == "openai" and cfg.engine.api == "chat"
-    if cfg.strategy.name == "api" and not chat:
-        raise ConfigError(
-            "strategy=api sends chat messages to a reasoning API; use engine=openai_chat "
-            "(engine.kind=openai, engine.api=chat)"
-        )
-    if chat and cfg.strategy.name != "api":
-        raise ConfigError(
-            f"engine.api=chat returns text, not token ids, so strategy={cfg.strategy.name} "
-            "cannot cut it; use strategy=api (or engine.api=completions)"
-        )
     if not chat:
         return
-    _choice("model.budget_knob", cfg.model.budget_knob, KNOBS)
+    _choice("model.budget_knob", cfg.model.budget_knob, BUDGET_KNOBS)
     if cfg.model.budget_knob == "reasoning_effort":
         budgets, levels = list(cfg.budget.tokens), list(cfg.model.reasoning_effort)
         if len(levels) != len(budgets):
@@ -408,11 +366,6 @@ def validate_run_name(name: Any) -> None:
 def _validate_modes(cfg: Config | DictConfig) -> None:
     """Budget 0, the thinking switch, repeats and published figures."""
     budgets = list(cfg.budget.tokens)
-    if 0 in budgets and cfg.strategy.name == "api":
-        raise ConfigError(
-            "budget 0 (no thinking) needs a strategy that cuts thinking itself; strategy=api "
-            "leaves it to the server: drop 0 from budget.tokens"
-        )
     if not cfg.model.thinking:
         if not has_non_thinking_mode(cfg.model):
             raise ConfigError(
@@ -424,11 +377,6 @@ def _validate_modes(cfg: Config | DictConfig) -> None:
                 f"model.thinking=false does not think, so budgets {budgets} mean nothing; "
                 "set budget.tokens=[0]"
             )
-        if cfg.strategy.name not in ("single", "sc", "bon"):
-            raise ConfigError(
-                f"model.thinking=false runs with strategy single, sc or bon, not "
-                f"{cfg.strategy.name}"
-            )
     if cfg.repeats < 1 or cfg.repeats > 1000:
         raise ConfigError(f"repeats={cfg.repeats}; choose 1 to 1000 seeds per configuration")
     for task, entry in (cfg.published or {}).items():
@@ -438,21 +386,6 @@ def _validate_modes(cfg: Config | DictConfig) -> None:
                 f"published.{task} needs accuracy between 0 and 1 (and source), e.g. "
                 "published.math500={accuracy: 0.839, source: 'DeepSeek-R1 README'}"
             )
-
-
-def strategy_temperature(model_cfg: Any, strategy_cfg: Any = None) -> float:
-    """The temperature a strategy samples at: its own override, else the
-    model's (its non-thinking mode's when that runs); a greedy model (0) samples
-    at GREEDY_MODEL_SAMPLING_TEMPERATURE for the strategies that vote."""
-    if strategy_cfg is not None and strategy_cfg.temperature is not None:
-        return strategy_cfg.temperature
-    sampling = model_cfg.sampling
-    if getattr(model_cfg, "thinking", True) is False and has_non_thinking_mode(model_cfg):
-        sampling = model_cfg.non_thinking.sampling
-    name = strategy_cfg.name if strategy_cfg is not None else "single"
-    if name in SAMPLING_STRATEGIES and sampling.temperature <= 0:
-        return GREEDY_MODEL_SAMPLING_TEMPERATURE
-    return sampling.temperature
 
 
 def has_non_thinking_mode(model_cfg: Any) -> bool:
@@ -484,7 +417,8 @@ def record_model_name(model_cfg: Any) -> str:
 
 
 def validate(cfg: Config | DictConfig) -> None:
-    """Semantic checks the schema's types cannot express."""
+    """Semantic checks the schema's types cannot express, but the strategy's:
+    configure.validate runs these and the named strategy plugin's checks."""
     validate_run_name(cfg.run_name)
     _validate_modes(cfg)
     workers = cfg.grading_workers
@@ -496,12 +430,10 @@ def validate(cfg: Config | DictConfig) -> None:
     validate_budgets(list(cfg.budget.tokens))
     parse_shard(cfg.shard)
     _validate_chat(cfg)
-    _choice("strategy.name", cfg.strategy.name, STRATEGIES)
     _choice("engine.kind", cfg.engine.kind, ENGINE_KINDS)
     _choice("engine.device", cfg.engine.device, DEVICES)
     _choice("engine.script", cfg.engine.script, FAKE_SCRIPTS)
     _choice("suite.on_bad_row", cfg.suite.on_bad_row, ("stop", "skip"))
-    _validate_strategy(cfg)
     if not cfg.suite.tasks:
         raise ConfigError("suite.tasks is empty; name at least one task file under tasks/")
     for key in ("limit", "sample"):

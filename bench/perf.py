@@ -45,11 +45,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.config import register
 from bench.manifest import hardware, package_versions
 
 BENCHMARKS = {"engine", "served", "math", "code", "analysis", "grading"}
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 class RecordingEngine:
@@ -81,11 +79,9 @@ class RecordingEngine:
 
 
 def _compose(overrides: list[str]) -> Any:
-    from hydra import compose, initialize_config_dir
+    from bench.configure import compose
 
-    register()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        return compose(config_name="config", overrides=["engine=vllm_cpu", *overrides])
+    return compose(["engine=vllm_cpu", *overrides])
 
 
 def measure(problems: int, overrides: list[str]) -> dict[str, Any]:

@@ -23,14 +23,9 @@ from typing import Any
 
 
 def _compose(overrides: list[str]) -> Any:
-    from hydra import compose, initialize_config_dir
+    from bench.configure import compose
 
-    from bench.config import register
-    from bench.perf import CONFIG_DIR
-
-    register()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        return compose(config_name="config", overrides=overrides)
+    return compose(overrides)
 
 
 def _generate_alone(cfg: Any, delay: float) -> tuple[float, list[dict[str, Any]], int]:

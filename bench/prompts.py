@@ -4,11 +4,12 @@ the context, and derive the strategy's settings from the model config."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from bench import strategies
 from bench import tasks as tasks_mod
-from bench.config import ConfigError, strategy_temperature
+from bench.config import ConfigError
 from bench.engines import Engine
 from bench.strategies import ChainSettings
 from bench.types import Problem
@@ -27,18 +28,19 @@ class Prompted:
 
 
 def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
-    """The model's delimiters and sampling, with the strategy's overrides."""
+    """The model's delimiters and sampling, with the strategy's overrides and
+    settings of its own (its plugin says which)."""
     strategy = strategy_cfg
-    temperature = strategy_temperature(model_cfg, strategy)
+    plugin = strategies.get(strategy.name if strategy is not None else "single")
+    temperature = plugin.temperature(model_cfg, strategy)
     top_p = model_cfg.sampling.top_p
     if strategy is not None and strategy.top_p is not None:
         top_p = strategy.top_p
     top_k = getattr(model_cfg.sampling, "top_k", None)
     if strategy is not None and getattr(strategy, "top_k", None) is not None:
         top_k = strategy.top_k
-    name = strategy.name if strategy is not None else "single"
     thinking = getattr(model_cfg, "thinking", True) is not False
-    return ChainSettings(
+    settings = ChainSettings(
         thinking_end=tuple(model_cfg.thinking_end),
         forced_answer=model_cfg.forced_answer,
         answer_stop=tuple(model_cfg.answer_stop),
@@ -47,10 +49,8 @@ def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
         top_p=top_p,
         top_k=top_k,
         answer_temperature=0.0 if thinking else temperature,
-        wait=strategy.wait if name == "wait" else "",
-        max_extensions=strategy.max_extensions if name == "wait" else 0,
-        logprobs=strategy.logprobs if name == "bon" else None,
     )
+    return replace(settings, **(plugin.settings(strategy) if strategy is not None else {}))
 
 
 def load_suite(

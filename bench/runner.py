@@ -22,8 +22,8 @@ from typing import Any
 from tqdm import tqdm
 
 from bench import manifest as manifest_mod
+from bench import strategies, watchdog
 from bench import tasks as tasks_mod
-from bench import watchdog
 from bench.analysis.adherence import adherence_summary
 from bench.config import (
     ConfigError,
@@ -31,8 +31,8 @@ from bench.config import (
     parse_shard,
     record_model_name,
     to_container,
-    validate,
 )
+from bench.configure import validate
 from bench.engine_log import engine_log
 from bench.engines import make_engine
 from bench.grading.pool import GradingPool
@@ -50,7 +50,7 @@ from bench.store import (
     record_key,
     write_json_atomic,
 )
-from bench.strategies import StrategyStats, make_strategy
+from bench.strategies import StrategyStats
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class Sweep:
         validate(cfg)
         apply_thinking_mode(cfg)
         self.cfg = cfg
+        self.plugin = strategies.get(cfg.strategy.name)
         self.config = to_container(cfg)
         self.identity = manifest_mod.config_identity(self.config)
         self.budgets = list(cfg.budget.tokens)
@@ -122,10 +123,7 @@ class Sweep:
                 f"warning: skipped {len(skipped)} malformed row(s), first: {skipped[0]}", flush=True
             )
         self.skipped_rows = skipped
-        if cfg.strategy.name == "native":
-            from bench.strategies.native import check_support
-
-            check_support(cfg.engine, cfg.model)
+        self.plugin.check_engine(cfg.engine, cfg.model)
         run_dir = resolve_run_dir(cfg, self.identity)
         prepare_run_dir(cfg, run_dir)
         # One writer per run folder, held until the sweep ends (runlock.py); taken
@@ -137,8 +135,7 @@ class Sweep:
                 # vLLM's EngineCore running otherwise).
                 watchdog.start(os.getpid())
             with engine_log(run_dir, cfg.verbose) as self.terminal:
-                native = cfg.strategy.name == "native"
-                engine = make_engine(cfg.engine, cfg.model, native_budget=native)
+                engine = make_engine(cfg.engine, cfg.model, native_budget=self.plugin.native_budget)
                 try:
                     prompted = build_prompts(engine, problems, specs, cfg.model)
                     check_context(prompted, cfg)
@@ -213,9 +210,7 @@ class Sweep:
         """Stream every pending problem through the engine; store finished ones
         and hand them to the grading stage; wait for the last verdicts."""
         cfg, store = self.cfg, plan.store
-        strategy = make_strategy(
-            cfg.strategy.name, chain_settings(cfg.model, cfg.strategy), cfg.model
-        )
+        strategy = self.plugin.build(chain_settings(cfg.model, cfg.strategy), cfg.model)
         graders = {name: spec.grader_name for name, spec in self.specs.items()}
         # Graded beside generation (grading/stage.py): the engine loop only
         # stores finished attempts and hands the part over.
@@ -340,7 +335,7 @@ class Sweep:
         # A chat API's knob is advisory (reasoning_effort is not even a number
         # of tokens): its cuts are not exact, and thinking past the budget is a
         # loud warning there, not a failed run.
-        advisory = cfg.strategy.name == "api"
+        advisory = self.plugin.advisory
         adherence = adherence_summary(records, self.budgets, exact_cuts=not advisory)
         adherence["advisory"] = advisory
         tables = scaling_tables(records, cfg.strategy.subset_draws)

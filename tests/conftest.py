@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from bench.config import register
+from bench.configure import register
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 

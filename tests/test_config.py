@@ -9,7 +9,8 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from bench.cli import CONFIG_DIR
-from bench.config import ENGINE_KINDS, ConfigError, validate, validate_budgets
+from bench.config import ENGINE_KINDS, ConfigError, validate_budgets
+from bench.configure import validate
 
 
 def _options(group: str) -> list[str]:
@@ -100,5 +101,5 @@ def test_budget_past_context_is_refused(make_cfg):
 
 def test_bad_strategy_name_is_refused(make_cfg):
     cfg = make_cfg("strategy.name=tree")
-    with pytest.raises(ConfigError, match="choose one of: single"):
+    with pytest.raises(ConfigError, match="choose one of: api, bon, native, sc, single, wait"):
         validate(cfg)

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from bench.config import ConfigError, apply_thinking_mode, record_model_name, to_container, validate
+from bench.config import ConfigError, apply_thinking_mode, record_model_name, to_container
+from bench.configure import validate
 from bench.engines.openai import OpenAIEngine
 from bench.manifest import comparable_config, config_identity
 from bench.prompts import chain_settings
@@ -124,7 +125,7 @@ def test_non_thinking_sweep_samples_its_answers(make_cfg):
                 "strategy=wait",
                 "strategy.max_extensions=1",
             ],
-            "strategy single, sc or bon",
+            "strategy bon or sc or single",
         ),
         (["repeats=0"], "repeats=0"),
         (["repeats=1001"], "repeats=1001"),

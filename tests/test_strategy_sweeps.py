@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bench.config import ConfigError, validate
+from bench.config import ConfigError
+from bench.configure import validate
 from bench.runner import Sweep
 
 

@@ -22,8 +22,6 @@ from typing import Any
 
 from bench.types import Completion, GenerationRequest
 
-KNOBS = ("max_tokens", "reasoning_effort", "thinking_token_budget")
-
 
 def chat_body(request: GenerationRequest, served_model: str) -> dict[str, Any]:
     body: dict[str, Any] = {

@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from bench.config import ConfigError
 from bench.engines.base import generate_all
+from bench.engines.certainty import self_certainty
 from bench.engines.http import (
     LoopThread,
     RequestFailed,
@@ -48,7 +49,6 @@ from bench.engines.http import (
     ServerRejected,
     post_with_retries,
 )
-from bench.strategies.verifiers import self_certainty
 from bench.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)

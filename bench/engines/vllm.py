@@ -230,7 +230,7 @@ def token_certainty(logprobs: Any) -> tuple[float, ...] | None:
     """vLLM's per-token {token id: Logprob} dicts -> self-certainty per token."""
     if not logprobs:
         return None
-    from bench.strategies.verifiers import self_certainty
+    from bench.engines.certainty import self_certainty
 
     return tuple(self_certainty([lp.logprob for lp in top.values()]) for top in logprobs)
 

@@ -1,7 +1,12 @@
-"""How a thinking budget is spent: one module per way (see each module's docstring).
+"""How a thinking budget is spent: one plugin module per strategy.
 
-chains.py    single, wait, sc, bon: one generation per sample serves every budget
-             (cut and force the answer; "Wait" extends; n samples per problem)
+plugin.py    what a strategy declares (capabilities, settings, checks, runner)
+registry.py  finds every module here that sets PLUGIN; checks a config against it
+chains.py    the cut-and-force engine loop that single, wait, sc and bon share:
+             one generation per sample serves every budget
+single.py, sc.py, bon.py, wait.py
+             the strategies on that loop (one chain; n voted samples; a
+             verifier's pick; "Wait" extensions)
 native.py    native: vLLM's own thinking_token_budget, one generation per budget
 api.py       api: a hosted reasoning API's own budget knob, chat requests
 verifiers.py how bon scores samples (self-certainty)
@@ -9,9 +14,9 @@ verifiers.py how bon scores samples (self-certainty)
 
 from __future__ import annotations
 
-from bench.strategies.api import ApiBudget
+from typing import Any
+
 from bench.strategies.chains import (
-    STRATEGIES,
     AttemptResult,
     ChainSettings,
     SingleChain,
@@ -19,31 +24,26 @@ from bench.strategies.chains import (
     StrategyStats,
     thinking_length,
 )
-from bench.strategies.native import NativeBudget
+from bench.strategies.plugin import StrategyPlugin
+from bench.strategies.registry import check_config, find, get, plugins
 
 
-def make_strategy(name: str, settings: ChainSettings, model_cfg=None) -> Strategy:
-    """`model_cfg`: strategy=api reads the model's budget knob from it."""
-    strategies = {**STRATEGIES, "native": NativeBudget, "api": ApiBudget}
-    if name == "api" and model_cfg is not None:
-        return ApiBudget(settings, model_cfg.budget_knob, list(model_cfg.reasoning_effort))
-    try:
-        return strategies[name](settings)
-    except KeyError:
-        raise ValueError(
-            f"strategy {name!r} is not known; choose one of: {', '.join(strategies)}"
-        ) from None
+def make_strategy(name: str, settings: ChainSettings, model_cfg: Any = None) -> Strategy:
+    """The runnable strategy called `name` (ConfigError naming the known ones otherwise)."""
+    return get(name).build(settings, model_cfg)
 
 
 __all__ = [
-    "STRATEGIES",
-    "ApiBudget",
     "AttemptResult",
-    "NativeBudget",
     "ChainSettings",
     "SingleChain",
     "Strategy",
+    "StrategyPlugin",
     "StrategyStats",
+    "check_config",
+    "find",
+    "get",
     "make_strategy",
+    "plugins",
     "thinking_length",
 ]

@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from bench.engines.base import Engine
-from bench.strategies.chains import AnswerSettings, AttemptResult, Strategy, StrategyStats
+from bench.strategies.chains import (
+    AnswerSettings,
+    AttemptResult,
+    ChainSettings,
+    Strategy,
+    StrategyStats,
+)
+from bench.strategies.plugin import StrategyPlugin
 from bench.types import Attempt, Completion, GenerationRequest
 
 
@@ -118,3 +126,19 @@ class ApiBudget(Strategy):
             counted_thinking=thinking,
             counted_answer=answer,
         )
+
+
+class Api(StrategyPlugin):
+    name = "api"
+    summary = "a hosted reasoning API's own budget knob, chat requests"
+    budget_control = "advisory"
+    messages = True
+    without_thinking = False
+
+    def build(self, settings: ChainSettings, model_cfg: Any) -> Strategy:
+        if model_cfg is None:
+            return ApiBudget(settings)
+        return ApiBudget(settings, model_cfg.budget_knob, list(model_cfg.reasoning_effort))
+
+
+PLUGIN = Api()

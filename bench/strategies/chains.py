@@ -416,8 +416,3 @@ class SingleChain(Strategy):
             answer_certainty.pop(key, None)
             engine_counts.pop(key, None)
         return results
-
-
-# sc and bon differ from single in sampling and in analysis, not in generation;
-# wait differs in its settings (wait string, max_extensions).
-STRATEGIES = {"single": SingleChain, "sc": SingleChain, "bon": SingleChain, "wait": SingleChain}

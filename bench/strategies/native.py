@@ -21,11 +21,13 @@ from bench.engines.base import Engine, Tokenizer
 from bench.strategies.chains import (
     AnswerSettings,
     AttemptResult,
+    ChainSettings,
     Strategy,
     StrategyStats,
     _strip_eos,
     thinking_length,
 )
+from bench.strategies.plugin import StrategyPlugin
 from bench.types import Attempt, GenerationRequest
 
 
@@ -174,3 +176,19 @@ def _include_stop(tokenizer: Tokenizer, ids: Sequence[int], cut: int, stops: Seq
     while k < len(ids) and not any(tokenizer.decode(ids[:k]).endswith(st) for st in stops):
         k += 1
     return k
+
+
+class Native(StrategyPlugin):
+    name = "native"
+    summary = "vLLM's own thinking_token_budget: one generation per budget"
+    budget_control = "native"
+    without_thinking = False
+
+    def check_engine(self, engine_cfg: Any, model_cfg: Any) -> None:
+        check_support(engine_cfg, model_cfg)
+
+    def build(self, settings: ChainSettings, model_cfg: Any) -> Strategy:
+        return NativeBudget(settings)
+
+
+PLUGIN = Native()

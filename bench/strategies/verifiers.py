@@ -17,17 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from bench.engines.certainty import self_certainty
+
 VERIFIERS = ("self_certainty",)
 STEP_AGGREGATES = ("last", "min", "product")
 
-
-def self_certainty(top_logprobs: Sequence[float]) -> float:
-    """KL(uniform || p) restricted to the k returned tokens:
-    -(1/k) * sum(log p_j) - log k. 0 for a flat top-k, large for a peaked one."""
-    values = [v for v in top_logprobs if v is not None and math.isfinite(v)]
-    if not values:
-        return math.nan
-    return -sum(values) / len(values) - math.log(len(values))
+__all__ = ["STEP_AGGREGATES", "VERIFIERS", "aggregate_steps", "self_certainty"]
 
 
 def aggregate_steps(step_scores: Sequence[float], how: str = "min") -> float:

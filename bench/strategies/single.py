@@ -1,0 +1,20 @@
+"""single -- one chain per problem; its thinking is cut at every budget and
+the answer forced (chains.py: one generation serves every budget)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.strategies.chains import ChainSettings, SingleChain, Strategy
+from bench.strategies.plugin import StrategyPlugin
+
+
+class Single(StrategyPlugin):
+    name = "single"
+    summary = "one chain per problem, cut at every budget and the answer forced"
+
+    def build(self, settings: ChainSettings, model_cfg: Any) -> Strategy:
+        return SingleChain(settings)
+
+
+PLUGIN = Single()

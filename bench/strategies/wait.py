@@ -1,0 +1,33 @@
+"""wait -- s1's budget forcing that extends thinking: a chain that ends its
+thinking before the largest budget has the delimiter suppressed and
+strategy.wait appended, up to strategy.max_extensions times; every budget then
+cuts that chain like `single` (chains.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.config import ConfigError
+from bench.strategies.chains import ChainSettings, SingleChain, Strategy
+from bench.strategies.plugin import StrategyPlugin
+
+
+class Wait(StrategyPlugin):
+    name = "wait"
+    summary = 'one chain, extended with "Wait" when it ends early, cut at every budget'
+    without_thinking = False  # nothing to extend
+
+    def settings(self, strategy_cfg: Any) -> dict[str, Any]:
+        return {"wait": strategy_cfg.wait, "max_extensions": strategy_cfg.max_extensions}
+
+    def check(self, cfg: Any) -> None:
+        if cfg.strategy.max_extensions < 1:
+            raise ConfigError(
+                "strategy=wait extends thinking; set strategy.max_extensions to 1 or more"
+            )
+
+    def build(self, settings: ChainSettings, model_cfg: Any) -> Strategy:
+        return SingleChain(settings)
+
+
+PLUGIN = Wait()
