@@ -1,11 +1,15 @@
-"""`bench report`, `bench grade`, `bench compare` and `bench route`: commands
-that read stored runs (never the engine) and write tables, figures and pages."""
+"""`bench report`, `grade`, `compare`, `route`, `merge`, `repair`, `show` and
+`runs`: commands on stored runs (never the engine) that write tables,
+figures and pages. Each takes its parsed arguments (cli.py builds the parser)
+and raises UsageError for bad input; cli.py maps errors to exit codes."""
 
 from __future__ import annotations
 
+from argparse import Namespace
 from pathlib import Path
 
-from bench.cli import CONFIG_DIR, _fail, group_options
+from bench.config import CONFIG_DIR, group_options
+from bench.errors import UsageError
 from bench.store import write_atomic, write_text_atomic
 
 
@@ -14,11 +18,9 @@ def _run_dirs(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if not (path / "generations").is_dir():
-            raise SystemExit(
-                _fail(
-                    f"{raw} is not a run directory (no generations/ inside); "
-                    "pass a folder that bench sweep wrote, e.g. results/latest"
-                )
+            raise UsageError(
+                f"{raw} is not a run directory (no generations/ inside); "
+                "pass a folder that bench sweep wrote, e.g. results/latest"
             )
         # results/latest is a link: name the run itself (relative, no machine paths).
         real = path.resolve()
@@ -39,7 +41,7 @@ def load_pricing(name: str | None, manifest: dict | None = None) -> dict:
     name = name or "default"
     path = CONFIG_DIR / "pricing" / f"{name}.yaml"
     if not path.is_file():
-        raise ValueError(
+        raise UsageError(
             f"pricing {name!r} is not known; choose one of: {', '.join(group_options('pricing'))}"
         )
     data = OmegaConf.load(path)
@@ -78,22 +80,8 @@ def _page(
     )
 
 
-def _split_flags(argv: list[str], flags: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
-    rest, values = [], {}
-    i = 0
-    while i < len(argv):
-        if argv[i] in flags:
-            if i + 1 >= len(argv):
-                raise ValueError(f"{argv[i]} needs a value")
-            values[argv[i]] = argv[i + 1]
-            i += 2
-        else:
-            rest.append(argv[i])
-            i += 1
-    return rest, values
-
-
-def compare(argv: list[str]) -> int:
+def compare(args) -> int:
+    """bench compare RUN... [--out DIR] [--pricing NAME]: one report over several runs."""
     import datetime as dt
 
     import pandas as pd
@@ -101,39 +89,35 @@ def compare(argv: list[str]) -> int:
     from bench.analysis.cost import PricingError
     from bench.store import RunStore, read_manifest
 
-    try:
-        paths, flags = _split_flags(argv, ("--out", "--pricing"))
-        run_dirs = _run_dirs(paths)
-    except ValueError as exc:
-        return _fail(str(exc))
+    run_dirs = _run_dirs(args.runs)
     if len(run_dirs) < 2:
-        return _fail(
+        raise UsageError(
             "bench compare needs two or more RUN_DIRs, e.g. bench compare results/a results/b"
         )
     frames, shas = [], {}
     for run_dir in run_dirs:
         records = RunStore(run_dir, create=False).records()  # read-only: nothing written
         if records.empty:
-            return _fail(f"{run_dir} has no stored generations yet; nothing to compare")
+            raise UsageError(f"{run_dir} has no stored generations yet; nothing to compare")
         if records["correct"].isna().all():
-            return _fail(f"{run_dir} has no graded records; run bench grade {run_dir} first")
+            raise UsageError(f"{run_dir} has no graded records; run bench grade {run_dir} first")
         frames.append(records.assign(run=str(run_dir)))
         manifest = read_manifest(run_dir) or {}
         suite = ((manifest.get("config") or {}).get("suite") or {}).get("name")
         shas.setdefault(suite, set()).add(manifest.get("data_sha256"))
     if len(shas) > 1:
-        return _fail(
+        raise UsageError(
             f"the runs are of different suites ({', '.join(sorted(map(str, shas)))}); "
             "compare runs of one suite on the same problems"
         )
     mixed = [suite for suite, found in shas.items() if len(found) > 1]
     if mixed:
-        return _fail(
+        raise UsageError(
             f"runs of suite {mixed[0]!r} used different problem sets (data_sha256 differs); "
             "compare runs with the same suite.limit/sample/data"
         )
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(flags.get("--out") or Path("results") / f"compare-{stamp}")
+    out = Path(args.out or Path("results") / f"compare-{stamp}")
     names = " vs ".join(d.name for d in run_dirs)
     try:
         files = _page(
@@ -141,10 +125,10 @@ def compare(argv: list[str]) -> int:
             f"thinkbench comparison: {names}",
             run_dirs,
             pd.concat(frames, ignore_index=True),
-            flags.get("--pricing"),
+            args.pricing,
         )
     except (PricingError, ValueError) as exc:
-        return _fail(str(exc))
+        raise UsageError(str(exc)) from None
     from bench.report.summary import LEGEND, format_table, summary_rows
 
     rows = [row for run_dir in run_dirs for row in summary_rows(run_dir)]
@@ -153,7 +137,8 @@ def compare(argv: list[str]) -> int:
     return 0
 
 
-def route(argv: list[str]) -> int:
+def route(args) -> int:
+    """bench route RUN... [--out DIR] [--pricing NAME] [--splits N]: routing policies."""
     import pandas as pd
 
     from bench.analysis import routing
@@ -163,40 +148,36 @@ def route(argv: list[str]) -> int:
     from bench.report.tables import to_markdown
     from bench.store import RunStore, read_manifest
 
-    try:
-        paths, flags = _split_flags(argv, ("--out", "--pricing", "--splits"))
-        run_dirs = _run_dirs(paths)
-        splits = int(flags.get("--splits", 20))
-    except ValueError as exc:
-        return _fail(str(exc))
+    run_dirs = _run_dirs(args.runs)
+    splits = args.splits
     if splits < 1:
-        return _fail(f"--splits {splits}; give a positive number of held-out splits, e.g. 20")
+        raise UsageError(f"--splits {splits}; give a positive number of held-out splits, e.g. 20")
     if not run_dirs:
-        return _fail("bench route needs RUN_DIR..., e.g. bench route results/latest")
+        raise UsageError("bench route needs RUN_DIR..., e.g. bench route results/latest")
     frames, runs = [], []
     for run_dir in run_dirs:
         records = RunStore(run_dir, create=False).records()  # read-only: nothing written
         if records.empty:
-            return _fail(f"{run_dir} has no stored generations yet; nothing to route")
+            raise UsageError(f"{run_dir} has no stored generations yet; nothing to route")
         if records["correct"].isna().all():
-            return _fail(f"{run_dir} has no graded records; run bench grade {run_dir} first")
+            raise UsageError(f"{run_dir} has no graded records; run bench grade {run_dir} first")
         frames.append(records)
         runs.append(RunInfo(run_dir, read_manifest(run_dir) or {}, len(records)))
     records = pd.concat(frames, ignore_index=True)
     try:
-        pricing = load_pricing(flags.get("--pricing"), runs[0].manifest)
+        pricing = load_pricing(args.pricing, runs[0].manifest)
         priced = price_records(records, pricing, run_costs(runs))
     except PricingError as exc:
         print(f"no prices ({exc}); routing on generated tokens instead", flush=True)
         priced = records
     tiers = routing.build_tiers(priced)
     if len(tiers.names) < 2:
-        return _fail(
+        raise UsageError(
             f"routing needs two or more configurations; {run_dirs[0]} has only {tiers.names}; "
             "sweep several budgets, strategies or models"
         )
     table = routing.evaluate(tiers, splits=splits)
-    out = Path(flags.get("--out") or run_dirs[0])
+    out = Path(args.out or run_dirs[0])
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(lambda t: table.to_csv(t, index=False, float_format="%.6g"), out / "routing.csv")
     plots.routing(table, out / "routing.png")
@@ -265,7 +246,7 @@ def _regrade(store, run_dir: Path, generations, write: bool, regrade: bool):
     return grades
 
 
-def report(argv: list[str], regrade: bool = False) -> int:
+def report(args, regrade: bool = False) -> int:
     """bench report (read-only: never rewrites a sweep's manifest; while a sweep
     holds the run it writes only under RUN/report/) and bench grade (a writer:
     it takes the run's lock)."""
@@ -278,13 +259,8 @@ def report(argv: list[str], regrade: bool = False) -> int:
     from bench.runlock import RunLock, RunLockedError
     from bench.store import RunStore, write_json_atomic
 
-    try:
-        paths, flags = _split_flags(argv, ("--pricing",))
-    except ValueError as exc:
-        return _fail(str(exc))
-    wait = "--wait" in paths
-    paths = [p for p in paths if p != "--wait"]
-    for run_dir in _run_dirs(paths):
+    wait = getattr(args, "wait", False)
+    for run_dir in _run_dirs(args.runs):
         store = RunStore(run_dir, create=False)
         lock = RunLock(run_dir, "bench grade" if regrade else "bench report", wait=wait)
         try:
@@ -305,7 +281,7 @@ def report(argv: list[str], regrade: bool = False) -> int:
                     if column in records and column in fresh:
                         records[column] = records["key"].map(fresh[column]).fillna(records[column])
             if records.empty:
-                return _fail(f"{run_dir} has no stored generations yet")
+                raise UsageError(f"{run_dir} has no stored generations yet")
             manifest = store.manifest()
             draws = ((manifest.get("config") or {}).get("strategy") or {}).get("subset_draws", 1000)
             tables = scaling_tables(records, draws)
@@ -329,12 +305,12 @@ def report(argv: list[str], regrade: bool = False) -> int:
                     f"thinkbench report: {run_dir.name}",
                     [run_dir],
                     records,
-                    flags.get("--pricing"),
+                    args.pricing,
                     tables,
                     manifest_updates=summary,
                 )
             except (PricingError, ValueError) as exc:
-                return _fail(str(exc))
+                raise UsageError(str(exc)) from None
             # What a report computes lives beside it, never in the sweep's manifest.
             write_json_atomic(summary, run_dir / "report" / "report.json")
         finally:
@@ -350,55 +326,59 @@ def report(argv: list[str], regrade: bool = False) -> int:
     return 0
 
 
-def merge(argv: list[str]) -> int:
+def merge(args) -> int:
     """bench merge SHARD_RUN... --into DIR: join shard runs, then report on the whole."""
-    from bench.config import ConfigError
     from bench.merge import merge_runs
 
-    try:
-        paths, flags = _split_flags(argv, ("--into",))
-    except ValueError as exc:
-        return _fail(str(exc))
-    if "--into" not in flags or not paths:
-        return _fail(
-            "bench merge needs RUN_DIR... --into DIR, e.g. bench merge results/s0 results/s1 --into results/all"
+    into = merge_runs(_run_dirs(args.runs), Path(args.into))
+    print(f"merged {len(args.runs)} shard(s) into {into}")
+    return report(Namespace(runs=[str(into)], pricing=None, wait=False))
+
+
+def repair(args) -> int:
+    """bench repair RUN...: set damaged files aside so the next sweep regenerates them."""
+    from bench.runlock import RunLock
+    from bench.store import RunStore
+
+    for raw in args.runs:
+        run_dir = Path(raw)
+        if not (run_dir / "generations").is_dir() and not (run_dir / "grades").is_dir():
+            raise UsageError(f"{raw} is not a run directory (no generations/ or grades/ inside)")
+        with RunLock(run_dir, "bench repair"):
+            moved = RunStore(run_dir, create=False).repair()
+        for path, reason in moved:
+            print(f"{path}: {reason} -> set aside in {run_dir / 'damaged'}")
+        print(
+            f"{run_dir}: {len(moved)} damaged file(s) set aside"
+            + ("; re-run the sweep to regenerate what they held" if moved else "; nothing to do")
         )
-    try:
-        into = merge_runs(_run_dirs(paths), Path(flags["--into"]))
-    except ConfigError as exc:
-        return _fail(str(exc))
-    print(f"merged {len(paths)} shard(s) into {into}")
-    return report([str(into)])
+    return 0
 
 
-def show(argv: list[str]) -> int:
+def show(args) -> int:
     """bench show RUN [--json]: the results table of a stored run (nothing recomputed)."""
     from bench.report.summary import as_json, format_table, summary_rows
 
-    paths = [a for a in argv if a != "--json"]
-    if len(paths) != 1:
-        return _fail("bench show needs one RUN_DIR, e.g. bench show results/latest")
-    run_dir = _run_dirs(paths)[0]
+    run_dir = _run_dirs([args.run])[0]
     rows = summary_rows(run_dir)
-    print(as_json(rows) if "--json" in argv else format_table(rows, str(run_dir)))
+    print(as_json(rows) if args.json else format_table(rows, str(run_dir)))
     page = run_dir / "report" / "index.html"
-    if "--json" not in argv and page.is_file():
+    if not args.json and page.is_file():
         print(f"report: {page}")
     return 0
 
 
-def runs(argv: list[str]) -> int:
+def runs(args) -> int:
     """bench runs [RESULTS_DIR] [--json]: the stored runs, one line each."""
     import json
 
     from bench.report.summary import aligned, run_listing
 
-    paths = [a for a in argv if a != "--json"]
-    root = Path(paths[0] if paths else "results")
+    root = Path(args.results_dir)
     if not root.is_dir():
-        return _fail(f"{root} is not a folder; pass the results_dir of your sweeps")
+        raise UsageError(f"{root} is not a folder; pass the results_dir of your sweeps")
     listing = run_listing(root)
-    if "--json" in argv:
+    if args.json:
         print(json.dumps(listing))
         return 0
     if not listing:

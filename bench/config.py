@@ -23,6 +23,7 @@ DEVICES = ("cuda", "cpu")
 BUDGET_KNOBS = ("max_tokens", "reasoning_effort", "thinking_token_budget")
 # The Hydra config groups (configs/<group>/*.yaml).
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+GROUPS = ("model", "engine", "suite", "budget", "strategy", "pricing")
 FAKE_SCRIPTS = ("default", "code")  # bench/engines/fake.py: arithmetic answers, or code
 
 
@@ -274,6 +275,11 @@ def register() -> None:
     cs.store(group="budget", name="budget_schema", node=BudgetConfig)
     cs.store(group="strategy", name="strategy_schema", node=StrategyConfig)
     cs.store(group="pricing", name="pricing_schema", node=PricingConfig)
+
+
+def group_options(group: str) -> list[str]:
+    """The configs of one group: the names `GROUP=NAME` accepts."""
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:

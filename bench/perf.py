@@ -39,7 +39,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -281,10 +280,8 @@ def served_overhead(problems: int, overrides: list[str]) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="bench perf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`bench perf`'s arguments (cli.py's command tree holds the parser)."""
     parser.add_argument(
         "--problems", type=int, default=30, help="arith problems (levels interleaved 1, 2, 3, ...)"
     )
@@ -304,15 +301,16 @@ def main(argv: list[str]) -> int:
         "--code-rounds", type=int, default=1, help="code: run every reference N times (default 1)"
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. budget.tokens=[16,64]")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen benchmarks; merge their numbers into args.out."""
+    from bench.errors import UsageError
+
     chosen = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = chosen - BENCHMARKS
     if unknown:
-        print(
-            f"error: --only {sorted(unknown)} is not known; choose from {sorted(BENCHMARKS)}",
-            file=sys.stderr,
-        )
-        return 2
+        raise UsageError(f"--only {sorted(unknown)} is not known; choose from {sorted(BENCHMARKS)}")
     result: dict[str, Any] = {}
     if "engine" in chosen:
         result.update(measure(args.problems, args.overrides))

@@ -8,8 +8,7 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-from bench.cli import CONFIG_DIR
-from bench.config import ENGINE_KINDS, ConfigError, validate_budgets
+from bench.config import CONFIG_DIR, ENGINE_KINDS, ConfigError, validate_budgets
 from bench.configure import validate
 
 
