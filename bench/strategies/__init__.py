@@ -1,5 +1,6 @@
 """How a thinking budget is spent: one plugin module per strategy.
 
+base.py      settings, attempts and the Strategy interface every strategy shares
 plugin.py    what a strategy declares (capabilities, settings, checks, runner)
 registry.py  finds every module here that sets PLUGIN; checks a config against it
 chains.py    the cut-and-force engine loop that single, wait, sc and bon share:
@@ -16,14 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.strategies.chains import (
+from bench.strategies.base import (
     AttemptResult,
     ChainSettings,
-    SingleChain,
     Strategy,
     StrategyStats,
     thinking_length,
 )
+from bench.strategies.chains import SingleChain
 from bench.strategies.plugin import StrategyPlugin
 from bench.strategies.registry import check_config, find, get, plugins
 

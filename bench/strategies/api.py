@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from bench.engines.base import Engine
-from bench.strategies.chains import (
+from bench.strategies.base import (
     AnswerSettings,
     AttemptResult,
     ChainSettings,

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench.config import ConfigError
-from bench.strategies.chains import ChainSettings, SingleChain, Strategy
+from bench.strategies.base import ChainSettings, Strategy
+from bench.strategies.chains import SingleChain
 from bench.strategies.plugin import StrategyPlugin, check_sampling
 from bench.strategies.verifiers import VERIFIERS
 

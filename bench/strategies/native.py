@@ -18,13 +18,13 @@ from typing import Any
 
 from bench.config import ConfigError
 from bench.engines.base import Engine, Tokenizer
-from bench.strategies.chains import (
+from bench.strategies.base import (
     AnswerSettings,
     AttemptResult,
     ChainSettings,
     Strategy,
     StrategyStats,
-    _strip_eos,
+    strip_eos,
     thinking_length,
 )
 from bench.strategies.plugin import StrategyPlugin
@@ -131,7 +131,7 @@ class NativeBudget(Strategy):
         self, tokenizer: Tokenizer, completion: Any, budget: int, sample: int, answer_stop
     ) -> Attempt:
         s = self.settings
-        ids = _strip_eos(completion.token_ids, tokenizer.eos_token_id)
+        ids = strip_eos(completion.token_ids, tokenizer.eos_token_id)
         # The first end of thinking, whether the model wrote it or vLLM forced it.
         ends = [(_split_at(tokenizer, ids, d), d) for d in (*s.thinking_end, s.forced_answer)]
         end, delimiter = min(ends, key=lambda e: e[0])

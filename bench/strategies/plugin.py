@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.config import ConfigError, StrategyConfig, has_non_thinking_mode
-from bench.strategies.chains import ChainSettings, Strategy
+from bench.strategies.base import ChainSettings, Strategy
 
 # How a budget is kept: "cut": we cut the thinking at every budget and force
 # the answer (exact); "native": the engine enforces it (vLLM's
@@ -75,7 +75,7 @@ class StrategyPlugin:
         """Before the engine starts: can this engine and model run it?"""
 
     def build(self, settings: ChainSettings, model_cfg: Any) -> Strategy:
-        """The object that streams attempts from an engine (chains.Strategy)."""
+        """The object that streams attempts from an engine (base.Strategy)."""
         raise NotImplementedError(f"strategy {self.name!r} does not say how it runs")
 
 

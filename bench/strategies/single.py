@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.strategies.chains import ChainSettings, SingleChain, Strategy
+from bench.strategies.base import ChainSettings, Strategy
+from bench.strategies.chains import SingleChain
 from bench.strategies.plugin import StrategyPlugin
 
 
