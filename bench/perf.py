@@ -41,6 +41,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,87 +84,98 @@ def _compose(overrides: list[str]) -> Any:
     return compose(["engine=vllm_cpu", *overrides])
 
 
-def measure(problems: int, overrides: list[str]) -> dict[str, Any]:
+@dataclass
+class _Rig:
+    """One engine and the prompts every engine benchmark runs on it."""
+
+    cfg: Any
+    engine: Any
+    prompted: list[Any]
+    specs: dict[str, Any]
+    strategy: Any
+
+    @property
+    def prompts(self) -> list[tuple[int, ...]]:
+        return [p.prompt_ids for p in self.prompted]
+
+    def seconds(self, budgets: list[int], target: Any = None) -> tuple[float, Any, Any]:
+        """One strategy run from a cold prefix cache: (seconds, results, stats)."""
+        self.engine.reset_prefix_cache()
+        started = time.perf_counter()
+        results, stats = self.strategy.run(target or self.engine, self.prompts, budgets)
+        return time.perf_counter() - started, results, stats
+
+
+def _rig(problems: int, overrides: list[str]) -> _Rig:
     from bench.engines import make_engine
-    from bench.grading.pool import GradingPool
-    from bench.prompts import Prompted, build_prompts, chain_settings, load_suite
-    from bench.records import build_row
-    from bench.store import RunStore
+    from bench.prompts import build_prompts, chain_settings, load_suite
     from bench.strategies import SingleChain
     from bench.types import GenerationRequest
 
     cfg = _compose([f"suite.limit={problems}", "engine.show_progress=false", *overrides])
-    budgets = list(cfg.budget.tokens)
     loaded, specs = load_suite(cfg.suite)
     engine = make_engine(cfg.engine, cfg.model)
-    prompted: list[Prompted] = build_prompts(engine, loaded, specs, cfg.model)
-    prompts = [p.prompt_ids for p in prompted]
-    strategy = SingleChain(chain_settings(cfg.model))
-    engine.generate([GenerationRequest(prompts[0], max_tokens=4)])  # start + warm up
+    prompted = build_prompts(engine, loaded, specs, cfg.model)
+    engine.generate([GenerationRequest(prompted[0].prompt_ids, max_tokens=4)])  # start + warm up
+    return _Rig(cfg, engine, prompted, specs, SingleChain(chain_settings(cfg.model)))
 
-    def strategy_seconds(run_budgets: list[int], target: Any = engine) -> tuple[float, Any, Any]:
-        engine.reset_prefix_cache()
-        started = time.perf_counter()
-        results, stats = strategy.run(target, prompts, run_budgets)
-        return time.perf_counter() - started, results, stats
 
-    print(f"perf: {len(prompts)} prompts, budgets {budgets}", flush=True)
-    strategy.run(engine, prompts[:4], budgets[:1])  # warm the kernels on real shapes
-    # Runs in mirrored order (reuse, largest, the other budgets, largest, reuse)
-    # so that drift during the benchmark affects both sides of each ratio alike.
+def _reuse_against_separate(rig: _Rig, budgets: list[int]) -> dict[str, Any]:
+    """The reuse sweep over every budget, a run at the largest, and one run per
+    other budget, in mirrored order (reuse, largest, the others, largest,
+    reuse) so that drift affects both sides of each ratio alike."""
     largest = max(budgets)
     others = [b for b in budgets if b != largest]
-    reuse_runs, largest_runs, separate = [], [], {}
-    phases = []
+    runs: dict[str, list[float]] = {"reuse": [], "largest": []}
+    separate, phases = {}, []
     for label in ["reuse", "largest", *others, "largest", "reuse"]:
-        if label == "reuse":
-            seconds, _, stats = strategy_seconds(budgets)
-            reuse_runs.append(seconds)
+        if label in runs:
+            seconds, _, stats = rig.seconds(budgets if label == "reuse" else [largest])
+            runs[label].append(seconds)
+            generated = stats.thinking_generated + stats.answer_generated
             phases.append(
                 {
-                    "run": "reuse",
+                    "run": label,
                     "answer_requests": stats.answer_requests,
-                    "generated_tokens": stats.thinking_generated + stats.answer_generated,
-                }
-            )
-        elif label == "largest":
-            seconds, _, stats = strategy_seconds([largest])
-            largest_runs.append(seconds)
-            phases.append(
-                {
-                    "run": "largest",
-                    "answer_requests": stats.answer_requests,
-                    "generated_tokens": stats.thinking_generated + stats.answer_generated,
+                    "generated_tokens": generated,
                 }
             )
         else:
-            seconds = separate[label] = strategy_seconds([label])[0]
+            seconds = separate[label] = rig.seconds([label])[0]
         print(f"  {label if isinstance(label, str) else f'b={label}'}: {seconds:.1f}s", flush=True)
-    reuse_seconds = sum(reuse_runs) / len(reuse_runs)
-    separate[largest] = sum(largest_runs) / len(largest_runs)
+    separate[largest] = sum(runs["largest"]) / len(runs["largest"])
+    return {"runs": runs, "separate": separate, "phases": phases}
 
-    # Overhead: our whole path for one budget (requests, splitting, storing, grading)
-    # against raw LLM.generate replaying exactly the same requests.
-    overhead_budget = budgets[len(budgets) // 2]
+
+def _overhead(rig: _Rig, budget: int) -> tuple[float, float]:
+    """Our whole path for one budget (requests, splitting, storing, grading)
+    against raw LLM.generate replaying exactly the same requests, alternated
+    to cancel drift: (ours, raw) seconds."""
+    from bench.grading.pool import GradingPool
+    from bench.records import build_row
+    from bench.store import RunStore
+
+    engine, cfg = rig.engine, rig.cfg
     recorder = RecordingEngine(engine)
-    strategy_seconds([overhead_budget], recorder)
+    rig.seconds([budget], recorder)
     replay = recorder.requests
+    graders = {t: s.grader_name for t, s in rig.specs.items()}
 
     def ours() -> float:
         with tempfile.TemporaryDirectory() as tmp:
             engine.reset_prefix_cache()
             pool = GradingPool(1)
             started = time.perf_counter()
-            results, _ = strategy.run(engine, prompts, [overhead_budget])
+            results, _ = rig.strategy.run(engine, rig.prompts, [budget])
             rows = [
                 build_row(
-                    str(i), prompted[r.prompt_index], r, cfg.model.name, "single", "engine ids"
+                    str(i), rig.prompted[r.prompt_index], r, cfg.model.name, "single", "engine ids"
                 )
                 for i, r in enumerate(results)
             ]
             store = RunStore(Path(tmp))
             store.append_generations(rows)
-            store.append_grades(pool.grade(rows, {t: s.grader_name for t, s in specs.items()}))
+            store.append_grades(pool.grade(rows, graders))
             store.write_records()
             return time.perf_counter() - started
 
@@ -175,32 +187,43 @@ def measure(problems: int, overrides: list[str]) -> dict[str, Any]:
             engine.raw_generate([r.prompt_ids for r in requests], params)
         return time.perf_counter() - started
 
-    ours_seconds = raw_seconds = 0.0
-    for order in ((raw, ours), (ours, raw)):  # alternate to cancel drift
+    totals = {ours: 0.0, raw: 0.0}
+    for order in ((raw, ours), (ours, raw)):
         for fn in order:
-            seconds = fn()
-            if fn is ours:
-                ours_seconds += seconds
-            else:
-                raw_seconds += seconds
+            totals[fn] += fn()
+    return totals[ours], totals[raw]
+
+
+def measure(problems: int, overrides: list[str]) -> dict[str, Any]:
+    """sweep_reuse_ratio, largest_budget_ratio and engine_overhead_ratio on one engine."""
+    rig = _rig(problems, overrides)
+    budgets = list(rig.cfg.budget.tokens)
+    print(f"perf: {len(rig.prompted)} prompts, budgets {budgets}", flush=True)
+    rig.strategy.run(rig.engine, rig.prompts[:4], budgets[:1])  # warm the kernels on real shapes
+    reuse = _reuse_against_separate(rig, budgets)
+    runs, separate = reuse["runs"], reuse["separate"]
+    reuse_seconds = sum(runs["reuse"]) / len(runs["reuse"])
+    overhead_budget = budgets[len(budgets) // 2]
+    ours_seconds, raw_seconds = _overhead(rig, overhead_budget)
     print(
         f"  overhead at b={overhead_budget}: ours {ours_seconds:.1f}s vs raw {raw_seconds:.1f}s",
         flush=True,
     )
+    engine = rig.engine
     engine.close()
     return {
         "sweep_reuse_ratio": round(reuse_seconds / sum(separate.values()), 4),
         "largest_budget_ratio": round(reuse_seconds / separate[max(budgets)], 4),
         "engine_overhead_ratio": round(ours_seconds / raw_seconds, 4),
         "details": {
-            "problems": len(prompts),
+            "problems": len(rig.prompted),
             "budgets": budgets,
-            "model": cfg.model.name,
+            "model": rig.cfg.model.name,
             "engine": engine.describe(),
             "engine_start_seconds": engine.start_seconds,
-            "reuse_seconds": [round(s, 3) for s in reuse_runs],
-            "largest_seconds": [round(s, 3) for s in largest_runs],
-            "runs": phases,
+            "reuse_seconds": [round(s, 3) for s in runs["reuse"]],
+            "largest_seconds": [round(s, 3) for s in runs["largest"]],
+            "runs": reuse["phases"],
             "separate_seconds": {str(b): round(s, 3) for b, s in separate.items()},
             "overhead_budget": overhead_budget,
             "overhead_ours_seconds": round(ours_seconds, 3),

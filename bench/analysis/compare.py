@@ -68,56 +68,68 @@ def paired_comparison(
             "task": key_a[1],
             "problems": len(problems),
         }
-        for j, budget in enumerate(budgets_a):
-            if budget not in budgets_b:
-                continue
-            k = budgets_b.index(budget)
-            diff = acc_b[:, k] - acc_a[:, j]
-            boot = np.nanmean(diff[idx], axis=1)
-            low, high = np.nanquantile(boot, [alpha, 1 - alpha])
-            rows.append(
-                {
-                    **label,
-                    "matched": "budget",
-                    "budget": budget,
-                    "cost_a": np.nan,
-                    "accuracy_a": np.nanmean(acc_a[:, j]),
-                    "accuracy_b": np.nanmean(acc_b[:, k]),
-                    "difference": float(np.nanmean(diff)),
-                    "ci_low": low,
-                    "ci_high": high,
-                }
-            )
-        if cost_a is None or cost_b is None:
-            continue
-        point_a = np.nanmean(cost_a, axis=0)
-        curve_b = _interp_log(point_a, np.nanmean(cost_b, axis=0), np.nanmean(acc_b, axis=0))
-        boot_a = np.stack([np.nanmean(acc_a[i], axis=0) for i in idx])
-        boot_cost_a = np.stack([np.nanmean(cost_a[i], axis=0) for i in idx])
-        boot_b = np.stack(
-            [
-                _interp_log(
-                    boot_cost_a[r], np.nanmean(cost_b[i], axis=0), np.nanmean(acc_b[i], axis=0)
-                )
-                for r, i in enumerate(idx)
-            ]
-        )
-        for j, budget in enumerate(budgets_a):
-            if np.isnan(curve_b[j]):
-                continue  # A's cost lies outside B's range: no interpolation
-            spread = boot_b[:, j] - boot_a[:, j]
-            low, high = np.nanquantile(spread, [alpha, 1 - alpha])
-            rows.append(
-                {
-                    **label,
-                    "matched": "cost",
-                    "budget": budget,
-                    "cost_a": float(point_a[j]),
-                    "accuracy_a": float(np.nanmean(acc_a[:, j])),
-                    "accuracy_b": float(curve_b[j]),
-                    "difference": float(curve_b[j] - np.nanmean(acc_a[:, j])),
-                    "ci_low": low,
-                    "ci_high": high,
-                }
-            )
+        rows += _at_equal_budget(label, acc_a, acc_b, budgets_a, budgets_b, idx, alpha)
+        if cost_a is not None and cost_b is not None:
+            rows += _at_equal_cost(label, acc_a, acc_b, cost_a, cost_b, budgets_a, idx, alpha)
     return pd.DataFrame(rows)
+
+
+def _at_equal_budget(label, acc_a, acc_b, budgets_a, budgets_b, idx, alpha) -> list[dict]:
+    """B - A at every budget both ran, with its bootstrap CI (resamples `idx`)."""
+    rows = []
+    for j, budget in enumerate(budgets_a):
+        if budget not in budgets_b:
+            continue
+        k = budgets_b.index(budget)
+        diff = acc_b[:, k] - acc_a[:, j]
+        boot = np.nanmean(diff[idx], axis=1)
+        low, high = np.nanquantile(boot, [alpha, 1 - alpha])
+        rows.append(
+            {
+                **label,
+                "matched": "budget",
+                "budget": budget,
+                "cost_a": np.nan,
+                "accuracy_a": np.nanmean(acc_a[:, j]),
+                "accuracy_b": np.nanmean(acc_b[:, k]),
+                "difference": float(np.nanmean(diff)),
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    return rows
+
+
+def _at_equal_cost(label, acc_a, acc_b, cost_a, cost_b, budgets_a, idx, alpha) -> list[dict]:
+    """B's accuracy interpolated (log cost) at each of A's cost points, minus
+    A's, with a bootstrap CI that resamples both curves."""
+    rows = []
+    point_a = np.nanmean(cost_a, axis=0)
+    curve_b = _interp_log(point_a, np.nanmean(cost_b, axis=0), np.nanmean(acc_b, axis=0))
+    boot_a = np.stack([np.nanmean(acc_a[i], axis=0) for i in idx])
+    boot_cost_a = np.stack([np.nanmean(cost_a[i], axis=0) for i in idx])
+    boot_b = np.stack(
+        [
+            _interp_log(boot_cost_a[r], np.nanmean(cost_b[i], axis=0), np.nanmean(acc_b[i], axis=0))
+            for r, i in enumerate(idx)
+        ]
+    )
+    for j, budget in enumerate(budgets_a):
+        if np.isnan(curve_b[j]):
+            continue  # A's cost lies outside B's range: no interpolation
+        spread = boot_b[:, j] - boot_a[:, j]
+        low, high = np.nanquantile(spread, [alpha, 1 - alpha])
+        rows.append(
+            {
+                **label,
+                "matched": "cost",
+                "budget": budget,
+                "cost_a": float(point_a[j]),
+                "accuracy_a": float(np.nanmean(acc_a[:, j])),
+                "accuracy_b": float(curve_b[j]),
+                "difference": float(curve_b[j] - np.nanmean(acc_a[:, j])),
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    return rows

@@ -96,18 +96,60 @@ def run_costs(runs: list[RunInfo]) -> dict[str, dict[str, Any]]:
     return info
 
 
+Table = tuple[str, str, pd.DataFrame]  # (file stem, caption, table)
+Figure = tuple[str, str, Any]  # (file name, caption, draw(path))
+
+
 def build(report: Report) -> list[str]:
     """Write every table, figure and the page; returns the files written."""
     out = report.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    records = report.records
-    priced = price_records(records, report.pricing, run_costs(report.runs))
+    priced = price_records(report.records, report.pricing, run_costs(report.runs))
     computed = report.tables or scaling_tables(priced, report.subset_draws)
-    scaling, by_difficulty = computed.scaling, computed.by_difficulty
+    tables, cost = _core_tables(priced, computed)
+    published: dict[str, Any] = {}
+    for run in report.runs:
+        published.update(run.config.get("published") or {})
+    more_tables, more_figures, extra = analysis_tables(priced, computed.scaling, published, out)
+    tables += more_tables
+    report.files += [f"{REPORT_DIR}/{f}" for f in extra]
+    for stem, caption, table in tables:
+        report.files += [f"{REPORT_DIR}/{f}" for f in write_table(table, out, stem, caption)]
+    figures = _core_figures(priced, computed, cost) + more_figures
+    if computed.by_difficulty is not None:
+        by_difficulty = computed.by_difficulty
+        figures.append(
+            (
+                "accuracy_by_difficulty.png",
+                "Accuracy by difficulty",
+                lambda p: plots.accuracy_by_difficulty(by_difficulty, p),
+            )
+        )
+    _add_routing(report, tables, figures)
+    # Drawing is the slow, silent part of a report: a bar on a terminal, gone when done.
+    for name, _, draw in tqdm(
+        figures, desc="report figures", unit="figure", leave=False, disable=None
+    ):
+        draw(out / name)
+        report.files += [f"{REPORT_DIR}/{name}", f"{REPORT_DIR}/{Path(name).with_suffix('.svg')}"]
+
+    write_text_atomic(_html(report, tables, figures), out / "index.html")
+    write_text_atomic(_markdown(report, tables, figures), out / "README.md")
+    report.files += [f"{REPORT_DIR}/index.html", f"{REPORT_DIR}/README.md"]
+    return report.files
+
+
+def _core_tables(priced: pd.DataFrame, computed: ScalingTables) -> tuple[list[Table], pd.DataFrame]:
+    """Scaling, cost, Pareto, cost-to-target, by difficulty and the paired
+    comparison; with the cost table the figures draw."""
     cost = cost_table(priced)
     cost["pareto"] = pareto_frontier(cost) if not cost.empty else []
-    tables: list[tuple[str, str, pd.DataFrame]] = [
-        ("scaling", "Accuracy per budget (and k), 95% bootstrap CI over problems", scaling),
+    tables: list[Table] = [
+        (
+            "scaling",
+            "Accuracy per budget (and k), 95% bootstrap CI over problems",
+            computed.scaling,
+        ),
         ("cost", "Tokens, time, dollars and FLOPs per configuration", cost),
         (
             "pareto",
@@ -116,8 +158,8 @@ def build(report: Report) -> list[str]:
         ),
         ("cost_to_target", "Cheapest configuration reaching each accuracy", cost_to_target(cost)),
     ]
-    if by_difficulty is not None:
-        tables.append(("by_difficulty", "Accuracy by difficulty level", by_difficulty))
+    if computed.by_difficulty is not None:
+        tables.append(("by_difficulty", "Accuracy by difficulty level", computed.by_difficulty))
     paired = (
         paired_comparison(priced) if priced.groupby(["model", "strategy"]).ngroups > 1 else None
     )
@@ -125,17 +167,15 @@ def build(report: Report) -> list[str]:
         tables.append(
             ("paired", "B - A on the same problems (at equal budget and at A's cost)", paired)
         )
-    published: dict[str, Any] = {}
-    for run in report.runs:
-        published.update(run.config.get("published") or {})
-    more_tables, more_figures, extra = analysis_tables(priced, scaling, published, out)
-    tables += more_tables
-    report.files += [f"{REPORT_DIR}/{f}" for f in extra]
-    for stem, caption, table in tables:
-        report.files += [f"{REPORT_DIR}/{f}" for f in write_table(table, out, stem, caption)]
+    return tables, cost
 
+
+def _core_figures(
+    priced: pd.DataFrame, computed: ScalingTables, cost: pd.DataFrame
+) -> list[Figure]:
     suite = ", ".join(sorted(priced["task"].unique()))
-    figures = [
+    scaling = computed.scaling
+    return [
         (
             "accuracy_vs_thinking.png",
             "Accuracy vs thinking tokens",
@@ -159,39 +199,19 @@ def build(report: Report) -> list[str]:
             lambda p: plots.budget_adherence(priced, p),
         ),
     ]
-    figures += more_figures
-    if by_difficulty is not None:
-        figures.append(
-            (
-                "accuracy_by_difficulty.png",
-                "Accuracy by difficulty",
-                lambda p: plots.accuracy_by_difficulty(by_difficulty, p),
-            )
-        )
-    routing_csv = out.parent / "routing.csv"
-    if routing_csv.is_file() and len(report.runs) == 1:
-        # `bench route` results for this run: their table and figure join the page.
-        routing = pd.read_csv(routing_csv)
-        tables.append(("routing", "Routing policies on held-out problems (bench route)", routing))
-        report.files += [f"{REPORT_DIR}/{f}" for f in write_table(routing, out, "routing")]
-        figures.append(
-            (
-                "routing.png",
-                "Routing policies: accuracy vs cost",
-                lambda p: plots.routing(routing, p),
-            )
-        )
-    # Drawing is the slow, silent part of a report: a bar on a terminal, gone when done.
-    for name, _, draw in tqdm(
-        figures, desc="report figures", unit="figure", leave=False, disable=None
-    ):
-        draw(out / name)
-        report.files += [f"{REPORT_DIR}/{name}", f"{REPORT_DIR}/{Path(name).with_suffix('.svg')}"]
 
-    write_text_atomic(_html(report, tables, figures), out / "index.html")
-    write_text_atomic(_markdown(report, tables, figures), out / "README.md")
-    report.files += [f"{REPORT_DIR}/index.html", f"{REPORT_DIR}/README.md"]
-    return report.files
+
+def _add_routing(report: Report, tables: list[Table], figures: list[Figure]) -> None:
+    """`bench route` results for this run: their table and figure join the page."""
+    routing_csv = report.out_dir.parent / "routing.csv"
+    if not routing_csv.is_file() or len(report.runs) != 1:
+        return
+    routing = pd.read_csv(routing_csv)
+    tables.append(("routing", "Routing policies on held-out problems (bench route)", routing))
+    report.files += [f"{REPORT_DIR}/{f}" for f in write_table(routing, report.out_dir, "routing")]
+    figures.append(
+        ("routing.png", "Routing policies: accuracy vs cost", lambda p: plots.routing(routing, p))
+    )
 
 
 def _status_lines(report: Report) -> list[str]:
