@@ -453,13 +453,39 @@ def validate(cfg: Config | DictConfig) -> None:
         raise ConfigError(f"grading_timeout_s={cfg.grading_timeout_s}; it must be positive seconds")
     if cfg.store_interval_s < 0:
         raise ConfigError(f"store_interval_s={cfg.store_interval_s}; it must be 0 or more seconds")
-    max_len = cfg.engine.max_model_len or cfg.model.max_model_len
-    need = max(cfg.budget.tokens) + cfg.model.answer_max_tokens + 64
-    if need > max_len:
+    # Before any prompt exists: the budgets and the answer alone must fit.
+    check_context(cfg, prompt_tokens=0)
+
+
+# Room beyond prompt + budget + answer: the end-of-thinking delimiter that may
+# start right at the budget, and the forced-answer cue after a cut.
+CONTEXT_MARGIN = 32
+
+
+def check_context(
+    cfg: Config | DictConfig,
+    prompt_tokens: int,
+    answer_tokens: int | None = None,
+    problem: str | None = None,
+) -> None:
+    """The one context check: a prompt of `prompt_tokens`, the largest budget,
+    the answer (`answer_tokens`, else the model's) and CONTEXT_MARGIN must fit
+    the model's context. config.validate runs it with no prompt, prompts.py
+    with every prompt."""
+    limit = cfg.engine.max_model_len or cfg.model.max_model_len
+    largest = max(cfg.budget.tokens)
+    need = prompt_tokens + largest + (answer_tokens or cfg.model.answer_max_tokens) + CONTEXT_MARGIN
+    if need <= limit:
+        return
+    if problem is None:
         raise ConfigError(
-            f"the largest budget {max(cfg.budget.tokens)} plus the answer does not fit the model's "
-            f"context (max_model_len={max_len}); lower budget.tokens or raise model.max_model_len"
+            f"the largest budget {largest} plus the answer does not fit the model's "
+            f"context (max_model_len={limit}); lower budget.tokens or raise model.max_model_len"
         )
+    raise ConfigError(
+        f"problem {problem}: prompt ({prompt_tokens} tokens) + largest budget ({largest}) + "
+        f"answer exceed max_model_len={limit}; lower budget.tokens or raise model.max_model_len"
+    )
 
 
 def to_container(cfg: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bench import strategies
+from bench import config, strategies
 from bench import tasks as tasks_mod
 from bench.config import ConfigError
 from bench.engines import Engine
@@ -121,12 +121,6 @@ def build_prompts(
 
 
 def check_context(prompted: list[Prompted], cfg: Any) -> None:
-    limit = cfg.engine.max_model_len or cfg.model.max_model_len
+    """Every prompt fits the context with the largest budget and its answer."""
     for p in prompted:
-        need = max(cfg.budget.tokens) + (p.answer_max_tokens or cfg.model.answer_max_tokens) + 32
-        if len(p.prompt_ids) + need > limit:
-            raise ConfigError(
-                f"problem {p.problem.problem_id}: prompt ({len(p.prompt_ids)} tokens) + largest budget "
-                f"({max(cfg.budget.tokens)}) + answer exceed max_model_len={limit}; "
-                "lower budget.tokens or raise model.max_model_len"
-            )
+        config.check_context(cfg, len(p.prompt_ids), p.answer_max_tokens, p.problem.problem_id)

@@ -102,3 +102,27 @@ def test_bad_strategy_name_is_refused(make_cfg):
     cfg = make_cfg("strategy.name=tree")
     with pytest.raises(ConfigError, match="choose one of: api, bon, native, sc, single, wait"):
         validate(cfg)
+
+
+def test_one_context_check_with_one_margin_at_its_boundary(make_cfg):
+    """config.validate (no prompt yet) and every prompt's check use the same
+    rule: prompt + largest budget + answer + CONTEXT_MARGIN <= max_model_len."""
+    from bench.config import CONTEXT_MARGIN, check_context
+
+    cfg = make_cfg("budget.tokens=[100]", "model.answer_max_tokens=20")
+    fits = 100 + 20 + CONTEXT_MARGIN
+    cfg.model.max_model_len = fits
+    validate(cfg)  # an empty prompt fits exactly
+    check_context(cfg, prompt_tokens=0)
+    with pytest.raises(ConfigError, match="problem p1: prompt \\(1 tokens\\)"):
+        check_context(cfg, prompt_tokens=1, problem="p1")
+    cfg.model.max_model_len = fits + 5
+    check_context(cfg, prompt_tokens=5, problem="p1")
+    # A task's own answer length counts instead of the model's.
+    with pytest.raises(ConfigError, match="exceed max_model_len"):
+        check_context(cfg, prompt_tokens=5, answer_tokens=21, problem="p1")
+    cfg.model.max_model_len = fits - 1
+    with pytest.raises(ConfigError, match="does not fit the model's context"):
+        validate(cfg)
+    cfg.engine.max_model_len = fits  # the engine's override is the limit
+    validate(cfg)
