@@ -77,14 +77,10 @@ def precheck(argv: list[str]) -> str | None:
                     return f"{key}={choice} is not known; choose one of: {', '.join(options)}"
     if multirun:
         return None  # sweep values are checked when each job composes
-    from bench.config import ConfigError
-    from bench.configure import compose, validate
+    from bench.configure import compose
 
-    try:
+    try:  # composing only: the config is validated once, when the sweep starts
         cfg = compose(overrides)
-        validate(cfg)
-    except ConfigError as exc:
-        return str(exc)
     except Exception as exc:  # Hydra/OmegaConf: a misspelt key, a wrong type, bad syntax
         return _one_line(exc)
     return _unknown_added_key(cfg, overrides)
@@ -120,8 +116,7 @@ def sweep_from_manifest(path: str, overrides: list[str]) -> int:
     """Re-run the exact config a manifest pinned (key=value overrides still apply)."""
     from omegaconf import OmegaConf
 
-    from bench.config import ConfigError
-    from bench.configure import structured, validate
+    from bench.configure import structured
     from bench.manifest import package_versions
 
     manifest_path = Path(path)
@@ -146,22 +141,24 @@ def sweep_from_manifest(path: str, overrides: list[str]) -> int:
     for name, then in (versions if isinstance(versions, dict) else {}).items():
         if then != now.get(name):
             print(f"note: {name} was {then} when the manifest was written, now {now.get(name)}")
-    try:
-        validate(cfg)
-    except ConfigError as exc:
-        raise UsageError(f"{manifest_path}: {exc}") from None
-    except Exception as exc:  # a tampered value of the wrong type
-        raise UsageError(f"{manifest_path}: {_one_line(exc)}") from None
-    return run_and_report(cfg)
+    return run_and_report(cfg, source=str(manifest_path))
 
 
-def run_and_report(cfg) -> int:
+def run_and_report(cfg, source: str | None = None) -> int:
     """Run one sweep and print its summary. Inside Hydra's main nothing may
-    escape as a traceback, so known failures become their line and exit code here."""
+    escape as a traceback, so known failures become their line and exit code
+    here. `source`: where the config came from (a manifest), named in its errors."""
+    from bench.config import ConfigError
     from bench.runner import Sweep
 
+    where = f"{source}: " if source else ""
     try:
-        sweep = Sweep(cfg)
+        try:
+            sweep = Sweep(cfg)  # validates the config: its one validation
+        except ConfigError as exc:
+            raise UsageError(f"{where}{exc}") from None
+        except Exception as exc:  # a value of the wrong kind (a tampered manifest)
+            raise UsageError(f"{where}{_one_line(exc)}") from None
         run_dir = sweep.run()
     except BaseException as exc:
         code = exit_code(exc)
