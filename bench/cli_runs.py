@@ -87,6 +87,7 @@ def compare(args) -> int:
     import pandas as pd
 
     from bench.analysis.cost import PricingError
+    from bench.same_run import incomparable
     from bench.store import RunStore, read_manifest
 
     run_dirs = _run_dirs(args.runs)
@@ -94,7 +95,7 @@ def compare(args) -> int:
         raise UsageError(
             "bench compare needs two or more RUN_DIRs, e.g. bench compare results/a results/b"
         )
-    frames, shas = [], {}
+    frames, manifests = [], {}
     for run_dir in run_dirs:
         records = RunStore(run_dir, create=False).records()  # read-only: nothing written
         if records.empty:
@@ -102,20 +103,10 @@ def compare(args) -> int:
         if records["correct"].isna().all():
             raise UsageError(f"{run_dir} has no graded records; run bench grade {run_dir} first")
         frames.append(records.assign(run=str(run_dir)))
-        manifest = read_manifest(run_dir) or {}
-        suite = ((manifest.get("config") or {}).get("suite") or {}).get("name")
-        shas.setdefault(suite, set()).add(manifest.get("data_sha256"))
-    if len(shas) > 1:
-        raise UsageError(
-            f"the runs are of different suites ({', '.join(sorted(map(str, shas)))}); "
-            "compare runs of one suite on the same problems"
-        )
-    mixed = [suite for suite, found in shas.items() if len(found) > 1]
-    if mixed:
-        raise UsageError(
-            f"runs of suite {mixed[0]!r} used different problem sets (data_sha256 differs); "
-            "compare runs with the same suite.limit/sample/data"
-        )
+        manifests[str(run_dir)] = read_manifest(run_dir) or {}
+    problem = incomparable(manifests)
+    if problem:
+        raise UsageError(problem)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or Path("results") / f"compare-{stamp}")
     names = " vs ".join(d.name for d in run_dirs)

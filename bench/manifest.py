@@ -1,9 +1,8 @@
-"""What a manifest pins so a run can be reproduced: config, versions, hardware, revision."""
+"""What a manifest pins so a run can be reproduced: config, versions, hardware,
+revision. Which configs are the same run: same_run.py."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import subprocess
@@ -24,32 +23,6 @@ PACKAGES = (
     "sympy",
     "math-verify",
 )
-# Config keys that change how a run is executed but not what it computes.
-NOT_IN_IDENTITY = {
-    ("run_name",),
-    ("results_dir",),
-    ("grading_workers",),
-    ("wait_for_lock",),
-    ("verbose",),
-    ("summary",),
-    ("grading_timeout_s",),
-    ("pricing",),  # prices re-price a run; they do not change what it generated
-    ("engine", "show_progress"),
-    ("store_interval_s",),
-    ("report",),
-    ("plots",),
-    ("engine", "delay_s"),
-    # Where the server is and how we talk to it; its version and model name
-    # (what decides the output) are in the record keys.
-    ("engine", "base_url"),
-    ("engine", "base_urls"),
-    ("engine", "api_key_env"),
-    ("engine", "concurrency"),
-    ("engine", "request_timeout_s"),
-    ("engine", "max_retries"),
-    ("engine", "backoff_s"),
-    ("engine", "backoff_max_s"),
-}
 
 
 def package_versions() -> dict[str, str | None]:
@@ -104,45 +77,6 @@ def git_revision() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return (revision + ("+dirty" if dirty else "")) or None
-
-
-# Keys added after runs were stored, at the value that computes what those
-# runs computed: left out, so a stored run keeps its identity and resumes.
-NEUTRAL = {
-    ("repeats",): 1,
-    ("published",): {},
-    ("model", "thinking"): True,
-    ("model", "sampling", "top_k"): None,
-    ("strategy", "top_k"): None,
-    ("engine", "script"): "default",
-}
-
-
-def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The config without what does not decide results: execution settings,
-    new keys at their neutral value, and a non-thinking mode a thinking run
-    does not use."""
-
-    def strip(node: Any, path: tuple[str, ...]) -> Any:
-        if not isinstance(node, dict):
-            return node
-        kept = {}
-        for k, v in node.items():
-            key = path + (k,)
-            if key in NOT_IN_IDENTITY or (key in NEUTRAL and v == NEUTRAL[key]):
-                continue
-            if key == ("model", "non_thinking") and node.get("thinking", True):
-                continue
-            kept[k] = strip(v, key)
-        return kept
-
-    return strip(config, ())
-
-
-def config_identity(config: dict[str, Any]) -> str:
-    """A hash of the config keys that determine results (not where or how fast they are made)."""
-    blob = json.dumps(comparable_config(config), sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def add_engine_work(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:

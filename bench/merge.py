@@ -17,44 +17,13 @@ from typing import Any
 import pandas as pd
 
 from bench.config import ConfigError
-from bench.manifest import NOT_IN_IDENTITY, add_engine_work, config_identity
+from bench.manifest import add_engine_work
 from bench.runlock import RunLock
+from bench.same_run import config_identity, shard_fingerprint
 from bench.store import RunStore, read_manifest
 
+
 # Package versions that decide verdicts: our grading code and its symbolic core.
-GRADER_PACKAGES = ("thinkbench", "math-verify")
-# What may differ between shards: which shard, where it was written.
-PER_SHARD = {("shard",), ("run_name",), ("results_dir",)}
-
-
-def _flatten(config: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
-    flat: dict[tuple[str, ...], Any] = {}
-    for key, value in config.items():
-        path = (*prefix, key)
-        if path in NOT_IN_IDENTITY or path in PER_SHARD:
-            continue
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, path))
-        else:
-            flat[path] = value
-    return flat
-
-
-def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
-    """Everything that must be equal across shards, by a name a user can read."""
-    facts: dict[str, Any] = {
-        ".".join(path): value for path, value in _flatten(manifest.get("config") or {}).items()
-    }
-    facts["data (suite_sha256)"] = manifest.get("suite_sha256")
-    facts["store version"] = manifest.get("store_version")
-    engine = manifest.get("engine") or {}
-    facts["engine version"] = engine.get("version")
-    versions = manifest.get("versions") or {}
-    for package in GRADER_PACKAGES:
-        facts[f"grader version ({package})"] = versions.get(package)
-    return facts
-
-
 def _shard_of(run_dir: Path, manifest: dict[str, Any]) -> tuple[int, int]:
     from bench.config import parse_shard
 
@@ -76,9 +45,9 @@ def check_shards(run_dirs: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
                 f"{run_dir} is {manifest.get('status')!r}, not complete: re-run its command first"
             )
         manifests.append(manifest)
-    first = _fingerprint(manifests[0])
+    first = shard_fingerprint(manifests[0])
     for run_dir, manifest in zip(run_dirs[1:], manifests[1:], strict=True):
-        other = _fingerprint(manifest)
+        other = shard_fingerprint(manifest)
         # In config order (model first, its name first): the most telling difference.
         for key in list(first) + [k for k in other if k not in first]:
             if first.get(key) != other.get(key):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import ConfigError
-from bench.manifest import comparable_config
+from bench.same_run import differs_in_one_run
 from bench.store import MANIFEST, STORE_VERSION, read_manifest
 
 
@@ -39,11 +39,6 @@ def resolve_run_dir(cfg: Any, identity: str) -> Path:
     return root / f"{stamp}_{cfg.model.name}_{cfg.suite.name}_{cfg.strategy.name}_{identity[:6]}"
 
 
-# A run directory holds one model, engine and strategy; budgets and the problem
-# selection may grow between invocations (the records are keyed, so they add up).
-SAME_IN_ONE_RUN = (("model",), ("engine", "kind"), ("engine", "device"), ("strategy",))
-
-
 def check_run_dir_compatible(run_dir: Path, config: dict[str, Any]) -> None:
     manifest = read_manifest(run_dir)  # a damaged one: DamagedRunError, "bench repair"
     if manifest is None:
@@ -55,17 +50,12 @@ def check_run_dir_compatible(run_dir: Path, config: dict[str, Any]) -> None:
             f"{run_dir} was written by store version {version}; this thinkbench reads version "
             f"{STORE_VERSION}: choose another run_name (or leave it unset)"
         )
-    stored, config = comparable_config(stored), comparable_config(config)
-    for keys in SAME_IN_ONE_RUN:
-        old, new = stored, config
-        for key in keys:
-            old, new = (old or {}).get(key), (new or {}).get(key)
-        if old != new:
-            name = ".".join(keys)
-            raise ConfigError(
-                f"{run_dir} holds a run with a different {name}; choose another run_name "
-                "(or leave it unset to get a new one)"
-            )
+    name = differs_in_one_run(stored, config)
+    if name is not None:
+        raise ConfigError(
+            f"{run_dir} holds a run with a different {name}; choose another run_name "
+            "(or leave it unset to get a new one)"
+        )
 
 
 def point_latest(run_dir: Path) -> None:

@@ -42,6 +42,7 @@ from bench.records import RecordKeys, build_row
 from bench.report.outputs import ScalingTables, scaling_tables, write_outputs
 from bench.run_dir import check_run_dir_compatible, point_latest, prepare_run_dir, resolve_run_dir
 from bench.runlock import RunLock
+from bench.same_run import config_identity
 from bench.store import (
     STORE_VERSION,
     DiskFullError,
@@ -81,7 +82,7 @@ class Sweep:
         self.cfg = cfg
         self.plugin = strategies.get(cfg.strategy.name)
         self.config = to_container(cfg)
-        self.identity = manifest_mod.config_identity(self.config)
+        self.identity = config_identity(self.config)
         self.budgets = list(cfg.budget.tokens)
         self.samples = cfg.strategy.n
         self.skipped_rows: list[str] = []

@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 from bench.config import ConfigError, apply_thinking_mode, record_model_name, to_container
 from bench.configure import validate
 from bench.engines.openai import OpenAIEngine
-from bench.manifest import comparable_config, config_identity
 from bench.prompts import chain_settings
 from bench.runner import Sweep
+from bench.same_run import comparable_config, config_identity
 from bench.strategies import SingleChain
 from bench.types import GenerationRequest
 

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent / "bench"
 # A package name covers its modules (bench.engines: bench.engines.vllm, ...).
 LAYERS = [
     # foundations: no config, no engine
-    "bench bench.types bench.errors bench.store bench.records bench.procs bench.runlock "
+    "bench bench.types bench.errors bench.store bench.records bench.same_run bench.procs "
+    "bench.runlock "
     "bench.manifest bench.engine_log bench.models bench.arith bench.chain bench.reasoner "
     "bench.watchdog",
     "bench.config",  # schemas and the checks they cannot express

@@ -1,0 +1,154 @@
+"""Which configs and runs are "the same": every rule in one place.
+
+identity        the config keys that decide results (config_identity hashes
+                them; a run without a run_name resumes the newest run of the
+                same identity)
+one run folder  what may not change between invocations of one run (budgets
+                and problems may grow: records are keyed, so they add up)
+shards          what must be equal across the shards `bench merge` joins
+comparable      runs `bench compare` puts side by side: one suite, one problem set
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+# Config keys that change how a run is executed but not what it computes.
+NOT_IN_IDENTITY = {
+    ("run_name",),
+    ("results_dir",),
+    ("grading_workers",),
+    ("wait_for_lock",),
+    ("verbose",),
+    ("summary",),
+    ("grading_timeout_s",),
+    ("pricing",),  # prices re-price a run; they do not change what it generated
+    ("engine", "show_progress"),
+    ("store_interval_s",),
+    ("report",),
+    ("plots",),
+    ("engine", "delay_s"),
+    # Where the server is and how we talk to it; its version and model name
+    # (what decides the output) are in the record keys.
+    ("engine", "base_url"),
+    ("engine", "base_urls"),
+    ("engine", "api_key_env"),
+    ("engine", "concurrency"),
+    ("engine", "request_timeout_s"),
+    ("engine", "max_retries"),
+    ("engine", "backoff_s"),
+    ("engine", "backoff_max_s"),
+}
+
+
+# Keys added after runs were stored, at the value that computes what those
+# runs computed: left out, so a stored run keeps its identity and resumes.
+NEUTRAL = {
+    ("repeats",): 1,
+    ("published",): {},
+    ("model", "thinking"): True,
+    ("model", "sampling", "top_k"): None,
+    ("strategy", "top_k"): None,
+    ("engine", "script"): "default",
+}
+
+
+def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config without what does not decide results: execution settings,
+    new keys at their neutral value, and a non-thinking mode a thinking run
+    does not use."""
+
+    def strip(node: Any, path: tuple[str, ...]) -> Any:
+        if not isinstance(node, dict):
+            return node
+        kept = {}
+        for k, v in node.items():
+            key = path + (k,)
+            if key in NOT_IN_IDENTITY or (key in NEUTRAL and v == NEUTRAL[key]):
+                continue
+            if key == ("model", "non_thinking") and node.get("thinking", True):
+                continue
+            kept[k] = strip(v, key)
+        return kept
+
+    return strip(config, ())
+
+
+def config_identity(config: dict[str, Any]) -> str:
+    """A hash of the config keys that determine results (not where or how fast they are made)."""
+    blob = json.dumps(comparable_config(config), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# A run directory holds one model, engine and strategy.
+SAME_IN_ONE_RUN = (("model",), ("engine", "kind"), ("engine", "device"), ("strategy",))
+
+
+def differs_in_one_run(stored: dict[str, Any], config: dict[str, Any]) -> str | None:
+    """The first key (dotted) in which `config` may not join a run of `stored`, or None."""
+    stored, config = comparable_config(stored), comparable_config(config)
+    for keys in SAME_IN_ONE_RUN:
+        old, new = stored, config
+        for key in keys:
+            old, new = (old or {}).get(key), (new or {}).get(key)
+        if old != new:
+            return ".".join(keys)
+    return None
+
+
+# Versions that decide verdicts: shards graded by different ones do not merge.
+GRADER_PACKAGES = ("thinkbench", "math-verify")
+# What may differ between shards: which shard, where it was written.
+PER_SHARD = {("shard",), ("run_name",), ("results_dir",)}
+
+
+def _flatten(config: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    flat: dict[tuple[str, ...], Any] = {}
+    for key, value in config.items():
+        path = (*prefix, key)
+        if path in PER_SHARD:
+            continue
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, path))
+        else:
+            flat[path] = value
+    return flat
+
+
+def shard_fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Everything that must be equal across shards, by a name a user can read."""
+    facts: dict[str, Any] = {
+        ".".join(path): value
+        for path, value in _flatten(comparable_config(manifest.get("config") or {})).items()
+    }
+    facts["data (suite_sha256)"] = manifest.get("suite_sha256")
+    facts["store version"] = manifest.get("store_version")
+    engine = manifest.get("engine") or {}
+    facts["engine version"] = engine.get("version")
+    versions = manifest.get("versions") or {}
+    for package in GRADER_PACKAGES:
+        facts[f"grader version ({package})"] = versions.get(package)
+    return facts
+
+
+def incomparable(manifests: dict[str, dict[str, Any]]) -> str | None:
+    """Why runs (name -> manifest) cannot be compared problem by problem, or None:
+    they must be of one suite and one problem set (data_sha256)."""
+    shas: dict[Any, set] = {}
+    for manifest in manifests.values():
+        suite = ((manifest.get("config") or {}).get("suite") or {}).get("name")
+        shas.setdefault(suite, set()).add(manifest.get("data_sha256"))
+    if len(shas) > 1:
+        return (
+            f"the runs are of different suites ({', '.join(sorted(map(str, shas)))}); "
+            "compare runs of one suite on the same problems"
+        )
+    mixed = [suite for suite, found in shas.items() if len(found) > 1]
+    if mixed:
+        return (
+            f"runs of suite {mixed[0]!r} used different problem sets (data_sha256 differs); "
+            "compare runs with the same suite.limit/sample/data"
+        )
+    return None

@@ -1,0 +1,123 @@
+"""The "same run" rules (bench/same_run.py): identity, one run folder, shards, comparable runs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from bench.same_run import (
+    comparable_config,
+    config_identity,
+    differs_in_one_run,
+    incomparable,
+    shard_fingerprint,
+)
+
+CONFIG = {
+    "model": {"name": "m", "source": "s", "thinking": True, "non_thinking": {"answer_prefix": ""}},
+    "engine": {"kind": "fake", "device": "cpu", "show_progress": True, "delay_s": 0.0},
+    "suite": {"name": "arith", "limit": 10},
+    "budget": {"tokens": [16, 32]},
+    "strategy": {"name": "single", "n": 1, "top_k": None},
+    "pricing": {"name": "default"},
+    "run_name": "a",
+    "results_dir": "results",
+    "repeats": 1,
+    "shard": None,
+}
+
+
+def _with(path: str, value):
+    config = copy.deepcopy(CONFIG)
+    node = config
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("run_name", "b"),
+        ("results_dir", "elsewhere"),
+        ("engine.show_progress", False),
+        ("engine.delay_s", 0.5),
+        ("pricing.name", "other"),
+        ("repeats", 1),
+        ("strategy.top_k", None),
+        ("model.non_thinking", {"answer_prefix": "x"}),  # unused while thinking
+    ],
+)
+def test_what_does_not_decide_results_leaves_the_identity(path, value):
+    assert config_identity(_with(path, value)) == config_identity(CONFIG)
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("budget.tokens", [16, 64]),
+        ("repeats", 2),
+        ("strategy.top_k", 20),
+        ("model.name", "m2"),
+        ("suite.limit", 11),
+        ("engine.kind", "vllm"),
+    ],
+)
+def test_what_decides_results_changes_the_identity(path, value):
+    assert config_identity(_with(path, value)) != config_identity(CONFIG)
+
+
+def test_a_non_thinking_mode_counts_once_it_runs():
+    off = _with("model.thinking", False)
+    assert "non_thinking" in comparable_config(off)["model"]
+    assert config_identity(off) != config_identity(CONFIG)
+
+
+@pytest.mark.parametrize(
+    "path, value, named",
+    [
+        ("model.name", "m2", "model"),
+        ("engine.kind", "vllm", "engine.kind"),
+        ("engine.device", "cuda", "engine.device"),
+        ("strategy.n", 4, "strategy"),
+        ("budget.tokens", [16, 32, 64], None),  # budgets may grow within a run
+        ("suite.limit", 20, None),  # so may the problems
+        ("engine.show_progress", False, None),
+    ],
+)
+def test_one_run_folder_names_the_key_that_may_not_change(path, value, named):
+    assert differs_in_one_run(CONFIG, _with(path, value)) == named
+
+
+def _manifest(config, **facts):
+    return {
+        "config": config,
+        "suite_sha256": "s",
+        "store_version": 3,
+        "engine": {"version": "1"},
+        "versions": {"thinkbench": "0.1", "math-verify": "0.8"},
+    } | facts
+
+
+def test_shards_may_differ_only_in_shard_and_place():
+    first = shard_fingerprint(_manifest(_with("shard", "0/2")))
+    second = _with("shard", "1/2") | {"run_name": "b", "results_dir": "x"}
+    assert shard_fingerprint(_manifest(second)) == first
+    # A key added later, at its neutral value, is not a difference either.
+    assert shard_fingerprint(_manifest({**second, "repeats": 1})) == first
+    assert shard_fingerprint(_manifest(_with("budget.tokens", [16]))) != first
+    assert shard_fingerprint(_manifest(CONFIG, suite_sha256="t")) != first
+    other = _manifest(CONFIG, versions={"thinkbench": "0.1", "math-verify": "0.9"})
+    assert shard_fingerprint(other)["grader version (math-verify)"] == "0.9"
+
+
+def test_runs_are_comparable_on_one_suite_and_one_problem_set():
+    a = {"config": CONFIG, "data_sha256": "x"}
+    assert incomparable({"a": a, "b": a}) is None
+    other_suite = {"config": _with("suite.name", "gsm8k"), "data_sha256": "x"}
+    assert "different suites" in incomparable({"a": a, "b": other_suite})
+    other_data = {"config": CONFIG, "data_sha256": "y"}
+    assert "different problem sets" in incomparable({"a": a, "b": other_data})
