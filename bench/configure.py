@@ -13,7 +13,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from bench import config
+from bench import config, config_checks
 from bench.config import CONFIG_DIR, Config, StrategyConfig
 from bench.strategies import registry
 
@@ -51,5 +51,5 @@ def structured(values: dict[str, Any]) -> DictConfig:
 
 def validate(cfg: Any) -> None:
     """Every check, once: the config's own, then the named strategy's."""
-    config.validate(cfg)
+    config_checks.validate(cfg)
     registry.check_config(cfg)

@@ -25,7 +25,7 @@ from bench.store import RunStore, read_manifest
 
 # Package versions that decide verdicts: our grading code and its symbolic core.
 def _shard_of(run_dir: Path, manifest: dict[str, Any]) -> tuple[int, int]:
-    from bench.config import parse_shard
+    from bench.config_checks import parse_shard
 
     shard = parse_shard((manifest.get("config") or {}).get("shard"))
     if shard is None:

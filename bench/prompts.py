@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bench import config, strategies
+from bench import config_checks, strategies
 from bench import tasks as tasks_mod
 from bench.config import ConfigError
 from bench.engines import Engine
@@ -123,4 +123,6 @@ def build_prompts(
 def check_context(prompted: list[Prompted], cfg: Any) -> None:
     """Every prompt fits the context with the largest budget and its answer."""
     for p in prompted:
-        config.check_context(cfg, len(p.prompt_ids), p.answer_max_tokens, p.problem.problem_id)
+        config_checks.check_context(
+            cfg, len(p.prompt_ids), p.answer_max_tokens, p.problem.problem_id
+        )

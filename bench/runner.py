@@ -28,10 +28,10 @@ from bench.analysis.adherence import adherence_summary
 from bench.config import (
     ConfigError,
     apply_thinking_mode,
-    parse_shard,
     record_model_name,
     to_container,
 )
+from bench.config_checks import parse_shard
 from bench.configure import validate
 from bench.engine_log import engine_log
 from bench.engines import make_engine

@@ -20,7 +20,8 @@ import pytest
 from conftest import bench
 
 from bench.cli import EXIT_BAD_INPUT, EXIT_DAMAGED, EXIT_LOCKED, EXIT_TERMINATED, main
-from bench.config import ConfigError, validate_run_name
+from bench.config import ConfigError
+from bench.config_checks import validate_run_name
 from bench.configure import validate
 from bench.runlock import RunLock, RunLockedError, holder
 from bench.runner import Sweep

@@ -19,7 +19,7 @@ LAYERS = [
     "bench.runlock "
     "bench.manifest bench.engine_log bench.models bench.arith bench.chain bench.reasoner "
     "bench.watchdog",
-    "bench.config",  # schemas and the checks they cannot express
+    "bench.config bench.config_checks",  # schemas, and the checks they cannot express
     # what a sweep is made of, each on its own
     "bench.tasks bench.engines bench.grading bench.analysis bench.run_dir bench.merge",
     "bench.strategies",  # plugins over the engines
