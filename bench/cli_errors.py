@@ -29,10 +29,9 @@ def exit_code(exc: BaseException) -> int | None:
     from bench.config import ConfigError
     from bench.engine_log import log_hint
     from bench.engines.http import ServerRejected
-    from bench.errors import UsageError
+    from bench.errors import AdherenceError, RequestsFailedError, Terminated, UsageError
     from bench.models import ModelSourceError
     from bench.runlock import RunLockedError
-    from bench.runner import AdherenceError, RequestsFailedError, Terminated
     from bench.store import DamagedRunError, DiskFullError
     from bench.tasks import TaskError
 

@@ -186,7 +186,7 @@ def _terminate_like_interrupt() -> None:
     what finished is stored, then exit 143."""
     import signal
 
-    from bench.runner import Terminated
+    from bench.errors import Terminated
 
     def handler(signum, frame):
         raise Terminated()
@@ -208,7 +208,7 @@ def run_job_in_subprocess() -> int:
 
     from hydra.core.hydra_config import HydraConfig
 
-    from bench.runner import Terminated
+    from bench.errors import Terminated
 
     overrides = list(HydraConfig.get().overrides.task)
     job = HydraConfig.get().job.num
@@ -298,7 +298,7 @@ def sweep(argv: list[str], from_manifest: str | None = None) -> int:
     from omegaconf import DictConfig
 
     from bench.configure import register
-    from bench.runner import Terminated
+    from bench.errors import Terminated
 
     register()
     status = {"code": 0}

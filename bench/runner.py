@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import logging
 import os
 import time
@@ -35,23 +34,23 @@ from bench.config_checks import parse_shard
 from bench.configure import validate
 from bench.engine_log import engine_log
 from bench.engines import make_engine
+from bench.errors import Terminated
 from bench.grading.pool import GradingPool
 from bench.grading.stage import GradingStage
 from bench.prompts import Prompted, build_prompts, chain_settings, check_context, load_suite
 from bench.records import RecordKeys, build_row
-from bench.report.outputs import ScalingTables, scaling_tables, write_outputs
+from bench.report.outputs import scaling_tables
 from bench.run_dir import check_run_dir_compatible, point_latest, prepare_run_dir, resolve_run_dir
 from bench.runlock import RunLock
 from bench.same_run import config_identity
 from bench.store import (
     STORE_VERSION,
-    DiskFullError,
     RunStore,
     read_manifest,
     record_key,
-    write_json_atomic,
 )
 from bench.strategies import StrategyStats
+from bench.sweep_end import sandbox_note, verdict, write_run_outputs
 
 log = logging.getLogger(__name__)
 
@@ -357,99 +356,10 @@ class Sweep:
         # The records are complete before any table or figure is drawn: a disk
         # that fills up while drawing them leaves a complete run, not a "running" one.
         plan.store.write_manifest(manifest)
-        self._write_outputs(plan, records, manifest, tables)
+        write_run_outputs(plan.store, records, manifest, tables, cfg.plots, cfg.report)
         point_latest(run_dir)
-        self._verdict(run_dir, failures, adherence, advisory, engine_info)
+        verdict(cfg, run_dir, failures, adherence, advisory, engine_info)
         return run_dir
-
-    def _write_outputs(
-        self, plan: _Plan, records: Any, manifest: dict[str, Any], tables: ScalingTables
-    ) -> None:
-        run_dir = plan.run_dir
-        try:
-            manifest["outputs"] = write_outputs(run_dir, tables, plots=self.cfg.plots)
-            plan.store.write_manifest(manifest)
-            if self.cfg.report:
-                self._write_report(run_dir, records, manifest, tables)
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
-                raise
-            raise DiskFullError(
-                errno.ENOSPC,
-                f"disk full while writing the tables and figures of {run_dir}; its records are "
-                f"complete: free some space, then run bench report {run_dir}",
-            ) from exc
-
-    def _verdict(
-        self,
-        run_dir: Path,
-        failures: Counter,
-        adherence: dict[str, Any],
-        advisory: bool,
-        engine_info: dict[str, Any],
-    ) -> None:
-        """Failed requests and broken budgets end the sweep with their errors."""
-        cfg = self.cfg
-        if failures:
-            from bench.engines.http import describe_failures
-
-            raise RequestsFailedError(
-                f"{sum(failures.values())} request(s) failed after {cfg.engine.max_retries} "
-                f"retries ({describe_failures(failures)}); what finished is stored in {run_dir}: "
-                "re-run the same command to retry the rest"
-            )
-        if not adherence["ok"] and advisory:
-            print(
-                f"WARNING: the server did not keep to the budgets ({cfg.model.budget_knob}): "
-                f"{'; '.join(adherence['problems'])}",
-                flush=True,
-            )
-        elif not adherence["ok"]:
-            knob = (engine_info.get("budget_knob") or "") if cfg.engine.kind == "openai" else ""
-            hint = f" (the server may ignore {knob.split()[0]})" if knob else ""
-            raise AdherenceError(f"budget adherence failed: {adherence['problems']}{hint}")
-
-    def _sandbox(self) -> str | None:
-        """How generated code is isolated, for runs with code tasks; rlimits
-        alone is recorded as a warning, never silently."""
-        if not any(spec.grader == "code" for spec in self.specs.values()):
-            return None
-        from bench.grading.sandbox import isolation
-
-        tool = isolation()
-        if tool == "rlimits":
-            return (
-                "WARNING: rlimits only (no bubblewrap or unshare): no filesystem/network isolation"
-            )
-        return tool
-
-    @staticmethod
-    def _write_report(
-        run_dir: Path, records: Any, manifest: dict[str, Any], tables: ScalingTables
-    ) -> None:
-        """The full report (cost tables, all figures, index.html) beside the
-        run; a report problem (a missing price) is reported, never fatal."""
-        from bench.analysis.cost import PricingError
-        from bench.report.page import Report, RunInfo, build
-
-        pricing = (manifest.get("config") or {}).get("pricing") or {}
-        run = RunInfo(run_dir, manifest, len(records))
-        try:
-            build(
-                Report(
-                    run_dir / "report",
-                    f"thinkbench report: {run_dir.name}",
-                    [run],
-                    records,
-                    pricing,
-                    tables=tables,
-                )
-            )
-        except PricingError as exc:
-            print(f"report skipped: {exc}; then run bench report {run_dir}", flush=True)
-            return
-        summary = {"records": len(records), "adherence": manifest.get("adherence")}
-        write_json_atomic(summary, run_dir / "report" / "report.json")
 
     def _manifest(
         self, engine_info: dict[str, Any], data_hash: str, problems: int, status: str
@@ -466,25 +376,13 @@ class Sweep:
             "shard": self.cfg.shard,
             "process": {"pid": os.getpid(), "parent": os.getppid()},
             "skipped_rows": {"count": len(self.skipped_rows), "first": self.skipped_rows[:10]},
-            "sandbox": self._sandbox(),
+            "sandbox": sandbox_note(self.specs),
             "engine": engine_info,
             "seeds": {"run": self.cfg.seed, "engine": self.cfg.engine.seed},
             "versions": manifest_mod.package_versions(),
             "hardware": manifest_mod.hardware(),
             "git_revision": manifest_mod.git_revision(),
         }
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (timeout, docker stop, SLURM), handled like Ctrl-C: what finished is stored."""
-
-
-class AdherenceError(RuntimeError):
-    """A stored record claims more thinking than its budget allowed."""
-
-
-class RequestsFailedError(RuntimeError):
-    """Served-engine requests still failed after their retries; what finished is stored."""
 
 
 def run_sweep(cfg: Any) -> Path:

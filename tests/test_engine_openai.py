@@ -13,7 +13,8 @@ from conftest import bench
 from scripted_server import ScriptedServer
 
 from bench.engines.http import RetryPolicy
-from bench.runner import AdherenceError, RequestsFailedError, run_sweep
+from bench.errors import AdherenceError, RequestsFailedError
+from bench.runner import run_sweep
 
 # Columns that say how a record was produced rather than what it holds.
 HOW = ["key", "seconds", "token_source"]

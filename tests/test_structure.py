@@ -25,7 +25,7 @@ LAYERS = [
     "bench.strategies",  # plugins over the engines
     "bench.configure bench.prompts",  # compose + check; problems to prompts
     "bench.report",
-    "bench.runner",
+    "bench.runner bench.sweep_end",
     "bench.perf bench.perf_checks bench.perf_grading "
     "bench.cli_errors bench.cli_runs bench.cli_sweep bench.cli",
 ]
