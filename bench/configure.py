@@ -49,7 +49,7 @@ def structured(values: dict[str, Any]) -> DictConfig:
     return OmegaConf.merge(cfg, values)
 
 
-def validate(cfg: Any) -> None:
+def validate(cfg: Config) -> None:
     """Every check, once: the config's own, then the named strategy's."""
     config_checks.validate(cfg)
     registry.check_config(cfg)

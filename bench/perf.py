@@ -43,9 +43,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.manifest import hardware, package_versions
+
+if TYPE_CHECKING:
+    from bench.config import Config
+
 
 BENCHMARKS = {"engine", "served", "math", "code", "analysis", "grading"}
 
@@ -88,7 +92,7 @@ def _compose(overrides: list[str]) -> Any:
 class _Rig:
     """One engine and the prompts every engine benchmark runs on it."""
 
-    cfg: Any
+    cfg: Config
     engine: Any
     prompted: list[Any]
     specs: dict[str, Any]

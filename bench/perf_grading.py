@@ -19,7 +19,10 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.config import Config
 
 
 def _compose(overrides: list[str]) -> Any:
@@ -28,7 +31,7 @@ def _compose(overrides: list[str]) -> Any:
     return compose(overrides)
 
 
-def _generate_alone(cfg: Any, delay: float) -> tuple[float, list[dict[str, Any]], int]:
+def _generate_alone(cfg: Config, delay: float) -> tuple[float, list[dict[str, Any]], int]:
     """The strategy on the fake engine, nothing graded: (seconds, rows to grade,
     requests finished)."""
     from bench.engines import make_engine

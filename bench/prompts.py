@@ -5,11 +5,10 @@ the context, and derive the strategy's settings from the model config."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from bench import config_checks, strategies
 from bench import tasks as tasks_mod
-from bench.config import ConfigError
+from bench.config import Config, ConfigError, ModelConfig, StrategyConfig, SuiteConfig
 from bench.engines import Engine
 from bench.strategies import ChainSettings
 from bench.types import Problem
@@ -27,7 +26,9 @@ class Prompted:
     messages: tuple[tuple[str, str], ...] = ()
 
 
-def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
+def chain_settings(
+    model_cfg: ModelConfig, strategy_cfg: StrategyConfig | None = None
+) -> ChainSettings:
     """The model's delimiters and sampling, with the strategy's overrides and
     settings of its own (its plugin says which)."""
     strategy = strategy_cfg
@@ -54,7 +55,7 @@ def chain_settings(model_cfg: Any, strategy_cfg: Any = None) -> ChainSettings:
 
 
 def load_suite(
-    suite_cfg: Any, skipped: list[str] | None = None
+    suite_cfg: SuiteConfig, skipped: list[str] | None = None
 ) -> tuple[list[Problem], dict[str, tasks_mod.TaskSpec]]:
     problems: list[Problem] = []
     specs = {}
@@ -84,7 +85,10 @@ def load_suite(
 
 
 def build_prompts(
-    engine: Engine, problems: list[Problem], specs: dict[str, tasks_mod.TaskSpec], model_cfg: Any
+    engine: Engine,
+    problems: list[Problem],
+    specs: dict[str, tasks_mod.TaskSpec],
+    model_cfg: ModelConfig,
 ) -> list[Prompted]:
     # A chat API renders the messages itself; we send them as they are.
     tokenizer = None if engine.chat else engine.tokenizer
@@ -120,7 +124,7 @@ def build_prompts(
     return prompted
 
 
-def check_context(prompted: list[Prompted], cfg: Any) -> None:
+def check_context(prompted: list[Prompted], cfg: Config) -> None:
     """Every prompt fits the context with the largest budget and its answer."""
     for p in prompted:
         config_checks.check_context(

@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.config import ConfigError
+from bench.config import Config, ConfigError
 from bench.same_run import differs_in_one_run
 from bench.store import MANIFEST, STORE_VERSION, read_manifest
 
 
-def resolve_run_dir(cfg: Any, identity: str) -> Path:
+def resolve_run_dir(cfg: Config, identity: str) -> Path:
     """results/<run_name>; without a name, the newest run with the same identity (resume) or a new one."""
     root = Path(cfg.results_dir)
     if cfg.run_name:
@@ -71,7 +71,7 @@ def point_latest(run_dir: Path) -> None:
     os.replace(tmp, latest)
 
 
-def prepare_run_dir(cfg: Any, run_dir: Path) -> None:
+def prepare_run_dir(cfg: Config, run_dir: Path) -> None:
     """Check that `run_dir` may hold this run: under results_dir, in a folder we
     can write, not someone else's folder. One line on what is wrong."""
     root = Path(cfg.results_dir)

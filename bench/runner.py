@@ -24,12 +24,7 @@ from bench import manifest as manifest_mod
 from bench import strategies, watchdog
 from bench import tasks as tasks_mod
 from bench.analysis.adherence import adherence_summary
-from bench.config import (
-    ConfigError,
-    apply_thinking_mode,
-    record_model_name,
-    to_container,
-)
+from bench.config import Config, ConfigError, apply_thinking_mode, record_model_name, to_container
 from bench.config_checks import parse_shard
 from bench.configure import validate
 from bench.engine_log import engine_log
@@ -75,7 +70,7 @@ class _Plan:
 class Sweep:
     """One configured sweep; `run()` does the work and returns the run directory."""
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: Config) -> None:
         validate(cfg)
         apply_thinking_mode(cfg)
         self.cfg = cfg
@@ -385,5 +380,5 @@ class Sweep:
         }
 
 
-def run_sweep(cfg: Any) -> Path:
+def run_sweep(cfg: Config) -> Path:
     return Sweep(cfg).run()

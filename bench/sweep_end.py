@@ -7,11 +7,14 @@ from __future__ import annotations
 import errno
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.errors import AdherenceError, RequestsFailedError
 from bench.report.outputs import ScalingTables, write_outputs
 from bench.store import DiskFullError, RunStore, write_json_atomic
+
+if TYPE_CHECKING:
+    from bench.config import Config
 
 
 def write_run_outputs(
@@ -40,7 +43,7 @@ def write_run_outputs(
 
 
 def verdict(
-    cfg: Any,
+    cfg: Config,
     run_dir: Path,
     failures: Counter,
     adherence: dict[str, Any],

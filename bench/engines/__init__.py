@@ -6,12 +6,17 @@ imported until an engine is actually built.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bench.engines.base import Engine, Tokenizer
 
+if TYPE_CHECKING:
+    from bench.config import EngineConfig, ModelConfig
 
-def make_engine(engine_cfg: Any, model_cfg: Any, native_budget: bool = False) -> Engine:
+
+def make_engine(
+    engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool = False
+) -> Engine:
     """`native_budget`: configure vLLM's reasoning support so requests can carry
     a thinking_token_budget (strategy=native)."""
     if engine_cfg.kind == "fake":

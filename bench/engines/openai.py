@@ -39,7 +39,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench.config import ConfigError
+from bench.config import ConfigError, EngineConfig, ModelConfig
 from bench.engines.base import generate_all
 from bench.engines.certainty import self_certainty
 from bench.engines.http import (
@@ -59,7 +59,9 @@ TOKEN_SOURCES = ("server ids", "logprobs", "usage", "local encoding")
 
 
 class OpenAIEngine:
-    def __init__(self, engine_cfg: Any, model_cfg: Any, native_budget: bool = False) -> None:
+    def __init__(
+        self, engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool = False
+    ) -> None:
         self.cfg = engine_cfg
         self.model_cfg = model_cfg
         self.native_budget = native_budget

@@ -25,7 +25,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from bench import models
-from bench.config import ConfigError
+from bench.config import ConfigError, EngineConfig, ModelConfig
 from bench.engines.openai import OpenAIEngine
 from bench.engines.vllm import resolve_dtype
 
@@ -37,7 +37,11 @@ def free_port() -> int:
 
 
 def serve_command(
-    engine_cfg: Any, model_cfg: Any, model_path: str, port: int, native_budget: bool = False
+    engine_cfg: EngineConfig,
+    model_cfg: ModelConfig,
+    model_path: str,
+    port: int,
+    native_budget: bool = False,
 ) -> list[str]:
     """The `vllm serve` command line for one replica with this engine config;
     `native_budget`: with the reasoning config thinking_token_budget needs."""
@@ -153,7 +157,7 @@ class ServerProcess:
         self.process.wait()
 
 
-def server_env(engine_cfg: Any) -> dict[str, str]:
+def server_env(engine_cfg: EngineConfig) -> dict[str, str]:
     """The engine config's environment for a server process (CPU KV cache size too)."""
     env = {str(k): str(v) for k, v in engine_cfg.env.items()}
     if engine_cfg.kv_cache_space_gib:
@@ -170,7 +174,9 @@ class ReplicatedVLLM(OpenAIEngine):
     """`engine=vllm engine.data_parallel_size=N`: the openai engine over N
     local `vllm serve` replicas it starts itself and stops on close."""
 
-    def __init__(self, engine_cfg: Any, model_cfg: Any, native_budget: bool = False) -> None:
+    def __init__(
+        self, engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool = False
+    ) -> None:
         replicas = engine_cfg.data_parallel_size
         per_replica = engine_cfg.tensor_parallel_size * engine_cfg.pipeline_parallel_size
         model_path = models.prepare(model_cfg.source)

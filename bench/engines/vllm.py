@@ -23,7 +23,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bench import models
-from bench.config import ConfigError
+from bench.config import ConfigError, EngineConfig, ModelConfig
 from bench.engines.base import generate_all
 from bench.types import Completion, GenerationRequest
 
@@ -39,7 +39,7 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_dtype(engine_cfg: Any, model_cfg: Any) -> tuple[str, str]:
+def resolve_dtype(engine_cfg: EngineConfig, model_cfg: ModelConfig) -> tuple[str, str]:
     """The dtype to run (and why, where it differs from what was asked)."""
     wanted = engine_cfg.dtype or model_cfg.dtype
     if engine_cfg.device == "cpu" and wanted == "bfloat16" and not cpu_has_native_bf16():
@@ -72,7 +72,9 @@ class VLLMEngine:
     chat = False
     token_source = "engine ids"
 
-    def __init__(self, engine_cfg: Any, model_cfg: Any, native_budget: bool = False) -> None:
+    def __init__(
+        self, engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool = False
+    ) -> None:
         self.cfg = engine_cfg
         self.native_budget = native_budget
         self.model_cfg = model_cfg

@@ -15,7 +15,7 @@ verifiers.py how bon scores samples (self-certainty)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bench.strategies.base import (
     AttemptResult,
@@ -28,8 +28,13 @@ from bench.strategies.chains import SingleChain
 from bench.strategies.plugin import StrategyPlugin
 from bench.strategies.registry import check_config, find, get, plugins
 
+if TYPE_CHECKING:
+    from bench.config import ModelConfig
 
-def make_strategy(name: str, settings: ChainSettings, model_cfg: Any = None) -> Strategy:
+
+def make_strategy(
+    name: str, settings: ChainSettings, model_cfg: ModelConfig | None = None
+) -> Strategy:
     """The runnable strategy called `name` (ConfigError naming the known ones otherwise)."""
     return get(name).build(settings, model_cfg)
 

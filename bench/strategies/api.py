@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bench.engines.base import Engine
 from bench.strategies.base import (
@@ -24,6 +24,9 @@ from bench.strategies.base import (
 )
 from bench.strategies.plugin import StrategyPlugin
 from bench.types import Attempt, Completion, GenerationRequest
+
+if TYPE_CHECKING:
+    from bench.config import ModelConfig
 
 
 class ApiBudget(Strategy):
@@ -135,7 +138,7 @@ class Api(StrategyPlugin):
     messages = True
     without_thinking = False
 
-    def build(self, settings: ChainSettings, model_cfg: Any) -> Strategy:
+    def build(self, settings: ChainSettings, model_cfg: ModelConfig) -> Strategy:
         if model_cfg is None:
             return ApiBudget(settings)
         return ApiBudget(settings, model_cfg.budget_knob, list(model_cfg.reasoning_effort))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.config import ConfigError
+from bench.config import Config, ConfigError, ModelConfig, StrategyConfig
 from bench.strategies.base import ChainSettings, Strategy
 from bench.strategies.chains import SingleChain
 from bench.strategies.plugin import StrategyPlugin, check_sampling
@@ -20,10 +20,10 @@ class BestOfN(StrategyPlugin):
     samples = True
     tables = ("maj", "bon", "wbon")
 
-    def settings(self, strategy_cfg: Any) -> dict[str, Any]:
+    def settings(self, strategy_cfg: StrategyConfig) -> dict[str, Any]:
         return {"logprobs": strategy_cfg.logprobs}
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: Config) -> None:
         check_sampling(self, cfg)
         verifier = cfg.strategy.verifier
         if verifier not in VERIFIERS:
@@ -33,7 +33,7 @@ class BestOfN(StrategyPlugin):
         if cfg.strategy.logprobs < 1:
             raise ConfigError("strategy.logprobs must be at least 1 for self_certainty")
 
-    def build(self, settings: ChainSettings, model_cfg: Any) -> Strategy:
+    def build(self, settings: ChainSettings, model_cfg: ModelConfig) -> Strategy:
         return SingleChain(settings)
 
 

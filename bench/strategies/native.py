@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from bench.config import ConfigError
+from bench.config import ConfigError, EngineConfig, ModelConfig
 from bench.engines.base import Engine, Tokenizer
 from bench.strategies.base import (
     AnswerSettings,
@@ -31,7 +31,7 @@ from bench.strategies.plugin import StrategyPlugin
 from bench.types import Attempt, GenerationRequest
 
 
-def check_support(engine_cfg: Any, model_cfg: Any) -> None:
+def check_support(engine_cfg: EngineConfig, model_cfg: ModelConfig) -> None:
     """Raise ConfigError unless this engine and model can enforce a native budget."""
     if engine_cfg.kind == "fake":
         return  # the scripted engine enforces budgets like vLLM does (for tests)
@@ -184,10 +184,10 @@ class Native(StrategyPlugin):
     budget_control = "native"
     without_thinking = False
 
-    def check_engine(self, engine_cfg: Any, model_cfg: Any) -> None:
+    def check_engine(self, engine_cfg: EngineConfig, model_cfg: ModelConfig) -> None:
         check_support(engine_cfg, model_cfg)
 
-    def build(self, settings: ChainSettings, model_cfg: Any) -> Strategy:
+    def build(self, settings: ChainSettings, model_cfg: ModelConfig) -> Strategy:
         return NativeBudget(settings)
 
 

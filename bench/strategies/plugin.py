@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.config import ConfigError, StrategyConfig, has_non_thinking_mode
+from bench.config import (
+    Config,
+    ConfigError,
+    EngineConfig,
+    ModelConfig,
+    StrategyConfig,
+    has_non_thinking_mode,
+)
 from bench.strategies.base import ChainSettings, Strategy
 
 # How a budget is kept: "cut": we cut the thinking at every budget and force
@@ -51,7 +58,9 @@ class StrategyPlugin:
     def native_budget(self) -> bool:
         return self.budget_control == "native"
 
-    def temperature(self, model_cfg: Any, strategy_cfg: Any = None) -> float:
+    def temperature(
+        self, model_cfg: ModelConfig, strategy_cfg: StrategyConfig | None = None
+    ) -> float:
         """Its own override, else the model's (its non-thinking mode's when that
         runs); a greedy model samples at GREEDY_MODEL_SAMPLING_TEMPERATURE in a
         strategy that compares samples."""
@@ -64,22 +73,22 @@ class StrategyPlugin:
             return GREEDY_MODEL_SAMPLING_TEMPERATURE
         return sampling.temperature
 
-    def settings(self, strategy_cfg: Any) -> dict[str, Any]:
+    def settings(self, strategy_cfg: StrategyConfig) -> dict[str, Any]:
         """ChainSettings fields of its own (beyond the model's delimiters and sampling)."""
         return {}
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: Config) -> None:
         """Checks of its own settings; raise ConfigError with one line."""
 
-    def check_engine(self, engine_cfg: Any, model_cfg: Any) -> None:
+    def check_engine(self, engine_cfg: EngineConfig, model_cfg: ModelConfig) -> None:
         """Before the engine starts: can this engine and model run it?"""
 
-    def build(self, settings: ChainSettings, model_cfg: Any) -> Strategy:
+    def build(self, settings: ChainSettings, model_cfg: ModelConfig) -> Strategy:
         """The object that streams attempts from an engine (base.Strategy)."""
         raise NotImplementedError(f"strategy {self.name!r} does not say how it runs")
 
 
-def check_sampling(plugin: StrategyPlugin, cfg: Any) -> None:
+def check_sampling(plugin: StrategyPlugin, cfg: Config) -> None:
     """A strategy that compares samples needs several, and different ones."""
     strategy = cfg.strategy
     if strategy.n < 2:

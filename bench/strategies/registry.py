@@ -12,7 +12,7 @@ import pkgutil
 import sys
 from typing import Any
 
-from bench.config import ConfigError
+from bench.config import Config, ConfigError
 from bench.strategies.plugin import BUDGET_CONTROLS, StrategyPlugin
 
 _found: dict[str, StrategyPlugin] | None = None
@@ -61,7 +61,7 @@ def find(name: Any) -> StrategyPlugin | None:
     return plugins().get(name)
 
 
-def check_config(cfg: Any) -> None:
+def check_config(cfg: Config) -> None:
     """What the named strategy needs from the rest of the config (one line each)."""
     plugin = get(cfg.strategy.name)
     strategy, budgets = cfg.strategy, list(cfg.budget.tokens)

@@ -4,11 +4,14 @@ budget like `single`; the answers are voted by equivalence class in analysis
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bench.strategies.base import ChainSettings, Strategy
 from bench.strategies.chains import SingleChain
 from bench.strategies.plugin import StrategyPlugin, check_sampling
+
+if TYPE_CHECKING:
+    from bench.config import Config, ModelConfig
 
 
 class SelfConsistency(StrategyPlugin):
@@ -17,10 +20,10 @@ class SelfConsistency(StrategyPlugin):
     samples = True
     tables = ("maj",)
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: Config) -> None:
         check_sampling(self, cfg)
 
-    def build(self, settings: ChainSettings, model_cfg: Any) -> Strategy:
+    def build(self, settings: ChainSettings, model_cfg: ModelConfig) -> Strategy:
         return SingleChain(settings)
 
 

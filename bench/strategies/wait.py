@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.config import ConfigError
+from bench.config import Config, ConfigError, ModelConfig, StrategyConfig
 from bench.strategies.base import ChainSettings, Strategy
 from bench.strategies.chains import SingleChain
 from bench.strategies.plugin import StrategyPlugin
@@ -18,16 +18,16 @@ class Wait(StrategyPlugin):
     summary = 'one chain, extended with "Wait" when it ends early, cut at every budget'
     without_thinking = False  # nothing to extend
 
-    def settings(self, strategy_cfg: Any) -> dict[str, Any]:
+    def settings(self, strategy_cfg: StrategyConfig) -> dict[str, Any]:
         return {"wait": strategy_cfg.wait, "max_extensions": strategy_cfg.max_extensions}
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: Config) -> None:
         if cfg.strategy.max_extensions < 1:
             raise ConfigError(
                 "strategy=wait extends thinking; set strategy.max_extensions to 1 or more"
             )
 
-    def build(self, settings: ChainSettings, model_cfg: Any) -> Strategy:
+    def build(self, settings: ChainSettings, model_cfg: ModelConfig) -> Strategy:
         return SingleChain(settings)
 
 
