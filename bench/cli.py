@@ -66,6 +66,7 @@ def build_parser() -> Parser:
         "sweep",
         help="run a sweep; the other arguments are Hydra's (model=..., -m, --cfg job)",
         allow_abbrev=False,
+        add_help=False,  # `bench sweep --help` is Hydra's: the config groups and the config
     )
     sweep.add_argument("--from-manifest", metavar="PATH", help="re-run what a manifest pinned")
 
@@ -135,6 +136,11 @@ def _run(argv: list[str]) -> int:
     parser = build_parser()
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
+        return 0
+    if argv[0] == "--version":
+        from bench import __version__
+
+        print(f"thinkbench {__version__}")
         return 0
     names = parser.get_default("command_names")
     if argv[0] not in names:

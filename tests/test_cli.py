@@ -74,3 +74,46 @@ def test_models_list_and_unknown_prepare():
     assert "smollm2-135m" in bench("models", "list").stdout
     result = bench("models", "prepare", "nope")
     assert result.returncode == 2 and "choose one of" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["report"], "bench report: the following arguments are required: RUN_DIR"),
+        (["report", "x", "--bogus"], "bench report: unrecognized arguments --bogus"),
+        (["route", "x", "--splits", "many"], "argument --splits: invalid int value: 'many'"),
+        (["merge", "a", "b"], "the following arguments are required: --into"),
+        (["show"], "the following arguments are required: RUN_DIR"),
+        (["show", "a", "b"], "unrecognized arguments b"),
+        (["models"], "the following arguments are required: action"),
+        (["models", "prepare"], "the following arguments are required: name"),
+        (["perf", "--only", "everything"], "--only ['everything'] is not known"),
+        (["compare", "--out"], "argument --out: expected one argument"),
+        (["frobnicate"], "unknown command 'frobnicate'; choose one of: sweep, report"),
+        (["sweep", "--from-manifest"], "argument --from-manifest: expected one argument"),
+    ],
+)
+def test_every_command_takes_bad_arguments_as_one_line(capsys, argv, fragment):
+    from bench.cli import EXIT_BAD_INPUT, main
+
+    assert main(argv) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and err.startswith("error: ")
+
+
+def test_version_and_per_command_help(capsys):
+    from bench import __version__
+    from bench.cli import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"thinkbench {__version__}"
+    with pytest.raises(SystemExit) as info:
+        main(["route", "--help"])
+    assert info.value.code == 0 and "--splits" in capsys.readouterr().out
+
+
+def test_sweep_help_is_hydras_with_the_config_groups():
+    result = bench("sweep", "--help")
+    assert result.returncode == 0
+    assert "bench sweep is powered by Hydra" in result.stdout
+    assert "strategy: api, bon, native, sc, single" in result.stdout
