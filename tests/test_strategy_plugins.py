@@ -3,6 +3,8 @@ runner and the report ask them, and a new one is one module plus one YAML."""
 
 from __future__ import annotations
 
+import re
+import sys
 import textwrap
 
 import pandas as pd
@@ -150,17 +152,36 @@ def test_a_new_strategy_is_one_module_and_one_yaml(cue_strategy, tmp_path):
     assert structured(manifest["config"]).strategy.cue == " So the answer is "
 
 
-def test_a_plugin_that_breaks_the_contract_is_named(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            "class P(StrategyPlugin):\n    name = 'single'\n",
+            "two strategy plugins are called 'single'",
+        ),
+        ("class P(StrategyPlugin):\n    name = ''\n", "must be a named StrategyPlugin"),
+        ("class P:\n    name = 'x'\n", "must be a named StrategyPlugin"),
+        (
+            "class P(StrategyPlugin):\n    name = 'x'\n    budget_control = 'cap'\n",
+            "budget_control='cap'",
+        ),
+        (
+            "class P(StrategyPlugin):\n    name = 'x'\n    schema = dict\n",
+            "schema must be StrategyConfig or a dataclass subclassing it",
+        ),
+    ],
+)
+def test_a_plugin_that_breaks_the_contract_is_named(tmp_path, monkeypatch, body, message):
     package = tmp_path / "broken"
     package.mkdir()
-    (package / "twice.py").write_text(
-        "from bench.strategies.plugin import StrategyPlugin\n"
-        "class Twice(StrategyPlugin):\n    name = 'single'\nPLUGIN = Twice()\n"
+    (package / "broken_plugin.py").write_text(
+        f"from bench.strategies.plugin import StrategyPlugin\n{body}PLUGIN = P()\n"
     )
     monkeypatch.setattr(strategies_pkg, "__path__", [*strategies_pkg.__path__, str(package)])
     try:
-        with pytest.raises(TypeError, match="two strategy plugins are called 'single'"):
+        with pytest.raises(TypeError, match=re.escape(message)):
             registry.plugins(refresh=True)
     finally:
         monkeypatch.undo()
+        sys.modules.pop("bench.strategies.broken_plugin", None)
         registry.plugins(refresh=True)

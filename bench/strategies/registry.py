@@ -12,7 +12,7 @@ import pkgutil
 import sys
 from typing import Any
 
-from bench.config import Config, ConfigError
+from bench.config import Config, ConfigError, StrategyConfig
 from bench.strategies.plugin import BUDGET_CONTROLS, StrategyPlugin
 
 _found: dict[str, StrategyPlugin] | None = None
@@ -36,6 +36,11 @@ def plugins(refresh: bool = False) -> dict[str, StrategyPlugin]:
             raise TypeError(f"{module.__name__}.PLUGIN must be a named StrategyPlugin")
         if plugin.name in found:
             raise TypeError(f"two strategy plugins are called {plugin.name!r}")
+        if not (isinstance(plugin.schema, type) and issubclass(plugin.schema, StrategyConfig)):
+            raise TypeError(
+                f"strategy {plugin.name!r}: schema must be StrategyConfig or a dataclass "
+                "subclassing it (the keys every strategy has come with it)"
+            )
         if plugin.budget_control not in BUDGET_CONTROLS:
             raise TypeError(
                 f"strategy {plugin.name!r}: budget_control={plugin.budget_control!r}; "
