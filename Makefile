@@ -60,7 +60,7 @@ run: setup
 test: setup
 	$(BIN)/pytest -q $(ARGS)
 
-# Everything but the real-engine and slow tests (kill trials, launchers,
+# Everything but the real-engine and slow tests (kill trials, launchers, sandbox stress,
 # subprocess sweeps): the loop while developing; `make test` runs all of them.
 test-fast: setup
 	$(BIN)/pytest -q -m "not engine and not slow" $(ARGS)

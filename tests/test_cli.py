@@ -112,6 +112,7 @@ def test_version_and_per_command_help(capsys):
     assert info.value.code == 0 and "--splits" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_sweep_help_is_hydras_with_the_config_groups():
     result = bench("sweep", "--help")
     assert result.returncode == 0

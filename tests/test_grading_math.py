@@ -49,6 +49,7 @@ def test_extraction(text, expected):
     assert extract_answer(text) == expected
 
 
+@pytest.mark.slow
 def test_pathological_inputs_cost_at_most_their_timeout():
     timeout_s = 1.0
     equivalent("1", "1", timeout_s)  # workers started: start-up is not the comparison's cost

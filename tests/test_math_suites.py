@@ -79,6 +79,7 @@ def test_one_path_for_a_many_task_suite_is_refused(make_cfg, tmp_path):
         load_suite(cfg.suite)
 
 
+@pytest.mark.slow
 def test_math_sweep_records_subject_and_regrade_counts_changes(make_cfg, tmp_path):
     data = write_sets(tmp_path / "data")
     cfg = make_cfg("engine=fake", "suite=math500", f"suite.data_dir={data}", "budget.tokens=[8,64]")

@@ -194,6 +194,7 @@ def test_report_page_renders_in_headless_chromium(two_runs, tmp_path):
     assert pixels[..., :3].std() > 0.05
 
 
+@pytest.mark.slow
 def test_compare_merges_runs_into_one_report(two_runs, tmp_path):
     out = tmp_path / "cmp"
     result = bench(

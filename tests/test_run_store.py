@@ -229,6 +229,7 @@ def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:100])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_a_damaged_file_is_named_then_set_aside_and_the_run_resumes(tmp_path, reference, damage):
     import shutil
@@ -280,6 +281,7 @@ def test_sigterm_stores_what_finished_and_exits_like_ctrl_c(tmp_path, reference)
     assert _records(results / "ref").equals(_records(reference))
 
 
+@pytest.mark.slow
 def test_the_watchdog_kills_what_a_killed_parent_started(tmp_path):
     script = (
         "import os, subprocess, sys, time\n"

@@ -53,6 +53,7 @@ def test_infinite_loop_times_out_within_bounds():
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.slow
 def test_sleeping_forever_hits_the_wall_clock_limit():
     started = time.monotonic()
     result = run_tests("import time\ntime.sleep(3600)\n", CHECK, "add", timeout_s=1.0)
@@ -96,6 +97,7 @@ def test_files_outside_its_folder_cannot_be_written_or_deleted(tmp_path):
     assert run_tests(program, CHECK, "add").status == "passed"
 
 
+@pytest.mark.slow
 def test_no_connection_reaches_a_server_on_the_host():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))

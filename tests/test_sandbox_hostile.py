@@ -311,6 +311,7 @@ HOGS = {
 }
 
 
+@pytest.mark.slow
 def test_hogs_beside_correct_programs_do_not_make_them_fail():
     jobs = []
     for hog in HOGS.values():
@@ -385,6 +386,7 @@ def test_host_unix_sockets_are_unreachable(tmp_path):
     assert accepted == []
 
 
+@pytest.mark.slow
 def test_no_zombie_or_survivor_where_init_never_reaps(tmp_path):
     """The harness under a parent that adopts orphans and never reaps them (as
     some containers' init): after many runs, nothing was orphaned to it."""
