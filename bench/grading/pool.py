@@ -35,6 +35,18 @@ class GradingPool:
             self._pools[grader.preload] = HardTimeoutPool(self.workers, grader.preload)
         return self._pools[grader.preload]
 
+    def warm_up(self, names: set[str]) -> None:
+        """Start what grading these graders will need (their worker processes,
+        the sandbox's isolation probe) before the first attempt arrives."""
+        for name in names:
+            grader = get_grader(name)
+            if grader.preload and not grader.in_process:
+                self._pool(grader).start()
+            if grader.name == "code":
+                from bench.grading.sandbox import isolation
+
+                isolation()
+
     @property
     def timed_out(self) -> int:
         return sum(p.killed for p in self._pools.values())

@@ -23,21 +23,6 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _warm_up(pool: object, names: set[str]) -> None:
-    """While the engine starts its first chains: the graders' modules, the
-    symbolic workers, the sandbox's isolation probe."""
-    from bench.grading import get_grader
-
-    for name in names:
-        grader = get_grader(name)
-        if grader.preload and not grader.in_process:
-            pool._pool(grader).start()  # type: ignore[attr-defined]
-        if grader.name == "code":
-            from bench.grading.sandbox import isolation
-
-            isolation()
-
-
 def main(fd: int) -> None:
     from bench.grading.pool import GradingPool
     from bench.store import RunStore, read_part
@@ -53,7 +38,8 @@ def main(fd: int) -> None:
     store = RunStore(Path(run_dir), create=False)
     pool = GradingPool(workers, timeout_s, quiet=True)
     try:
-        _warm_up(pool, set(graders.values()))
+        # While the engine starts its first chains.
+        pool.warm_up(set(graders.values()))
         while True:
             try:
                 message = conn.recv()
