@@ -243,12 +243,11 @@ def report(args, regrade: bool = False) -> int:
     it takes the run's lock)."""
     import pandas as pd
 
-    from bench import strategies
-    from bench.analysis.adherence import adherence_summary
     from bench.analysis.cost import PricingError
     from bench.report.outputs import scaling_tables, write_outputs
     from bench.runlock import RunLock, RunLockedError
     from bench.store import RunStore, write_json_atomic
+    from bench.sweep_end import budget_adherence
 
     wait = getattr(args, "wait", False)
     for run_dir in _run_dirs(args.runs):
@@ -281,14 +280,8 @@ def report(args, regrade: bool = False) -> int:
                 store.write_records()
                 outputs = write_outputs(run_dir, tables)
             budgets = sorted(records["budget"].unique().tolist())
-            # A chat API's knob is advisory: its plugin says so (a strategy not
-            # installed here is held to exact cuts).
-            plugin = strategies.find(
-                ((manifest.get("config") or {}).get("strategy") or {}).get("name")
-            )
-            advisory = plugin is not None and plugin.advisory
-            adherence = adherence_summary(records, budgets, exact_cuts=not advisory)
-            adherence["advisory"] = advisory
+            strategy = ((manifest.get("config") or {}).get("strategy") or {}).get("name")
+            adherence = budget_adherence(records, budgets, strategy)
             summary = {"records": len(records), "adherence": adherence}
             try:
                 pages = _page(

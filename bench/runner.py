@@ -23,7 +23,6 @@ from tqdm import tqdm
 from bench import manifest as manifest_mod
 from bench import strategies, watchdog
 from bench import tasks as tasks_mod
-from bench.analysis.adherence import adherence_summary
 from bench.config import Config, ConfigError, apply_thinking_mode, record_model_name, to_container
 from bench.config_checks import parse_shard
 from bench.configure import validate
@@ -45,7 +44,7 @@ from bench.store import (
     record_key,
 )
 from bench.strategies import StrategyStats
-from bench.sweep_end import sandbox_note, verdict, write_run_outputs
+from bench.sweep_end import budget_adherence, sandbox_note, verdict, write_run_outputs
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +209,9 @@ class Sweep:
         # Graded beside generation (grading/stage.py): the engine loop only
         # stores finished attempts and hands the part over.
         stage = GradingStage(plan.run_dir, graders, cfg.grading_workers, cfg.grading_timeout_s)
-        pool = GradingPool(cfg.grading_workers, cfg.grading_timeout_s)  # earlier leftovers
+        # What the stage did not get: attempts of earlier invocations, and the one
+        # part of a sweep that ended before its first hand-over.
+        pool = GradingPool(cfg.grading_workers, cfg.grading_timeout_s)
         buffer: list[dict[str, Any]] = []
 
         def flush(final: bool = False) -> None:
@@ -238,32 +239,19 @@ class Sweep:
             ) as bar:
                 last_store = span_start = time.monotonic()
                 for results in self._stream(plan, engine, strategy, stats):
-                    for result in results:
-                        p, repeat = plan.pending[result.prompt_index]
-                        key = plan.key_of(p, result.attempt.sample, result.attempt.budget, repeat)
-                        if key not in plan.stored:
-                            plan.stored.add(key)
-                            # Where the token counts come from: the engine's ids,
-                            # or (a server without them) logprobs or local encoding.
-                            buffer.append(
-                                build_row(
-                                    key,
-                                    p,
-                                    result,
-                                    record_model_name(cfg.model),
-                                    cfg.strategy.name,
-                                    engine.token_source,
-                                    repeat,
-                                )  # fmt: skip
-                            )
+                    buffer.extend(self._new_rows(plan, results, engine.token_source))
                     bar.update(1)
                     if due(time.monotonic() - last_store):
                         flush()
                         last_store = time.monotonic()
                         bar.set_postfix_str(stage.progress())
                 flush(final=True)
-            self._last_verdicts(plan, stage, span_start)
-            leftovers = store.ungraded()  # attempts of earlier invocations
+            generated_at = time.monotonic()
+            # Free the engine (accelerator memory, its cores) while the last
+            # verdicts come in; its request report stays readable.
+            engine.close()
+            self._last_verdicts(stage, span_start, generated_at)
+            leftovers = store.ungraded()
             if not leftovers.empty:
                 store.append_grades(pool.grade(leftovers.to_dict("records"), graders))
         except BaseException as exc:
@@ -275,11 +263,27 @@ class Sweep:
         finally:
             stage.abort()  # after finish(): already gone
             pool.close()
-            engine.close()  # free the engine before the tables (the caller closes it too)
+            engine.close()  # on failure too (closing twice is harmless; the caller closes it too)
 
-    def _last_verdicts(self, plan: _Plan, stage: GradingStage, span_start: float) -> None:
+    def _new_rows(self, plan: _Plan, results: list[Any], token_source: str) -> list[dict[str, Any]]:
+        """One problem's finished attempts as rows, but those already stored.
+        `token_source`: where the token counts come from (the engine's ids, or,
+        from a server without them, logprobs or local encoding)."""
+        model = record_model_name(self.cfg.model)
+        rows = []
+        for result in results:
+            p, repeat = plan.pending[result.prompt_index]
+            key = plan.key_of(p, result.attempt.sample, result.attempt.budget, repeat)
+            if key in plan.stored:
+                continue
+            plan.stored.add(key)
+            rows.append(
+                build_row(key, p, result, model, self.cfg.strategy.name, token_source, repeat)
+            )
+        return rows
+
+    def _last_verdicts(self, stage: GradingStage, span_start: float, generated_at: float) -> None:
         """Wait for the stage's last verdicts; keep the timings bench perf compares."""
-        generated_at = time.monotonic()
         stage.finish(self.terminal, show=self.cfg.engine.show_progress)
         self.grading = {
             "busy_seconds": round(stage.busy_seconds, 3),
@@ -327,12 +331,7 @@ class Sweep:
         the verdict on requests and budget adherence."""
         cfg, run_dir = self.cfg, plan.run_dir
         records = plan.store.write_records()
-        # A chat API's knob is advisory (reasoning_effort is not even a number
-        # of tokens): its cuts are not exact, and thinking past the budget is a
-        # loud warning there, not a failed run.
-        advisory = self.plugin.advisory
-        adherence = adherence_summary(records, self.budgets, exact_cuts=not advisory)
-        adherence["advisory"] = advisory
+        adherence = budget_adherence(records, self.budgets, cfg.strategy.name)
         tables = scaling_tables(records, cfg.strategy.subset_draws)
         requests = engine.request_report()
         failures = Counter((requests or {}).get("failed") or {})
@@ -353,7 +352,7 @@ class Sweep:
         plan.store.write_manifest(manifest)
         write_run_outputs(plan.store, records, manifest, tables, cfg.plots, cfg.report)
         point_latest(run_dir)
-        verdict(cfg, run_dir, failures, adherence, advisory, engine_info)
+        verdict(cfg, run_dir, failures, adherence, engine_info)
         return run_dir
 
     def _manifest(

@@ -9,12 +9,26 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench import strategies
+from bench.analysis.adherence import adherence_summary
 from bench.errors import AdherenceError, RequestsFailedError
 from bench.report.outputs import ScalingTables, write_outputs
 from bench.store import DiskFullError, RunStore, write_json_atomic
 
 if TYPE_CHECKING:
     from bench.config import Config
+
+
+def budget_adherence(records: Any, budgets: list[int], strategy: str | None) -> dict[str, Any]:
+    """The adherence summary (analysis/adherence.py), held to exact cuts unless
+    the strategy's budget is advisory: a chat API's knob (reasoning_effort is
+    not even a number of tokens), where thinking past the budget is a loud
+    warning, not a failed run. A strategy not installed here is held to exact cuts."""
+    plugin = strategies.find(strategy)
+    advisory = plugin is not None and plugin.advisory
+    adherence = adherence_summary(records, budgets, exact_cuts=not advisory)
+    adherence["advisory"] = advisory
+    return adherence
 
 
 def write_run_outputs(
@@ -47,10 +61,11 @@ def verdict(
     run_dir: Path,
     failures: Counter,
     adherence: dict[str, Any],
-    advisory: bool,
     engine_info: dict[str, Any],
 ) -> None:
-    """Failed requests and broken budgets end the sweep with their errors."""
+    """Failed requests and broken budgets end the sweep with their errors
+    (broken advisory budgets with a warning)."""
+    advisory = adherence["advisory"]
     if failures:
         from bench.engines.http import describe_failures
 
