@@ -106,7 +106,8 @@ class _Rig:
         """One strategy run from a cold prefix cache: (seconds, results, stats)."""
         self.engine.reset_prefix_cache()
         started = time.perf_counter()
-        results, stats = self.strategy.run(target or self.engine, self.prompts, budgets)
+        engine = self.engine if target is None else target
+        results, stats = self.strategy.run(engine, self.prompts, budgets)
         return time.perf_counter() - started, results, stats
 
 

@@ -25,12 +25,6 @@ if TYPE_CHECKING:
     from bench.config import Config
 
 
-def _compose(overrides: list[str]) -> Any:
-    from bench.configure import compose
-
-    return compose(overrides)
-
-
 def _generate_alone(cfg: Config, delay: float) -> tuple[float, list[dict[str, Any]], int]:
     """The strategy on the fake engine, nothing graded: (seconds, rows to grade,
     requests finished)."""
@@ -74,6 +68,7 @@ def _grade_alone(rows: list[dict[str, Any]], graders: dict[str, str]) -> float:
 def grading_overlap(
     data_dir: Path, problems: int = 164, budgets: str = "[16,64]"
 ) -> dict[str, Any]:
+    from bench.configure import compose
     from bench.runner import Sweep
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,14 +85,14 @@ def grading_overlap(
             "summary=false",
             "engine.show_progress=false",
         ]
-        cfg = _compose(overrides)
+        cfg = compose(overrides)
         graders = {name: "code" for name in cfg.suite.tasks}
         _, rows, requests = _generate_alone(cfg, 0.0)
         _grade_alone(rows[:8], graders)  # warm the sandbox (its isolation probe) untimed
         grade_alone = _grade_alone(rows, graders)
         delay = grade_alone / requests  # generation about as long as grading
         generate_alone, _, _ = _generate_alone(cfg, delay)
-        sweep = Sweep(_compose([*overrides, f"engine.delay_s={delay:.6f}", "run_name=overlap"]))
+        sweep = Sweep(compose([*overrides, f"engine.delay_s={delay:.6f}", "run_name=overlap"]))
         sweep.run()
         timing = sweep.grading
     both = timing["generate_and_grade_seconds"]

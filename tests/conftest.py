@@ -2,14 +2,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from bench.configure import register
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from bench.config import CONFIG_DIR  # noqa: F401  (tests import it from here)
+from bench.configure import compose
 
 
 def bench(*args: str, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -30,17 +27,14 @@ def make_cfg(tmp_path):
     plots=true): drawing costs most of a fake sweep's second and has tests of its own."""
 
     def _make(*overrides: str):
-        register()
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-            return compose(
-                config_name="config",
-                overrides=[
-                    f"results_dir={tmp_path / 'results'}",
-                    "engine.show_progress=false",
-                    "report=false",
-                    "plots=false",
-                    *overrides,
-                ],
-            )
+        return compose(
+            [
+                f"results_dir={tmp_path / 'results'}",
+                "engine.show_progress=false",
+                "report=false",
+                "plots=false",
+                *overrides,
+            ]
+        )
 
     return _make

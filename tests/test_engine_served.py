@@ -12,7 +12,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import CONFIG_DIR, bench
+from conftest import bench
 
 pytest.importorskip("vllm", reason="vLLM (CPU build) is installed by make setup")
 pytestmark = pytest.mark.engine
@@ -21,15 +21,11 @@ pytestmark = pytest.mark.engine
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
 
-    from hydra import compose, initialize_config_dir
-
     from bench import models
-    from bench.config import register
+    from bench.configure import compose
     from bench.engines.serve import ServerProcess, free_port, serve_command, server_env
 
-    register()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cfg = compose(config_name="config", overrides=["engine=vllm_cpu"])
+    cfg = compose(["engine=vllm_cpu"])
     port = free_port()
     command = serve_command(
         cfg.engine, cfg.model, models.prepare(cfg.model.source), port, native_budget=True

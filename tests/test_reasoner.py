@@ -72,25 +72,20 @@ def single_run(tmp_path_factory):
 
 
 def _cfg(results: Path, *overrides: str):
-    from hydra import compose, initialize_config_dir
+    from bench.configure import compose
 
-    from bench.config import register
-
-    register()
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
-        return compose(
-            config_name="config",
-            overrides=[
-                "model=reasoner",
-                "suite=chain",
-                f"budget.tokens=[{','.join(map(str, BUDGETS))}]",
-                f"results_dir={results}",
-                "report=false",
-                "engine.show_progress=false",
-                "engine.kv_cache_space_gib=1",
-                *overrides,
-            ],
-        )
+    return compose(
+        [
+            "model=reasoner",
+            "suite=chain",
+            f"budget.tokens=[{','.join(map(str, BUDGETS))}]",
+            f"results_dir={results}",
+            "report=false",
+            "engine.show_progress=false",
+            "engine.kv_cache_space_gib=1",
+            *overrides,
+        ]
+    )
 
 
 @pytest.mark.engine

@@ -16,6 +16,7 @@ from conftest import CONFIG_DIR, bench
 from hydra import compose, initialize_config_dir
 
 from bench.config import ConfigError, register
+from bench.configure import compose as compose_sweep
 from bench.merge import merge_runs
 from bench.runner import run_sweep
 
@@ -51,20 +52,17 @@ def test_merged_shards_equal_the_unsharded_run(make_cfg, tmp_path):
 def two_shards(tmp_path_factory):
     """Both shards of one small sweep, run once for the module."""
     root = tmp_path_factory.mktemp("shards")
-    register()
     runs = []
     for i in range(2):
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-            cfg = compose(
-                config_name="config",
-                overrides=[
-                    *SWEEP,
-                    f"shard={i}/2",
-                    f"run_name=s{i}",
-                    f"results_dir={root}",
-                    "engine.show_progress=false",
-                ],
-            )
+        cfg = compose_sweep(
+            [
+                *SWEEP,
+                f"shard={i}/2",
+                f"run_name=s{i}",
+                f"results_dir={root}",
+                "engine.show_progress=false",
+            ]
+        )
         runs.append(run_sweep(cfg))
     return runs
 
