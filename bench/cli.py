@@ -85,7 +85,19 @@ def build_parser() -> Parser:
         pricing,
         ("--wait", {"action": "store_true", "help": "wait for a sweep holding the run"}),
     )
-    runs_command("grade", "re-grade stored generations, then report", pricing)
+    runs_command(
+        "grade",
+        "re-grade stored generations, then report",
+        pricing,
+        (
+            "--unjudged",
+            {
+                "action": "store_true",
+                "help": "only attempts with no verdict on the program "
+                "(a sandbox that failed, or graded before statuses were kept)",
+            },
+        ),
+    )
     runs_command("compare", "one report over several runs", out, pricing)
     runs_command(
         "route",

@@ -3,7 +3,8 @@
 0 done; 2 bad input (config, arguments, data: one line says what); 3 budget
 adherence failed; 4 disk full (what was stored is intact); 5 served requests
 still failing; 6 the run folder is being written by another process; 7 a
-damaged file in a run folder (bench repair); 130 interrupted (Ctrl-C); 143
+damaged file in a run folder (bench repair); 8 the code sandbox does not
+work here (no code verdict was stored); 130 interrupted (Ctrl-C); 143
 terminated (SIGTERM). Both of the last store what finished first.
 """
 
@@ -12,7 +13,8 @@ from __future__ import annotations
 import sys
 
 EXIT_BAD_INPUT, EXIT_ADHERENCE, EXIT_DISK_FULL, EXIT_REQUESTS = 2, 3, 4, 5
-EXIT_LOCKED, EXIT_DAMAGED, EXIT_INTERRUPTED, EXIT_TERMINATED = 6, 7, 130, 143
+EXIT_LOCKED, EXIT_DAMAGED, EXIT_SANDBOX = 6, 7, 8
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
@@ -30,6 +32,7 @@ def exit_code(exc: BaseException) -> int | None:
     from bench.engine_log import log_hint
     from bench.engines.http import ServerRejected
     from bench.errors import AdherenceError, RequestsFailedError, Terminated, UsageError
+    from bench.grading.sandbox_outcome import SandboxError
     from bench.models import ModelSourceError
     from bench.runlock import RunLockedError
     from bench.store import DamagedRunError, DiskFullError
@@ -52,4 +55,6 @@ def exit_code(exc: BaseException) -> int | None:
         return fail(str(exc), EXIT_LOCKED)
     if isinstance(exc, DamagedRunError):
         return fail(str(exc), EXIT_DAMAGED)
+    if isinstance(exc, SandboxError):
+        return fail(str(exc), EXIT_SANDBOX)
     return None

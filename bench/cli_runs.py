@@ -260,14 +260,22 @@ def report(args, regrade: bool = False) -> int:
                 raise
             lock = None  # a sweep is writing: read what is stored, write only the report
         try:
-            generations = store.generations() if regrade else store.ungraded()
+            if regrade and getattr(args, "unjudged", False):
+                from bench.grading import verdict_statuses
+
+                generations = store.unjudged(verdict_statuses())
+            else:
+                generations = store.generations() if regrade else store.ungraded()
             grades = []
             if not generations.empty:
                 grades = _regrade(store, run_dir, generations, lock is not None, regrade)
             records = store.records()
             if grades and lock is None:  # merge the in-memory verdicts
                 fresh = pd.DataFrame(grades).set_index("key")
-                for column in ("answer", "correct", "vote_class", "grader", "correct_in_thinking"):
+                for column in (
+                    *("answer", "correct", "vote_class", "grader", "correct_in_thinking"),
+                    *("status", "detail"),
+                ):
                     if column in records and column in fresh:
                         records[column] = records["key"].map(fresh[column]).fillna(records[column])
             if records.empty:
@@ -300,9 +308,9 @@ def report(args, regrade: bool = False) -> int:
         finally:
             if lock is not None:
                 lock.release()
-        from bench.report.summary import format_table, summary_rows
+        from bench.report.summary import run_table
 
-        print(format_table(summary_rows(run_dir)))
+        print(run_table(run_dir))
         print(
             f"{run_dir}: {len(records)} records -> {', '.join(outputs) or 'report only'}; "
             f"report: {run_dir / 'report' / 'index.html'} ({len(pages)} files)"
@@ -341,11 +349,19 @@ def repair(args) -> int:
 
 def show(args) -> int:
     """bench show RUN [--json]: the results table of a stored run (nothing recomputed)."""
-    from bench.report.summary import as_json, format_table, summary_rows
+    from bench.report.summary import (
+        as_json,
+        format_statuses,
+        format_table,
+        status_table,
+        summary_rows,
+    )
 
     run_dir = _run_dirs([args.run])[0]
     rows = summary_rows(run_dir)
     print(as_json(rows) if args.json else format_table(rows, str(run_dir)))
+    if not args.json and (statuses := format_statuses(status_table(run_dir))):
+        print(statuses)
     page = run_dir / "report" / "index.html"
     if not args.json and page.is_file():
         print(f"report: {page}")

@@ -55,10 +55,39 @@ def _launcher_problem(argv: list[str]) -> str | None:
     return None
 
 
+# Hydra's flags that take the next word as their value (--info's is optional).
+_VALUE_FLAGS = {
+    *("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd"),
+    *("--cfg", "-c", "--package", "-p", "--experimental-rerun"),
+}
+_INFO_FLAGS, _INFO_TOPICS = (
+    ("--info", "-i"),
+    (*("all", "config", "defaults", "defaults-tree", "plugins", "searchpath"),),
+)
+
+
+def _not_an_override(argv: list[str]) -> str | None:
+    """A word that is neither key=value nor a flag (nor a flag's value)."""
+    expects_value = False
+    for i, arg in enumerate(argv):
+        if expects_value or (arg in _INFO_TOPICS and i and argv[i - 1] in _INFO_FLAGS):
+            expects_value = False
+            continue
+        if arg.startswith("-"):
+            expects_value = arg in _VALUE_FLAGS
+            continue
+        if "=" not in arg and not arg.startswith("~"):  # ~key: a deletion, refused below
+            return (
+                f"{arg!r} is not an override; write key=value (e.g. model=reasoner "
+                "budget.tokens=[16,64]), or +key=value to add a key"
+            )
+    return None
+
+
 def precheck(argv: list[str]) -> str | None:
     """Check overrides before Hydra starts, so a mistake costs one clear line, not a trace."""
     multirun = "-m" in argv or "--multirun" in argv
-    problem = _launcher_problem(argv)
+    problem = _not_an_override(argv) or _launcher_problem(argv)
     if problem:
         return problem
     for arg in argv:
@@ -118,43 +147,51 @@ def sweep_from_manifest(path: str, overrides: list[str]) -> int:
 
     from bench.configure import structured
     from bench.manifest import package_versions
+    from bench.store import read_manifest_file
 
     manifest_path = Path(path)
     if manifest_path.is_dir():
         manifest_path = manifest_path / "manifest.json"
+    if not manifest_path.is_file():
+        raise UsageError(f"{path}: no manifest.json there; pass a run folder or its manifest.json")
+    manifest = read_manifest_file(manifest_path)  # a field of the wrong type: damaged, exit 7
     try:
-        manifest = json.loads(manifest_path.read_text())
         cfg = structured(manifest["config"])
         # A re-run generates again, into its own folder, unless told otherwise.
         rerun_name = f"{manifest_path.resolve().parent.name}-repro"
         cfg = OmegaConf.merge(cfg, {"run_name": rerun_name}, OmegaConf.from_dotlist(overrides))
-    except FileNotFoundError:
-        raise UsageError(
-            f"{path}: no manifest.json there; pass a run folder or its manifest.json"
-        ) from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"{manifest_path}: not a thinkbench manifest ({_one_line(exc)})") from None
     except Exception as exc:  # an override naming no key, or of the wrong type
         raise UsageError(_one_line(exc)) from None
+    then = manifest.get("versions") or {}
     now = package_versions()
-    versions = manifest.get("versions")
-    for name, then in (versions if isinstance(versions, dict) else {}).items():
-        if then != now.get(name):
-            print(f"note: {name} was {then} when the manifest was written, now {now.get(name)}")
-    return run_and_report(cfg, source=str(manifest_path))
+    changed = [
+        f"{name} {then[name]} -> {now.get(name)}" for name in then if then[name] != now.get(name)
+    ]
+    if changed:
+        print(
+            f"warning: package versions differ from the manifest's ({', '.join(changed)}); "
+            "the new manifest records both",
+            file=sys.stderr,
+            flush=True,
+        )
+    reproduces = {"manifest": str(manifest_path.resolve()), "versions": then}
+    return run_and_report(cfg, source=str(manifest_path), reproduces=reproduces)
 
 
-def run_and_report(cfg, source: str | None = None) -> int:
+def run_and_report(cfg, source: str | None = None, reproduces: dict | None = None) -> int:
     """Run one sweep and print its summary. Inside Hydra's main nothing may
     escape as a traceback, so known failures become their line and exit code
-    here. `source`: where the config came from (a manifest), named in its errors."""
+    here. `source`: where the config came from (a manifest), named in its
+    errors; `reproduces`: that manifest and its versions, kept in the new one."""
     from bench.config import ConfigError
     from bench.runner import Sweep
 
     where = f"{source}: " if source else ""
     try:
         try:
-            sweep = Sweep(cfg)  # validates the config: its one validation
+            sweep = Sweep(cfg, reproduces=reproduces)  # validates the config, once
         except ConfigError as exc:
             raise UsageError(f"{where}{exc}") from None
         except Exception as exc:  # a value of the wrong kind (a tampered manifest)
@@ -171,10 +208,10 @@ def run_and_report(cfg, source: str | None = None) -> int:
 
 def print_summary(run_dir: Path, table: bool, nothing_new: bool = False) -> None:
     """The results table (read from the run's files), then one closing line."""
-    from bench.report.summary import format_table, summary_rows
+    from bench.report.summary import run_table
 
     if table:
-        print(format_table(summary_rows(run_dir)))
+        print(run_table(run_dir))
     page = Path(run_dir) / "report" / "index.html"
     where = f"; report: {page}" if page.is_file() else ""
     fresh = " (nothing new: every attempt was stored)" if nothing_new else ""

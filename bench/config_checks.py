@@ -5,6 +5,7 @@ what would be right. configure.validate runs them, then the named strategy's.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -133,6 +134,46 @@ def _validate_modes(cfg: Config | DictConfig) -> None:
             )
 
 
+# The engine's numbers: key -> (smallest allowed, whether the smallest itself
+# is allowed, largest allowed or None, what the key means). None values stay
+# allowed where the schema makes the key optional (the model's own value then).
+ENGINE_NUMBERS: dict[str, tuple[float, bool, float | None, str]] = {
+    "delay_s": (0, True, None, "seconds of simulated latency (fake engine)"),
+    "tensor_parallel_size": (1, True, None, "GPUs per engine"),
+    "pipeline_parallel_size": (1, True, None, "pipeline stages"),
+    "data_parallel_size": (1, True, None, "engine replicas"),
+    "gpu_memory_utilization": (0, False, 1, "the share of GPU memory vLLM may take"),
+    "max_model_len": (1, True, None, "tokens of context"),
+    "kv_cache_space_gib": (1, True, None, "GiB of KV cache (CPU build)"),
+    "block_size": (1, True, None, "tokens per KV-cache block"),
+    "concurrency": (1, True, None, "requests in flight"),
+    "request_timeout_s": (0, False, None, "seconds a request may take"),
+    "max_retries": (0, True, None, "retries after the first try"),
+    "backoff_s": (0, True, None, "seconds before the first retry"),
+    "backoff_max_s": (0, True, None, "seconds between retries at most"),
+}
+
+
+def validate_engine_numbers(engine: Any) -> None:
+    """Every engine number in its range, finite: one line naming the key."""
+    for key, (low, low_ok, high, meaning) in ENGINE_NUMBERS.items():
+        value = getattr(engine, key, None)
+        if value is None:
+            continue
+        fine = (
+            not isinstance(value, bool)
+            and isinstance(value, int | float)
+            and math.isfinite(value)
+            and (value >= low if low_ok else value > low)
+            and (high is None or value <= high)
+        )
+        if not fine:
+            bound = f">= {low}" if low_ok else f"> {low}"
+            if high is not None:
+                bound += f" and <= {high}"
+            raise ConfigError(f"engine.{key}={value!r}; it must be a number {bound} ({meaning})")
+
+
 def validate(cfg: Config | DictConfig) -> None:
     """Semantic checks the schema's types cannot express, but the strategy's:
     configure.validate runs these and the named strategy plugin's checks."""
@@ -150,6 +191,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _choice("engine.kind", cfg.engine.kind, ENGINE_KINDS)
     _choice("engine.device", cfg.engine.device, DEVICES)
     _choice("engine.script", cfg.engine.script, FAKE_SCRIPTS)
+    validate_engine_numbers(cfg.engine)
     _choice("suite.on_bad_row", cfg.suite.on_bad_row, ("stop", "skip"))
     if not cfg.suite.tasks:
         raise ConfigError("suite.tasks is empty; name at least one task file under tasks/")

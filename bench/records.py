@@ -49,6 +49,10 @@ GRADE = {
     "correct": "bool",
     "vote_class": "int",  # equivalence class among the samples of one vote (-1: none)
     "correct_in_thinking": "bool?",  # cut chains: the last answer inside the thinking
+    # How the check ended, where the grader keeps it (code: the sandbox's
+    # passed | failed | timeout | error | crashed, or no_code; None: no status).
+    "status": "str?",
+    "detail": "str?",  # a short why (the sandbox's last error line), bounded
 }
 
 

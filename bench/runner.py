@@ -29,6 +29,7 @@ from bench.configure import validate
 from bench.engine_log import engine_log
 from bench.engines import make_engine
 from bench.errors import Terminated
+from bench.grading import preflight as grading_preflight
 from bench.grading.pool import GradingPool
 from bench.grading.stage import GradingStage
 from bench.prompts import Prompted, build_prompts, chain_settings, check_context, load_suite
@@ -69,8 +70,10 @@ class _Plan:
 class Sweep:
     """One configured sweep; `run()` does the work and returns the run directory."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, reproduces: dict[str, Any] | None = None) -> None:
         validate(cfg)
+        # A re-run of a manifest (bench sweep --from-manifest): its path and versions.
+        self.reproduces = reproduces
         apply_thinking_mode(cfg)
         self.cfg = cfg
         self.plugin = strategies.get(cfg.strategy.name)
@@ -118,6 +121,9 @@ class Sweep:
             )
         self.skipped_rows = skipped
         self.plugin.check_engine(cfg.engine, cfg.model)
+        # Before anything is generated: a grader that cannot give verdicts here
+        # (a broken code sandbox) stops the sweep with one line, at no cost.
+        grading_preflight({spec.grader_name for spec in specs.values()})
         run_dir = resolve_run_dir(cfg, self.identity)
         prepare_run_dir(cfg, run_dir)
         # One writer per run folder, held until the sweep ends (runlock.py); taken
@@ -374,6 +380,8 @@ class Sweep:
             "engine": engine_info,
             "seeds": {"run": self.cfg.seed, "engine": self.cfg.engine.seed},
             "versions": manifest_mod.package_versions(),
+            # A re-run of a manifest: which one, and the versions it recorded.
+            **({"reproduces": self.reproduces} if self.reproduces else {}),
             "hardware": manifest_mod.hardware(),
             "git_revision": manifest_mod.git_revision(),
         }

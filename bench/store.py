@@ -153,6 +153,11 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / MANIFEST
     if not path.is_file():
         return None
+    return read_manifest_file(path)
+
+
+def read_manifest_file(path: Path) -> dict[str, Any]:
+    """The manifest at `path` (any file name), checked as read_manifest checks it."""
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -166,6 +171,11 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             raise DamagedRunError(
                 path, f"{key!r} is a {type(value).__name__}, not a {kind.__name__}"
+            )
+    for name, version in (manifest.get("versions") or {}).items():
+        if version is not None and not isinstance(version, str):
+            raise DamagedRunError(
+                path, f"'versions.{name}' is a {type(version).__name__}, not a version string"
             )
     return manifest
 
@@ -278,6 +288,21 @@ class RunStore:
         if generations.empty or grades.empty:
             return generations
         return generations[~generations["key"].isin(set(grades["key"]))]
+
+    def unjudged(self, verdicts: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+        """Generations whose latest grade is no verdict: never graded, or
+        graded by a grader that keeps a status (`verdicts`: grader -> the
+        statuses that judge the attempt) with another status or none (a
+        sandbox failure; a grade stored before statuses were kept)."""
+        generations, grades = self.generations(), self.grades()
+        if generations.empty or grades.empty:
+            return generations
+        status = grades["status"] if "status" in grades else pd.Series(None, index=grades.index)
+        judged = pd.Series(True, index=grades.index)
+        for grader, statuses in verdicts.items():
+            mine = grades["grader"] == grader
+            judged &= ~mine | status.isin(statuses)
+        return generations[~generations["key"].isin(set(grades.loc[judged, "key"]))]
 
     def records(self) -> pd.DataFrame:
         """Generations with their latest grades; ungraded rows have correct = NA."""

@@ -118,3 +118,87 @@ def test_sweep_help_is_hydras_with_the_config_groups():
     assert result.returncode == 0
     assert "bench sweep is powered by Hydra" in result.stdout
     assert "strategy: api, bon, native, sc, single" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("engine.delay_s=-1", "engine.delay_s=-1.0; it must be a number >= 0"),
+        ("engine.delay_s=-0.001", "engine.delay_s=-0.001; it must be a number >= 0"),
+        ("engine.delay_s=nan", "engine.delay_s=nan"),
+        ("engine.delay_s=inf", "engine.delay_s=inf"),
+        ("engine.gpu_memory_utilization=0", "> 0 and <= 1"),
+        ("engine.gpu_memory_utilization=1.01", "> 0 and <= 1"),
+        ("engine.concurrency=0", "engine.concurrency=0; it must be a number >= 1"),
+        ("engine.request_timeout_s=0", "engine.request_timeout_s=0.0; it must be a number > 0"),
+        ("engine.max_retries=-1", "engine.max_retries=-1"),
+        ("engine.tensor_parallel_size=0", "engine.tensor_parallel_size=0"),
+        ("engine.kv_cache_space_gib=0", "engine.kv_cache_space_gib=0"),
+        ("engine.block_size=-32", "engine.block_size=-32"),
+        ("engine.backoff_max_s=-5", "engine.backoff_max_s=-5.0"),
+    ],
+)
+def test_engine_numbers_out_of_range_are_one_line(make_cfg, override, fragment):
+    from bench.config import ConfigError
+    from bench.config_checks import validate
+
+    with pytest.raises(ConfigError) as raised:
+        validate(make_cfg("engine=fake", override))
+    assert fragment in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "engine.delay_s=0",
+        "engine.delay_s=0.5",
+        "engine.gpu_memory_utilization=1",
+        "engine.gpu_memory_utilization=0.01",
+        "engine.max_retries=0",
+        "engine.backoff_s=0",
+        "engine.kv_cache_space_gib=1",
+        "engine.max_model_len=null",
+    ],
+)
+def test_engine_numbers_at_their_bounds_are_accepted(make_cfg, override):
+    from bench.config_checks import validate
+
+    validate(make_cfg("engine=fake", override))
+
+
+def test_a_negative_delay_is_one_line_from_the_command_line(tmp_path):
+    result = bench("sweep", "engine=fake", "engine.delay_s=-1", f"results_dir={tmp_path}")
+    assert one_line_error(result) == (
+        "error: engine.delay_s=-1.0; it must be a number >= 0 "
+        "(seconds of simulated latency (fake engine))"
+    )
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "argv", [["foo"], ["engine=fake", "foo"], [""], ["model"], ["engine=fake", "budget.tokens"]]
+)
+def test_a_word_that_is_no_override_is_one_line(tmp_path, argv):
+    line = one_line_error(bench("sweep", *argv, f"results_dir={tmp_path}"))
+    word = [a for a in argv if "=" not in a][0]
+    assert line.startswith(f"error: {word!r} is not an override; write key=value")
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--cfg", "job", "engine=fake"],
+        ["-c", "all"],
+        ["--info", "defaults", "engine=fake"],
+        ["--info"],
+        ["-cn", "config", "engine=fake"],
+        ["-m", "engine=fake", "seed=0,1"],
+        ["+experiment=qwen3-0.6b-thinking"],
+        ["hydra.run.dir=out"],
+    ],
+)
+def test_hydra_flags_and_their_values_are_not_taken_for_words(argv):
+    from bench.cli_sweep import _not_an_override
+
+    assert _not_an_override(argv) is None

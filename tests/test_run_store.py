@@ -420,8 +420,62 @@ def test_from_manifest_with_tampered_fields_is_one_line(tmp_path, reference):
     shutil.copytree(reference, run_dir)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     manifest["config"]["suite"]["path"] = str(tmp_path / "missing.jsonl")
-    manifest["versions"] = "not a mapping"
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     result = bench("sweep", "--from-manifest", str(run_dir), f"results_dir={tmp_path / 'r'}")
     assert result.returncode == EXIT_BAD_INPUT and "no such file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "versions, fragment",
+    [
+        ("not a mapping", "'versions' is a str, not a dict"),
+        (["vllm", "0.32"], "'versions' is a list, not a dict"),
+        ({"vllm": 32}, "'versions.vllm' is a int, not a version string"),
+        ({"torch": ["2.13"]}, "'versions.torch' is a list, not a version string"),
+    ],
+)
+def test_from_manifest_with_versions_of_the_wrong_type_is_damaged(
+    tmp_path, reference, versions, fragment
+):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference, run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["versions"] = versions
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    result = bench("sweep", "--from-manifest", str(run_dir), f"results_dir={tmp_path / 'r'}")
+    assert result.returncode == EXIT_DAMAGED, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and "manifest.json is damaged" in lines[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_from_manifest_says_which_versions_changed_and_keeps_both(tmp_path, reference):
+    import shutil
+
+    from bench.manifest import package_versions
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference, run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["versions"] = {**manifest["versions"], "thinkbench": "0.0.1", "torch": None}
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    results = tmp_path / "r"
+    result = bench(
+        "sweep", "--from-manifest", str(run_dir), f"results_dir={results}", "summary=false"
+    )
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    now = package_versions()
+    assert len(warnings) == 1 and f"thinkbench 0.0.1 -> {now['thinkbench']}" in warnings[0]
+    assert ("torch None -> " in warnings[0]) == (now.get("torch") is not None)
+    (new,) = [
+        json.loads(p.read_text())
+        for p in results.glob("*/manifest.json")
+        if not p.parent.is_symlink()
+    ]
+    assert new["versions"]["thinkbench"] == now["thinkbench"]
+    assert new["reproduces"]["versions"]["thinkbench"] == "0.0.1"
+    assert new["reproduces"]["manifest"] == str((run_dir / "manifest.json").resolve())

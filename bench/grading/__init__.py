@@ -32,8 +32,26 @@ class Grader:
     in_process: bool = False
     preload: tuple[str, ...] = ()
     # Graders that bound their own checks (the code sandbox) run a whole batch
-    # in parallel themselves: (items, timeout_s) -> verdicts.
-    batch: Callable[[list[Any], float], list[bool]] | None = None
+    # in parallel themselves: (items, timeout_s) -> results, each with
+    # `passed`, `status` (how the run ended) and `detail` (a short why).
+    batch: Callable[[list[Any], float], list[Any]] | None = None
+    # The status of an attempt with no answer to check (code: "no_code");
+    # None for graders that keep no status.
+    no_answer_status: str | None = None
+    # The statuses that are a verdict on the attempt (others, and none, are
+    # re-graded by `bench grade --unjudged`); empty for graders that keep none.
+    verdict_statuses: tuple[str, ...] = ()
+    # Raises (one line) when this grader cannot give verdicts here (the code
+    # sandbox's control programs); run before a sweep starts its engine.
+    preflight: Callable[[], None] | None = None
+
+
+def preflight(names: set[str]) -> None:
+    """Check that every named grader can give verdicts on this machine."""
+    for name in sorted(names):
+        check = get_grader(name).preflight
+        if check is not None:
+            check()
 
 
 GRADERS: dict[str, Grader] = {
@@ -56,9 +74,22 @@ GRADERS: dict[str, Grader] = {
         in_process=True,
     ),
     "code": Grader(
-        "code", code.extract, code.check, code.classes, in_process=True, batch=code.check_many
+        "code",
+        code.extract,
+        code.check,
+        code.classes,
+        in_process=True,
+        batch=code.check_many,
+        no_answer_status="no_code",
+        verdict_statuses=(*code.VERDICTS, "no_code"),
+        preflight=code.check_sandbox,
     ),
 }
+
+
+def verdict_statuses() -> dict[str, tuple[str, ...]]:
+    """grader -> the statuses that judge an attempt, for graders that keep one."""
+    return {g.name: g.verdict_statuses for g in GRADERS.values() if g.verdict_statuses}
 
 
 def get_grader(name: str) -> Grader:

@@ -12,9 +12,22 @@ from __future__ import annotations
 import json
 import re
 
-from bench.grading.sandbox import TestResult, isolation, run_many, run_tests
+from bench.grading.sandbox import check_sandbox, isolation, run_many, run_tests
+from bench.grading.sandbox_outcome import SANDBOX_ERROR, VERDICTS, SandboxError, TestResult
 
-__all__ = ["TestResult", "check", "classes", "extract_code", "isolation", "run_many", "run_tests"]
+__all__ = [
+    "VERDICTS",
+    "SandboxError",
+    "TestResult",
+    "check",
+    "check_many",
+    "check_sandbox",
+    "classes",
+    "extract_code",
+    "isolation",
+    "run_many",
+    "run_tests",
+]
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 # The answer cue and the end of its line, but not the next line's indentation.
@@ -110,11 +123,25 @@ def check(item: tuple[str, str, float]) -> bool:
 MIN_TIMEOUT_S = 10.0
 
 
-def check_many(items: list[tuple[str, str, float]], timeout_s: float) -> list[bool]:
+def check_many(items: list[tuple[str, str, float]], timeout_s: float) -> list[TestResult]:
     """Grader batch entry point: every check in parallel, one sandbox per core.
-    The sandbox enforces its own limits, so no worker deadline is needed."""
+    The sandbox enforces its own limits, so no worker deadline is needed.
+
+    Raises SandboxError (one line) when the sandbox fails its control or any
+    run's sandbox did not start: a broken sandbox grades nothing, so no
+    `crashed` verdict ever stands for a sandbox that could not run."""
+    if not items:
+        return []
+    check_sandbox()
     jobs = [_job(code, gold) for code, gold, _ in items]
-    return [r.passed for r in run_many(jobs, timeout_s=max(timeout_s, MIN_TIMEOUT_S))]
+    results = run_many(jobs, timeout_s=max(timeout_s, MIN_TIMEOUT_S))
+    broken = [r for r in results if r.status == SANDBOX_ERROR]
+    if broken:
+        raise SandboxError(
+            f"{broken[0].detail} ({len(broken)} of {len(results)} runs); "
+            "no code verdict of this batch was stored"
+        )
+    return results
 
 
 def extract(answer_text: str) -> str | None:

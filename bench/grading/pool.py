@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench.grading import Grader, get_grader
+from bench.grading import Grader, get_grader, preflight
 from bench.grading.workers import HardTimeoutPool
 
 # Show a progress bar from this many worker checks on.
@@ -42,10 +42,7 @@ class GradingPool:
             grader = get_grader(name)
             if grader.preload and not grader.in_process:
                 self._pool(grader).start()
-            if grader.name == "code":
-                from bench.grading.sandbox import isolation
-
-                isolation()
+        preflight(names)  # the code sandbox's isolation probe and control programs
 
     @property
     def timed_out(self) -> int:
@@ -64,12 +61,13 @@ class GradingPool:
         ]
         # Answers and cut chains' thinking in one batch: the slow checks (sandbox
         # runs, symbolic workers) then fill every core once instead of twice.
-        all_extracted, all_correct = self._check(
+        all_extracted, all_correct, all_status = self._check(
             graders + [graders[i] for i in cut],
             [r["answer_text"] for r in rows] + [rows[i]["thinking_text"] for i in cut],
             rows + [rows[i] for i in cut],
         )
         extracted, correct = all_extracted[: len(rows)], all_correct[: len(rows)]
+        status = all_status[: len(rows)]
         in_thinking: list[bool | None] = [None] * len(rows)
         for i, verdict in zip(cut, all_correct[len(rows) :], strict=True):
             in_thinking[i] = verdict
@@ -82,21 +80,27 @@ class GradingPool:
                 "correct": ok,
                 "vote_class": v,
                 "correct_in_thinking": t,
+                "status": how[0],
+                "detail": how[1],
             }
-            for r, g, answer, ok, v, t in zip(
-                rows, graders, extracted, correct, vote_class, in_thinking, strict=True
+            for r, g, answer, ok, v, t, how in zip(
+                rows, graders, extracted, correct, vote_class, in_thinking, status, strict=True
             )
         ]
 
     def _check(
         self, graders: list[Grader], texts: list[str], rows: list[dict[str, Any]]
-    ) -> tuple[list[str | None], list[bool]]:
-        """Extract each text's answer and check it against its row's gold."""
+    ) -> tuple[list[str | None], list[bool], list[tuple[str | None, str | None]]]:
+        """Extract each text's answer and check it against its row's gold.
+        Also returns (status, detail) per text: how a batch grader's run ended
+        (the code sandbox's status), (None, None) for other graders."""
         extracted = [g.extract(text) for g, text in zip(graders, texts, strict=True)]
         correct: list[bool] = [False] * len(rows)
+        status: list[tuple[str | None, str | None]] = [(None, None)] * len(rows)
         remote: dict[str, list[int]] = {}
         for i, (g, answer) in enumerate(zip(graders, extracted, strict=True)):
             if answer is None:
+                status[i] = (g.no_answer_status, None)
                 continue
             if g.in_process and g.batch is None:
                 correct[i] = g.check((answer, rows[i]["gold"], self.timeout_s))
@@ -112,15 +116,18 @@ class GradingPool:
                 disable=self.quiet or len(items) < PROGRESS_FROM,
             ) as bar:
                 if g.batch is not None:
-                    verdicts = g.batch(items, self.timeout_s)
+                    results = g.batch(items, self.timeout_s)
                     bar.update(len(items))
+                    verdicts = [r.passed for r in results]
+                    for i, r in zip(indices, results, strict=True):
+                        status[i] = (r.status, r.detail or None)
                 else:
                     verdicts = self._pool(g).map(
                         g.check, items, self.timeout_s, default=False, progress=bar.update
                     )
             for i, verdict in zip(indices, verdicts, strict=True):
                 correct[i] = bool(verdict)
-        return extracted, correct
+        return extracted, correct, status
 
     def _vote_classes(
         self, rows: list[dict[str, Any]], graders: list[Grader], extracted: list[str | None]

@@ -36,7 +36,13 @@ can see. What we guarantee:
   a run every process of its uids is killed; a uid that cannot be cleared is
   retired, never reused.
 * `run_tests` never raises: every outcome, a sandbox failure included, is a
-  status.
+  status. A sandbox that did not start is never taken for a program that
+  crashed: each side writes one byte on a start-up pipe before anything else
+  runs (the program cannot stop or forge that), and a side that wrote none
+  gives status "sandbox_error", which is no verdict on the program.
+  `check_sandbox()` runs a control program (one that must pass, one that
+  must fail) before a batch is graded, and graders stop with `SandboxError`
+  (one line) rather than store verdicts from a broken sandbox.
 
 Not guaranteed: side channels (timing, CPU load), and, without root, a
 process limit of its own per run (then the harness's uid is shared and the
@@ -48,7 +54,6 @@ rlimits only; `isolation()` says which and sweeps record it in the manifest.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import resource
 import shutil
@@ -60,7 +65,6 @@ import time
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
 
@@ -72,7 +76,14 @@ from bench.grading.sandbox_accounting import (
     release_slot,
     tree_cpu_seconds,
 )
-from bench.grading.sandbox_view import Scratch, bwrap_args, seccomp_program
+from bench.grading.sandbox_outcome import (
+    SANDBOX_ERROR,
+    Ending,
+    SandboxError,
+    TestResult,
+    outcome,
+)
+from bench.grading.sandbox_view import Scratch, bwrap_args, seccomp_program, write_minimal_etc
 
 HERE = Path(__file__).parent
 CANDIDATE_FILES = ("sandbox_candidate.py", "sandbox_wire.py")
@@ -89,17 +100,10 @@ POLL_S = 0.05
 CPU_SCAN_AFTER_S = 0.25
 
 
-@dataclass(frozen=True)
-class TestResult:
-    passed: bool
-    status: str  # passed | failed | timeout | error | crashed
-    seconds: float
-    stdout: str = ""
-    stderr: str = ""
-    isolation: str = ""
-
-
 _probe_lock = threading.Lock()
+# The namespace tools run with none of the harness's environment (no
+# LD_PRELOAD or LD_LIBRARY_PATH that an engine put there).
+_TOOL_ENV = {"PATH": "/usr/bin:/bin"}
 
 
 def isolation() -> str:
@@ -120,7 +124,8 @@ def _isolation() -> str:
     ):
         if shutil.which(tool):
             try:
-                if subprocess.run(probe, capture_output=True, timeout=20).returncode == 0:
+                done = subprocess.run(probe, capture_output=True, timeout=20, env=_TOOL_ENV)
+                if done.returncode == 0:
                     return tool
             except (OSError, subprocess.TimeoutExpired):
                 pass
@@ -185,7 +190,7 @@ class _Process:
             argv,
             cwd=cwd,
             # bwrap itself must not carry the harness's environment either.
-            env={"PATH": "/usr/bin:/bin"},
+            env=_TOOL_ENV,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -226,10 +231,12 @@ class _Process:
         )
 
 
-def _command(tool: str, script: str, inputs: str, args: list[str], seccomp_fd: int | None):
+def _command(
+    tool: str, script: str, inputs: str, etc: str, args: list[str], seccomp_fd: int | None
+):
     python = sandbox_python()
     if tool == "bwrap":
-        view = bwrap_args(python, inputs, Scratch(), seccomp_fd)
+        view = bwrap_args(python, inputs, etc, Scratch(), seccomp_fd)
         return [*["bwrap", *view], python, "-I", f"/sandbox/{script}", *args], inputs
     prefix = ["unshare", "-Urnpf", "--mount-proc", "--kill-child"] if tool == "unshare" else []
     return [*prefix, "env", "-i", python, "-I", os.path.join(inputs, script), *args], inputs
@@ -239,7 +246,9 @@ def _inputs(folder: Path, files: dict[str, str], scripts: Sequence[str], uid: in
     """A read-only input folder for one side, readable by that side's uid only."""
     folder.mkdir(mode=0o700)
     for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
+        # A lone surrogate cannot be UTF-8: kept as an undecodable byte, the
+        # program fails to load inside the sandbox (status error).
+        (folder / name).write_text(text, encoding="utf-8", errors="surrogateescape")
     for name in scripts:
         shutil.copyfile(HERE / name, folder / name)  # the project's folder may be private
     for path in [*folder.iterdir(), folder]:
@@ -260,21 +269,6 @@ def _seccomp_fd(tool: str) -> int | None:
     return read_fd
 
 
-def _status(verdict: dict, timed_out: bool, candidate_code: int | None) -> str:
-    if timed_out:
-        return "timeout"
-    status = verdict.get("status")
-    if status in ("passed", "failed", "error"):
-        return status
-    if status == "gone":  # the candidate stopped answering: how did it end?
-        if candidate_code is not None and candidate_code - 128 == signal.SIGXCPU:
-            return "timeout"
-        if candidate_code is not None and (candidate_code < 0 or candidate_code > 128):
-            return "crashed"
-        return "failed"  # it exited before the tests finished
-    return "crashed"  # no verdict: the tests' process itself was killed (memory, limits)
-
-
 def _run(
     program: str,
     test: str,
@@ -285,7 +279,7 @@ def _run(
     slot: Slot | None,
     scratch_root: Path,
 ) -> TestResult:
-    started = time.monotonic()
+    started_at = time.monotonic()
     candidate_uid, tests_uid = slot.uids if slot else (None, None)
     if slot:
         os.chmod(scratch_root, 0o711)  # each uid may pass through to its own folder only
@@ -295,31 +289,45 @@ def _run(
     tests_in = _inputs(
         scratch_root / "tests", {"test.py": test, "prelude.py": prelude}, TESTS_FILES, tests_uid
     )
+    etc = write_minimal_etc(scratch_root / "etc") if tool == "bwrap" else ""
     to_tests_r, to_tests_w = os.pipe()
     to_candidate_r, to_candidate_w = os.pipe()
     verdict_r, verdict_w = os.pipe()
+    # One start-up pipe per side: its script writes a byte before anything else.
+    started = [os.pipe(), os.pipe()]
     seccomp = [_seccomp_fd(tool), _seccomp_fd(tool)]
     # The slot's uids are this run's alone; without root, the harness's own uid
     # is shared, so the run gets what it runs already plus its share.
     processes = MAX_PROCESSES if slot else len(processes_of([os.getuid()])) + MAX_PROCESSES
+    candidate_started, tests_started = started[0][1], started[1][1]
     sides = (
-        (candidate_uid, CANDIDATE_FILES[0], candidate_in, (to_candidate_r, to_tests_w),
-         [str(to_candidate_r), str(to_tests_w)]),
-        (tests_uid, TESTS_FILES[0], tests_in, (to_tests_r, to_candidate_w, verdict_w),
-         [entry_point or "", str(to_tests_r), str(to_candidate_w), str(verdict_w)]),
+        (candidate_uid, CANDIDATE_FILES[0], candidate_in,
+         (to_candidate_r, to_tests_w, candidate_started),
+         [str(to_candidate_r), str(to_tests_w), str(candidate_started)]),
+        (tests_uid, TESTS_FILES[0], tests_in,
+         (to_tests_r, to_candidate_w, verdict_w, tests_started),
+         [entry_point or "", str(to_tests_r), str(to_candidate_w), str(verdict_w),
+          str(tests_started)]),
     )  # fmt: skip
     procs: list[_Process] = []
     timed_out = False
     try:
         try:
-            for (uid, script, inputs, fds, args), filter_fd in zip(sides, seccomp, strict=True):
-                argv, cwd = _command(tool, script, inputs, args, filter_fd)
+            # The tests' side starts first: a hostile candidate is not yet
+            # running while it comes up (without root both share one uid's
+            # process limit, and a fork bomb could otherwise starve its start).
+            for (uid, script, inputs, fds, args), filter_fd in reversed(
+                list(zip(sides, seccomp, strict=True))
+            ):
+                argv, cwd = _command(tool, script, inputs, etc, args, filter_fd)
                 extra = (filter_fd,) if filter_fd is not None else ()
                 preexec = partial(_limits, timeout_s, uid, processes)
-                procs.append(_Process(argv, cwd, fds + extra, preexec))
+                procs.insert(0, _Process(argv, cwd, fds + extra, preexec))
         finally:  # only the sandboxes hold these now
             for fd in (to_tests_r, to_tests_w, to_candidate_r, to_candidate_w, verdict_w):
                 os.close(fd)
+            for _, write_end in started:
+                os.close(write_end)
             for fd in seccomp:
                 if fd is not None:
                     os.close(fd)
@@ -331,15 +339,18 @@ def _run(
         outputs = [proc.finish() for proc in procs]
         with os.fdopen(verdict_r, "rb") as f:
             raw = f.read(8192)
-    try:
-        verdict = json.loads(raw.decode(errors="replace") or "{}")
-    except ValueError:
-        verdict = {}
-    status = _status(verdict, timed_out, candidate.proc.returncode)
-    detail = str(verdict.get("detail") or "")
-    stderr = "\n".join(part for part in (outputs[0][1], outputs[1][1], detail) if part)
-    seconds = time.monotonic() - started
-    return TestResult(status == "passed", status, seconds, outputs[0][0], stderr, tool)
+        # Every process holding a write end is gone now: a read cannot block.
+        came_up = [_read_closing(read_end) == b"S" for read_end, _ in started]
+    return outcome(
+        Ending(came_up, outputs, raw, timed_out, candidate.proc.returncode),
+        time.monotonic() - started_at,
+        tool,
+    )
+
+
+def _read_closing(fd: int) -> bytes:
+    with os.fdopen(fd, "rb") as f:
+        return f.read(1)
 
 
 def _watch(candidate: _Process, tests: _Process, timeout_s: float) -> bool:
@@ -380,6 +391,11 @@ def run_tests(
     Never raises: a failure of the sandbox itself is status "error"."""
     tool = isolation()
     started = time.monotonic()
+    if entry_point and ("\0" in entry_point or not entry_point.isprintable()):
+        # No verdict needs the sandbox: no program defines such a function.
+        return TestResult(
+            False, "error", 0.0, "", f"no function can be named {entry_point!r}", tool
+        )
     slot = None
     scratch_root = None
     try:
@@ -388,12 +404,45 @@ def run_tests(
         return _run(program, test, entry_point, timeout_s, prelude, tool, slot, scratch_root)
     except Exception as exc:  # the sandbox itself failed: a status, never an exception
         seconds = time.monotonic() - started
-        return TestResult(False, "error", seconds, "", f"sandbox failure: {exc!r}", tool)
+        message = f"the sandbox could not run ({tool}): {exc!r}"
+        return TestResult(False, SANDBOX_ERROR, seconds, "", message, tool)
     finally:
         if slot is not None:
             release_slot(slot)
         if scratch_root is not None:
             shutil.rmtree(scratch_root, ignore_errors=True)
+
+
+# The control: a program that must pass and one that must fail, on the same test.
+_CONTROL_TEST = "def check(candidate):\n    assert candidate(2, 3) == 5\n"
+_CONTROL_RIGHT = "def add(a, b):\n    return a + b\n"
+_CONTROL_WRONG = "def add(a, b):\n    return a - b\n"
+_control_lock = threading.Lock()
+_control_passed: list[str] = []  # the isolation tools whose control passed in this process
+
+
+def check_sandbox() -> None:
+    """Raise SandboxError (one line) unless the sandbox passes a right program
+    and fails a wrong one. Run before grading a batch; once it has passed, a
+    process does not ask again (each run's own start-up signal still counts)."""
+    with _control_lock:
+        tool = isolation()
+        if tool in _control_passed:
+            return
+        right = run_tests(_CONTROL_RIGHT, _CONTROL_TEST, "add", timeout_s=10.0)
+        wrong = run_tests(_CONTROL_WRONG, _CONTROL_TEST, "add", timeout_s=10.0)
+        for result, expected in ((right, "passed"), (wrong, "failed")):
+            if result.status != expected:
+                why = (
+                    result.detail
+                    if result.status == SANDBOX_ERROR
+                    else (
+                        f"a control program that must be {expected} came out {result.status}"
+                        + (f" ({result.detail})" if result.detail else "")
+                    )
+                )
+                raise SandboxError(f"the code sandbox does not work here: {why}")
+        _control_passed.append(tool)
 
 
 def run_many(

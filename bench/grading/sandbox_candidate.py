@@ -9,11 +9,17 @@ the trusted side, built there from exact builtin types. The conversions
 below only make honest programs' values crossable (a Counter is a dict, a
 namedtuple a tuple); they grant a program nothing it could not send anyway.
 
-Usage: python -I sandbox_candidate.py IN_FD OUT_FD   (program.py beside this file)
+Usage: python -I sandbox_candidate.py IN_FD OUT_FD STARTED_FD   (program.py beside this file)
 """
 
 import os
 import sys
+
+# The start-up handshake (sandbox.py): one byte on the last argument's fd,
+# before anything else runs, so the harness tells a sandbox that never started
+# from a program that crashed.
+os.write(int(sys.argv[-1]), b"S")
+os.close(int(sys.argv[-1]))
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script dir out
 

@@ -14,7 +14,7 @@ The verdict goes to a channel the candidate never holds: one JSON line
 candidate stopped answering (it exited or was killed), which the harness
 turns into a status from how it ended.
 
-Usage: python -I sandbox_tests.py ENTRY_POINT FROM_FD TO_FD VERDICT_FD
+Usage: python -I sandbox_tests.py ENTRY_POINT FROM_FD TO_FD VERDICT_FD STARTED_FD
 (prelude.py and test.py beside this file)
 """
 
@@ -24,6 +24,12 @@ import importlib
 import json
 import os
 import sys
+
+# The start-up handshake (sandbox.py): one byte on the last argument's fd,
+# before anything else runs, so the harness tells a sandbox that never started
+# from a program that crashed.
+os.write(int(sys.argv[-1]), b"S")
+os.close(int(sys.argv[-1]))
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # -I leaves the script dir out

@@ -9,6 +9,18 @@ tmpfs scratch areas (/work, the working folder; /tmp; /dev/shm). No
 project, datasets, results, home or host sockets are there to read or
 connect to.
 
+The view depends on the runtime alone, never on the harness's environment:
+the runtime is probed with an empty environment (vLLM's CPU build puts its
+venv's libgomp into LD_PRELOAD and LD_LIBRARY_PATH of the process that built
+an engine, and `ldd` honours both), and nothing under the harness's own
+folders (its venv, the project) is bound in.
+
+Every writable place is sized: bwrap's own root is a tmpfs, and so is every
+folder it makes for a mount point, so the root is remounted read-only once
+the view is built; only the three scratch tmpfs stay writable. Their sum,
+over both sides of a run, is `Scratch.per_run`. memfd_create, an unnamed
+RAM file outside every tmpfs, is denied.
+
 The seccomp filter (x86-64 only; elsewhere the namespaces alone hold) denies
 the calls a test program never needs and an escape or a snoop would:
 tracing and reading other processes' memory, new namespaces, mounts, kernel
@@ -21,7 +33,6 @@ import os
 import platform
 import struct
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -35,6 +46,31 @@ class Scratch:
     tmp: int = 32 << 20
     shm: int = 8 << 20
 
+    @property
+    def per_side(self) -> int:
+        """Bytes one sandbox can write: the sum of its writable areas."""
+        return self.work + self.tmp + self.shm
+
+    @property
+    def per_run(self) -> int:
+        """Bytes one run can hold in host memory: two sandboxes (candidate, tests)."""
+        return 2 * self.per_side
+
+
+# The environment the runtime is probed in: nothing of the harness's own.
+_PROBE_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+
+
+def harness_folders() -> tuple[str, ...]:
+    """The harness's own folders (its venv, the project), which no sandbox may see."""
+    import sys
+
+    project = Path(__file__).resolve().parents[2]
+    folders = {str(project)}
+    if sys.prefix != sys.base_prefix:  # a venv: its packages, torch's libgomp among them
+        folders.add(os.path.realpath(sys.prefix))
+    return tuple(sorted(folders))
+
 
 @cache
 def runtime_paths(python: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -46,7 +82,12 @@ def runtime_paths(python: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         "print(os.path.realpath(sysconfig.get_config_var('DESTSHARED') or ''))\n"
     )
     out = subprocess.run(
-        [python, "-I", "-c", probe], capture_output=True, text=True, timeout=60, check=True
+        [python, "-I", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=_PROBE_ENV,
     ).stdout.split("\n")
     executable, *folders = [line for line in out if line]
     binds = {executable, *[f for f in folders if os.path.isdir(f)]}
@@ -60,6 +101,10 @@ def runtime_paths(python: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     links = tuple(
         str(p) for p in sorted(Path("/").iterdir()) if p.is_symlink() and p.name != "proc"
     )
+    # Nothing of the harness's own: were the runtime to need it, the sandbox's
+    # start-up check fails with one line, rather than the view quietly growing.
+    own = harness_folders()
+    binds = {b for b in binds if not any(b == f or _inside(b, f) for f in own)}
     # Keep only the outermost of nested folders (a bind inside a bind is redundant).
     ordered = sorted(binds, key=len)
     kept = [b for i, b in enumerate(ordered) if not any(_inside(b, o) for o in ordered[:i])]
@@ -74,7 +119,7 @@ def _shared_libraries(objects: list[str]) -> set[str]:
     """The shared libraries `objects` load, as ldd names them."""
     try:
         out = subprocess.run(
-            ["ldd", *objects], capture_output=True, text=True, timeout=60
+            ["ldd", *objects], capture_output=True, text=True, timeout=60, env=_PROBE_ENV
         ).stdout.splitlines()
     except (OSError, subprocess.TimeoutExpired):
         return set()
@@ -86,26 +131,28 @@ def _shared_libraries(objects: list[str]) -> set[str]:
     return found
 
 
-@cache
-def minimal_etc() -> str:
-    """A folder with the few /etc files a Python program may read (created once)."""
-    folder = tempfile.mkdtemp(prefix="thinkbench-sandbox-etc-")
-    os.chmod(folder, 0o755)
+def write_minimal_etc(folder: Path) -> str:
+    """Write the few /etc files a Python program may read into `folder` (one
+    run's own scratch, removed with it: nothing is left in /tmp)."""
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)  # whatever the umask
     files = {
         "passwd": "root:x:0:0:root:/:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n",
         "group": "root:x:0:\nnogroup:x:65534:\n",
         "hosts": "127.0.0.1 localhost\n::1 localhost\n",
     }
     for name, text in files.items():
-        path = os.path.join(folder, name)
-        with open(path, "w") as f:
-            f.write(text)
+        path = folder / name
+        path.write_text(text)
         os.chmod(path, 0o644)
-    return folder
+    return str(folder)
 
 
-def bwrap_args(python: str, inputs: str, scratch: Scratch, seccomp_fd: int | None) -> list[str]:
-    """bubblewrap's arguments for a process that sees only the runtime and `inputs`."""
+def bwrap_args(
+    python: str, inputs: str, etc: str, scratch: Scratch, seccomp_fd: int | None
+) -> list[str]:
+    """bubblewrap's arguments for a process that sees only the runtime, `inputs`
+    and `etc` (a folder from write_minimal_etc)."""
     binds, links = runtime_paths(python)
     args: list[str] = []
     for path in binds:
@@ -113,7 +160,7 @@ def bwrap_args(python: str, inputs: str, scratch: Scratch, seccomp_fd: int | Non
     for link in links:
         args += ["--symlink", os.readlink(link), link]
     args += [
-        "--ro-bind", minimal_etc(), "/etc",
+        "--ro-bind", etc, "/etc",
         "--ro-bind", inputs, "/sandbox",
         "--proc", "/proc",
         "--dev", "/dev",
@@ -128,6 +175,9 @@ def bwrap_args(python: str, inputs: str, scratch: Scratch, seccomp_fd: int | Non
         "--setenv", "PATH", "/usr/bin:/bin",
         "--setenv", "HOME", "/work",
         "--setenv", "TMPDIR", "/tmp",
+        # Last: bwrap's root tmpfs and the folders it made for mount points are
+        # unsized RAM; read-only, they hold nothing a program writes.
+        "--remount-ro", "/",
     ]  # fmt: skip
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
@@ -145,6 +195,8 @@ _DENIED = {
     "kexec_file_load": 320, "bpf": 321, "userfaultfd": 323, "io_uring_setup": 425,
     "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428, "move_mount": 429,
     "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442,
+    # Unnamed RAM files live outside every sized tmpfs.
+    "memfd_create": 319, "memfd_secret": 447,
 }  # fmt: skip
 _CLONE, _CLONE3 = 56, 435
 # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME

@@ -49,6 +49,7 @@ class GradingStage:
         self.graded = 0  # attempts whose verdicts are stored
         self.busy_seconds = 0.0  # time the stage spent grading
         self.error: str | None = None
+        self.sandbox_broken = False  # the error is the code sandbox's
 
     def _start(self) -> None:
         parent, child = Pipe()
@@ -82,11 +83,19 @@ class GradingStage:
             if kind == "graded":
                 self.graded += rest[0]
                 self.busy_seconds += rest[1]
-            elif kind == "error":
+            elif kind in ("error", "sandbox_error"):
                 self.error = rest[0]
+                self.sandbox_broken = kind == "sandbox_error"
             wait_s = 0.0
 
     def raise_error(self) -> None:
+        if self.error is not None and self.sandbox_broken:
+            from bench.grading.sandbox_outcome import SandboxError
+
+            raise SandboxError(
+                f"{self.error}; what was generated is stored: fix the sandbox, then re-run "
+                "the same command to grade it"
+            )
         if self.error is not None:
             raise GradingStageError(
                 f"grading failed: {self.error}; what was generated is stored: re-run the "

@@ -2,7 +2,8 @@
 
 Receives (run_dir, graders, workers, timeout_s), then ("grade", part, count)
 messages; grades each part with its own GradingPool and stores the verdicts;
-answers ("graded", count, seconds) or ("error", text). Exits on ("stop",),
+answers ("graded", count, seconds), ("error", text) or ("sandbox_error",
+text) (the code sandbox does not work: no verdict was stored). Exits on ("stop",),
 on SIGTERM (closing its pool), or when the sweep's end of the pipe closes.
 """
 
@@ -23,6 +24,16 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _error(exc: Exception) -> tuple[str, str]:
+    """The report of a failure: a broken sandbox is named as such (the sweep
+    raises SandboxError for it), anything else as its type and message."""
+    from bench.grading.sandbox_outcome import SandboxError
+
+    if isinstance(exc, SandboxError):
+        return ("sandbox_error", str(exc))
+    return ("error", f"{type(exc).__name__}: {exc}")
+
+
 def main(fd: int) -> None:
     from bench.grading.pool import GradingPool
     from bench.store import RunStore, read_part
@@ -39,7 +50,11 @@ def main(fd: int) -> None:
     pool = GradingPool(workers, timeout_s, quiet=True)
     try:
         # While the engine starts its first chains.
-        pool.warm_up(set(graders.values()))
+        try:
+            pool.warm_up(set(graders.values()))
+        except Exception as exc:
+            conn.send(_error(exc))
+            return
         while True:
             try:
                 message = conn.recv()
@@ -61,7 +76,7 @@ def main(fd: int) -> None:
                 rows = [r for _, part, _ in parts for r in read_part(Path(part)).to_dict("records")]
                 store.append_grades(pool.grade(rows, graders))
             except Exception as exc:
-                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+                conn.send(_error(exc))
                 return
             try:
                 conn.send(("graded", sum(c for *_, c in parts), time.perf_counter() - started))

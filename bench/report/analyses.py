@@ -5,7 +5,8 @@ Anytime profiles and overthinking (analysis/anytime.py), cut vs finished
 chains and truncation policies (analysis/truncation.py), seed variance
 (analysis/seeds.py), compute-optimal settings per difficulty
 (analysis/compute_optimal.py), budget 0 vs the non-thinking mode
-(analysis/modes.py) and the published-figure check (analysis/published.py).
+(analysis/modes.py), the published-figure check (analysis/published.py) and
+how code checks ended (analysis/grading_status.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bench.analysis.anytime import (
     overthinking,
 )
 from bench.analysis.compute_optimal import compute_optimal
+from bench.analysis.grading_status import status_counts
 from bench.analysis.modes import non_thinking_agreement
 from bench.analysis.published import published_check
 from bench.analysis.seeds import seed_variance
@@ -80,6 +82,15 @@ def analysis_tables(
             compute_optimal(records),
         ),
     ]
+    statuses = status_counts(records)
+    if not statuses.empty:
+        tables.append(
+            (
+                "grading_status",
+                "How each code check ended in the sandbox, per budget (attempts per status)",
+                statuses,
+            )
+        )
     agreement = non_thinking_agreement(records)
     if not agreement.empty:
         tables.append(

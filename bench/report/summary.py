@@ -94,6 +94,37 @@ def aligned(headers: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
+def status_table(run_dir: Path) -> pd.DataFrame:
+    """How the run's checks ended, per budget (code: the sandbox's status);
+    empty where no grader kept a status."""
+    from bench.analysis.grading_status import KEYS as STATUS_KEYS
+    from bench.analysis.grading_status import status_counts
+
+    path = Path(run_dir) / "records.parquet"
+    if not path.is_file():
+        return pd.DataFrame()
+    import pyarrow.parquet as pq
+
+    if "status" not in pq.read_schema(path).names:
+        return pd.DataFrame()
+    return status_counts(pd.read_parquet(path, columns=[*STATUS_KEYS, "status"]))
+
+
+def run_table(run_dir: Path) -> str:
+    """A run's results table, and how its checks ended where a grader kept statuses."""
+    statuses = format_statuses(status_table(run_dir))
+    return format_table(summary_rows(run_dir)) + (f"\n{statuses}" if statuses else "")
+
+
+def format_statuses(table: pd.DataFrame) -> str:
+    """The status counts as plain text ("" when there are none)."""
+    if table.empty:
+        return ""
+    headers = [str(c) for c in table.columns]
+    rows = [[str(v) for v in row] for row in table.itertuples(index=False)]
+    return "\n".join(["how the checks ended (attempts per status):", *aligned(headers, rows)])
+
+
 def as_json(rows: list[dict[str, Any]]) -> str:
     clean = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in rows]
     return json.dumps(clean, default=lambda v: v.item() if hasattr(v, "item") else str(v))
