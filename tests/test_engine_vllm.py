@@ -28,12 +28,41 @@ def test_gpu_engine_without_gpu_hints_at_cpu_engine(make_cfg):
         make_engine(cfg.engine, cfg.model)
 
 
+def test_local_engines_talk_over_loopback(make_cfg, monkeypatch):
+    from bench.engines.serve import server_env
+    from bench.engines.vllm import engine_environment
+
+    cfg = make_cfg("engine=vllm_cpu")
+    assert engine_environment(cfg.engine)["VLLM_HOST_IP"] == "127.0.0.1"
+    monkeypatch.delenv("VLLM_HOST_IP", raising=False)
+    assert server_env(cfg.engine)["VLLM_HOST_IP"] == "127.0.0.1"
+    # A user's own address (a multi-node executor) is theirs to keep.
+    monkeypatch.setenv("VLLM_HOST_IP", "192.0.2.7")
+    assert "VLLM_HOST_IP" not in server_env(cfg.engine)
+    cfg = make_cfg("engine=vllm_cpu", "+engine.env.VLLM_HOST_IP=127.0.0.2")
+    assert server_env(cfg.engine)["VLLM_HOST_IP"] == "127.0.0.2"
+
+
 @pytest.mark.engine
 def test_real_sweep_token_accounting(make_cfg):
+    import os
+
+    from bench.grading.sandbox import isolation, run_tests
     from bench.runner import Sweep
 
+    user_host_ip = os.environ.get("VLLM_HOST_IP")
     cfg = make_cfg("engine=vllm_cpu", "suite.limit=3", "budget.tokens=[16,96]", "run_name=real")
     run_dir = Sweep(cfg).run()
+    # The engine's processes talked over loopback (vLLM's get_ip()).
+    from vllm.utils.network_utils import get_ip
+
+    assert get_ip() == (user_host_ip or "127.0.0.1")
+    # vLLM's CPU build left its venv's libraries in our environment; code
+    # verdicts after it are still right (the sandbox's view ignores them).
+    if isolation() != "rlimits":
+        check = "def check(candidate):\n    assert candidate(2, 3) == 5\n"
+        assert run_tests("def add(a, b):\n    return a + b\n", check, "add").status == "passed"
+        assert run_tests("def add(a, b):\n    return a * b\n", check, "add").status == "failed"
     records = pd.read_parquet(run_dir / "records.parquet")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["engine"]["kind"] == "vllm" and manifest["engine"]["device"] == "cpu"

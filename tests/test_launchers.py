@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +28,29 @@ pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the scale e
 # A Ray head and launcher processes: minutes, not seconds.
 pytestmark = pytest.mark.slow
 
-ENV = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", HF_HUB_OFFLINE="1")
+# Everything Ray reads or writes lives in this session's own folder, and
+# everything it starts talks over loopback (see ray_env).
+RAY_ROOT = Path(tempfile.gettempdir()) / f"thinkbench-ray-test-{secrets.token_hex(6)}"
+_real_cache = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+ENV = dict(
+    os.environ,
+    RAY_USAGE_STATS_ENABLED="0",
+    HF_HUB_OFFLINE="1",
+    # A home of its own: a machine where a local Ray ran before has
+    # ~/.ray/auth_token, which a fresh head would pick up and a client reject
+    # ("InvalidAuthToken"); and nothing of these tests lands in the real ~.
+    HOME=str(RAY_ROOT / "home"),
+    XDG_CACHE_HOME=_real_cache,  # the converted models stay where they are
+    RAY_TMPDIR=str(RAY_ROOT / "tmp"),  # not /tmp/ray
+    # Token authentication with this session's own token, never a stored one.
+    RAY_AUTH_MODE="token",
+    RAY_AUTH_TOKEN=secrets.token_hex(32),
+    # Ray turns 127.0.0.1 into the machine's interface address before it
+    # connects, unless told it runs a one-machine cluster: this keeps every
+    # driver and worker on loopback.
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+    VLLM_HOST_IP="127.0.0.1",
+)
 FOUR_JOBS = (
     "engine=fake",
     "suite.limit=3",
@@ -77,14 +101,87 @@ def basic_four(tmp_path_factory):
     return results
 
 
+@pytest.fixture(scope="module", autouse=True)
+def ray_root():
+    """The folder behind ENV's home and RAY_TMPDIR, made for this module's
+    tests and removed after them."""
+    (RAY_ROOT / "home").mkdir(parents=True)
+    yield RAY_ROOT
+    shutil.rmtree(RAY_ROOT, ignore_errors=True)
+
+
+def _listening_sockets() -> dict[int, list[str]]:
+    """pid -> the addresses its TCP sockets listen on (every process we can read)."""
+    import ipaddress
+
+    by_inode: dict[str, str] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] != "0A":  # LISTEN
+                    continue
+                raw = fields[1].split(":")[0]
+                packed = bytes.fromhex(raw)
+                # /proc writes each 32-bit word in host (little-endian) order.
+                words = [packed[i : i + 4][::-1] for i in range(0, len(packed), 4)]
+                by_inode[fields[9]] = str(ipaddress.ip_address(b"".join(words)))
+    found: dict[int, list[str]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inode = target[8:-1]
+                    if inode in by_inode:
+                        found.setdefault(int(proc.name), []).append(by_inode[inode])
+        except OSError:
+            continue
+    return found
+
+
+def _ours(pid: int) -> bool:
+    """A process this module started: it carries our RAY_TMPDIR."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"RAY_TMPDIR={ENV['RAY_TMPDIR']}".encode() in environ
+
+
+def assert_everything_listens_on_loopback() -> None:
+    import ipaddress
+
+    ours = {pid: addresses for pid, addresses in _listening_sockets().items() if _ours(pid)}
+    assert ours, "no listening process of this test's Ray was found"
+
+    def loopback(address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+        return (mapped or ip).is_loopback
+
+    outside = {pid: [a for a in addresses if not loopback(a)] for pid, addresses in ours.items()}
+    assert not any(outside.values()), f"listening beyond loopback: {outside}"
+
+
 @pytest.fixture(scope="module")
-def ray_head(tmp_path_factory):
-    """A Ray head on loopback with this machine's CPUs and no dashboard; stopped after."""
+def ray_head():
+    """A Ray head on loopback with this machine's CPUs and no dashboard; stopped
+    after. Its home holds a stale ~/.ray/auth_token, as on a machine where a
+    local Ray ran before: the tests must not depend on it. Afterwards nothing
+    is left in the real ~/.ray, in /tmp/ray, or in the session's own folder."""
     ray = Path(sys.executable).with_name("ray")
+    real_ray_home, tmp_ray = Path.home() / ".ray", Path("/tmp/ray")
+    existed = {path: path.exists() for path in (real_ray_home, tmp_ray)}
+    stale = Path(ENV["HOME"]) / ".ray" / "auth_token"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text(secrets.token_hex(32))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    temp = tmp_path_factory.mktemp("ray")
+    temp = Path(ENV["RAY_TMPDIR"])
     started = subprocess.run(
         [
             str(ray),
@@ -109,6 +206,20 @@ def ray_head(tmp_path_factory):
     finally:
         subprocess.run([str(ray), "stop", "--force"], capture_output=True, env=ENV, timeout=120)
         shutil.rmtree(temp, ignore_errors=True)
+    for path, was in existed.items():
+        assert path.exists() == was, f"the Ray tests left {path} behind"
+
+
+def test_every_ray_process_listens_on_loopback_only(ray_head, tmp_path):
+    # After a job ran, the head's workers are up as well as its services.
+    result = multirun(
+        tmp_path, "hydra/launcher=ray", f"hydra.launcher.ray.init.address={ray_head}",
+        "engine=fake", "suite.limit=2", "engine.show_progress=false", "summary=false",
+        "report=false",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "127.0.0.1" in result.stderr and "Connected to Ray cluster" in result.stderr
+    assert_everything_listens_on_loopback()
 
 
 def test_four_jobs_on_a_local_ray_head_equal_the_basic_launcher(ray_head, basic_four, tmp_path):

@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 from bench import models
 from bench.config import ConfigError, EngineConfig, ModelConfig
 from bench.engines.openai import OpenAIEngine
-from bench.engines.vllm import resolve_dtype
+from bench.engines.vllm import ONE_MACHINE_ENV, engine_environment, resolve_dtype
 
 
 def free_port() -> int:
@@ -158,10 +158,12 @@ class ServerProcess:
 
 
 def server_env(engine_cfg: EngineConfig) -> dict[str, str]:
-    """The engine config's environment for a server process (CPU KV cache size too)."""
-    env = {str(k): str(v) for k, v in engine_cfg.env.items()}
-    if engine_cfg.kv_cache_space_gib:
-        env["VLLM_CPU_KVCACHE_SPACE"] = str(engine_cfg.kv_cache_space_gib)
+    """The engine config's environment for a server process (CPU KV cache size
+    too), and loopback unless our own environment names another address."""
+    env = engine_environment(engine_cfg)
+    for key in ONE_MACHINE_ENV:
+        if key in os.environ and key not in engine_cfg.env:
+            del env[key]  # the server inherits the user's own
     return env
 
 

@@ -68,6 +68,22 @@ class HFTokenizer:
         )
 
 
+# An engine on one machine talks to its own processes over loopback: vLLM's
+# get_ip() takes VLLM_HOST_IP, else the machine's interface address. A user's
+# own VLLM_HOST_IP (a multi-node executor) wins: these are defaults.
+ONE_MACHINE_ENV = {"VLLM_HOST_IP": "127.0.0.1"}
+
+
+def engine_environment(engine_cfg: EngineConfig) -> dict[str, str]:
+    """What an engine's processes get on top of the environment: the config's
+    `env`, the CPU KV cache size, and loopback for an engine on one machine."""
+    env = dict(ONE_MACHINE_ENV)
+    env.update({str(k): str(v) for k, v in engine_cfg.env.items()})
+    if engine_cfg.kv_cache_space_gib:
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(engine_cfg.kv_cache_space_gib)
+    return env
+
+
 class VLLMEngine:
     chat = False
     token_source = "engine ids"
@@ -80,10 +96,8 @@ class VLLMEngine:
         self.model_cfg = model_cfg
         self.device = engine_cfg.device
         self.supports_request_seed = self.device != "cpu"
-        for key, value in engine_cfg.env.items():
-            os.environ.setdefault(str(key), str(value))
-        if engine_cfg.kv_cache_space_gib:
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(engine_cfg.kv_cache_space_gib))
+        for key, value in engine_environment(engine_cfg).items():
+            os.environ.setdefault(key, value)
         self._check_platform()
         self.model_path = models.prepare(model_cfg.source)
         self.dtype, self.dtype_note = resolve_dtype(engine_cfg, model_cfg)
