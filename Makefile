@@ -8,7 +8,7 @@ EXTRA ?= cpu
 STAMP := $(VENV)/.installed-$(EXTRA)
 ARGS ?=
 
-.PHONY: setup system run test test-fast lint perf clean-venv example reasoner
+.PHONY: setup system run test test-fast lint perf clean-venv example reasoner slipper reward-models
 
 setup: $(STAMP) system
 
@@ -87,6 +87,22 @@ example: run
 # the command, seed and data recipe are in models/reasoner/recipe.json).
 reasoner: setup
 	$(BIN)/python -m bench.reasoner --out models/reasoner
+
+# Retrain the slipping policy into models/slipper: the reasoner's recipe with
+# running values off by 1..3 at rate 0.08 per step in its training chains
+# (about 40 min on one core); its measured per-step slip rate at temperature 1
+# is in models/slipper/recipe.json.
+slipper: setup
+	$(BIN)/python -m bench.reasoner --out models/slipper --slip_rate 0.08 --merge_rate 0 --steps 2000 --serve_context 512
+
+# Retrain the reference PRM and ORM into models/prm and models/orm
+# (Qwen2.5-Math-PRM's format, started from the reasoner's weights; about
+# 12 min each on one core, side by side on 2 cores; the held-out AUROC is in
+# each recipe.json).
+reward-models: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m bench.reward_models --kind prm --out models/prm & \
+	OMP_NUM_THREADS=1 $(BIN)/python -m bench.reward_models --kind orm --out models/orm; \
+	wait
 
 clean-venv:
 	rm -rf $(VENV)

@@ -74,6 +74,9 @@ class ModelConfig:
     answer_max_tokens: int = 32  # decoding after the delimiter: the short answer only
     answer_stop: list[str] = field(default_factory=list)  # where the answer ends
     max_model_len: int = 4096
+    # Where one reasoning step ends in this model's thinking: a process reward
+    # model scores each ("," for the chain models, "\n\n" for math models).
+    step_delimiter: str | None = None
     # strategy=native (vLLM's thinking_token_budget): where thinking starts, as
     # vLLM's reasoning parser knows it (qwen3, deepseek_r1) or as a string;
     # the string forced at the budget is forced_answer.
@@ -174,6 +177,46 @@ class StrategyConfig:
     logprobs: int = 5  # top log-probabilities per token for self_certainty
     # maj@k / bon@k: random k-subsets per problem where exact enumeration is too big.
     subset_draws: int = 1000
+    # A process reward model's step scores as one: last | min | prod.
+    step_aggregate: str = "last"
+
+
+# Input adapters (bench/engines/reward_inputs.py): how a PRM family reads a chain.
+VERIFIER_FAMILIES = ("reference", "qwen2-prm", "math-shepherd", "rlhflow")
+VERIFIER_KINDS = ("prm", "orm")
+
+
+@dataclass
+class VerifierConfig:
+    """A process or outcome reward model (configs/verifier/NAME.yaml), named
+    by `strategy.verifier=NAME`; scored through vLLM's pooling runner."""
+
+    name: str = MISSING
+    kind: str = MISSING  # prm: a score per step; orm: one score for the whole attempt
+    family: str = MISSING  # its input format: one of VERIFIER_FAMILIES
+    # A Hugging Face id, a local folder, or `project:PATH` (a folder of this project).
+    source: str = MISSING
+    revision: str | None = None
+    # The text after every step where the score is read (Qwen2.5-Math-PRM's
+    # "<extra_0>", Math-Shepherd's "ки"); its token id as the model card gives
+    # it (None: looked up in the tokenizer).
+    step_tag: str | None = None
+    step_tag_id: int | None = None
+    # Causal-LM PRMs (Math-Shepherd, RLHFlow): the good and bad label tokens;
+    # the step score is P(good) / (P(good) + P(bad)) at the tag.
+    label_tokens: list[str] = field(default_factory=list)
+    label_token_ids: list[int] = field(default_factory=list)
+    good_label: int = 1  # a two-class head (Qwen2.5-Math-PRM): the column of "good"
+    system_prompt: str | None = None
+    parameters: float = 0.0  # for FLOPs: 2 x parameters x tokens read
+    dtype: str = "float32"
+    max_model_len: int = 4096
+    kv_cache_space_gib: int = 1  # CPU build: beside the policy's own KV cache
+    # A vLLM server already serving it with the pooling runner (its /pooling
+    # endpoint); None: an engine in this process, beside the policy's.
+    base_url: str | None = None
+    served_model: str | None = None  # the server's name for it (default: name)
+    source_note: str = ""  # where the format facts come from (model card)
 
 
 @dataclass
@@ -274,6 +317,26 @@ def register() -> None:
     cs.store(group="budget", name="budget_schema", node=BudgetConfig)
     cs.store(group="strategy", name="strategy_schema", node=StrategyConfig)
     cs.store(group="pricing", name="pricing_schema", node=PricingConfig)
+
+
+def verifier_names() -> list[str]:
+    """The reward models `strategy.verifier` may name (configs/verifier/)."""
+    return sorted(p.stem for p in (CONFIG_DIR / "verifier").glob("*.yaml"))
+
+
+def load_verifier(name: str) -> VerifierConfig:
+    """configs/verifier/NAME.yaml on its schema; ConfigError naming the choices."""
+    path = CONFIG_DIR / "verifier" / f"{name}.yaml"
+    if not name or "/" in name or not path.is_file():
+        raise ConfigError(
+            f"strategy.verifier={name!r} is not known; choose self_certainty or one of: "
+            f"{', '.join(verifier_names())}"
+        )
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(VerifierConfig), OmegaConf.load(path))
+    except Exception as exc:  # a misspelt key or a wrong type in the file
+        raise ConfigError(f"{path.name}: {str(exc).splitlines()[0]}") from None
+    return OmegaConf.to_object(merged)
 
 
 def group_options(group: str) -> list[str]:

@@ -87,8 +87,8 @@ def prepare(source: str, *, quiet: bool = False) -> str:
         folder = PROJECT_ROOT / source[len(PROJECT_PREFIX) :]
         if not (folder / "config.json").is_file():
             raise ModelSourceError(
-                f"{source}: no model in {folder}; train it with python -m bench.reasoner "
-                f"--out {folder} (see its recipe.json)"
+                f"{source}: no model in {folder}; train it as the Makefile says "
+                "(make reasoner, make slipper, make reward-models)"
             )
         return str(folder)
     if not source.startswith(EMBEDDED_PREFIX):

@@ -13,7 +13,8 @@ benchmarks in that file are kept):
 
 Checking benchmarks (bench/perf_checks.py) need the offline data sets
 (--data, default $THINKBENCH_DATA: a folder with <set>/test.jsonl).
-`--only` picks benchmarks: engine, served, math, code, analysis, grading.
+`--only` picks benchmarks: engine, served, math, code, analysis, grading,
+verifier (bench/perf_verifier.py: verifier_overhead_ratio, goal <= 1.10).
 
   served_overhead_ratio  the same reuse sweep through engine=openai against a
                          local `vllm serve` (same model and engine settings)
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from bench.config import Config
 
 
-BENCHMARKS = {"engine", "served", "math", "code", "analysis", "grading"}
+BENCHMARKS = {"engine", "served", "math", "code", "analysis", "grading", "verifier"}
 
 
 class RecordingEngine:
@@ -316,9 +317,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results/perf/latest.json")
     parser.add_argument(
         "--only",
-        default="engine,served,math,code,analysis,grading",
-        help="comma-separated benchmarks (engine, served, math, code, analysis, grading); "
-        "default: all",
+        default="engine,served,math,code,analysis,grading,verifier",
+        help="comma-separated benchmarks (engine, served, math, code, analysis, grading, "
+        "verifier); default: all",
     )
     parser.add_argument(
         "--data",
@@ -345,6 +346,11 @@ def run(args: argparse.Namespace) -> int:
     if "served" in chosen:
         print("served engine against the offline one:", flush=True)
         result.update(served_overhead(args.problems, args.overrides))
+    if "verifier" in chosen:
+        from bench.perf_verifier import verifier_overhead
+
+        print("verification phase against a raw vLLM pooling call (reference PRM):", flush=True)
+        result.update(verifier_overhead(args.overrides))
     if "analysis" in chosen:
         from bench.perf_checks import analysis_seconds
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.chain import MAX_STEPS, MIN_STEPS, SUITE_MAX_STEPS, Chain, random_chain
+from bench.chain_steps import slipped
 
 CONTROL = ["<pad>", "<s>", "</s>"]
 MARKERS = ["<|user|>", "<|assistant|>", "<think>", "</think>"]
@@ -57,6 +58,14 @@ DEFAULTS = {
     "intermediate": 384,
     "context": 256,
     "max_chain": SUITE_MAX_STEPS,  # longest chain trained on: the suites' longest
+    # The slipping policy (models/slipper): each running value is off by 1..3
+    # with this probability, the chain going on from it (bench/chain_steps.py);
+    # no merged steps, so every step writes one value a verifier can check.
+    "slip_rate": 0.0,
+    "merge_rate": MERGE_RATE,
+    # The context the saved config declares (RoPE needs no trained positions;
+    # the chains end within ~100 tokens): more lets longer budgets be asked for.
+    "serve_context": 256,
 }
 
 
@@ -82,21 +91,33 @@ def build_tokenizer() -> Any:
     )
 
 
-def example(rng: random.Random, max_chain: int = MAX_STEPS) -> tuple[str, str]:
+def example(
+    rng: random.Random,
+    max_chain: int = MAX_STEPS,
+    slip_rate: float = 0.0,
+    merge_rate: float = MERGE_RATE,
+) -> tuple[str, str]:
     """(prompt, completion) text of one training example."""
     steps = rng.randint(MIN_STEPS, max_chain)
     chain: Chain = random_chain(rng, steps)
-    merge = [rng.random() < MERGE_RATE for _ in range(steps)]
     prompt = f"<s><|user|>{chain.question}<|assistant|><think>"
+    if slip_rate > 0:
+        thinking, answer, _ = slipped(chain, rng, slip_rate)
+        return prompt, f"{thinking}</think>{answer}</s>"
+    merge = [rng.random() < merge_rate for _ in range(steps)]
     return prompt, f"{chain.thinking(merge)}</think>{chain.answer}</s>"
 
 
-def _batch(rng: random.Random, tokenizer: Any, size: int, max_chain: int) -> tuple[Any, Any]:
+def _batch(
+    rng: random.Random, tokenizer: Any, size: int, settings: dict[str, Any]
+) -> tuple[Any, Any]:
     import torch
 
     rows, labels = [], []
     for _ in range(size):
-        prompt, completion = example(rng, max_chain)
+        prompt, completion = example(
+            rng, settings["max_chain"], settings["slip_rate"], settings["merge_rate"]
+        )
         p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         c = tokenizer(completion, add_special_tokens=False)["input_ids"]
         rows.append(p + c)
@@ -128,6 +149,43 @@ def build_model(tokenizer: Any, settings: dict[str, Any]) -> Any:
     return LlamaForCausalLM(config)
 
 
+def warmup_cosine(optimizer: Any, total: int) -> Any:
+    """A linear warm-up over the first 5% of steps, then a cosine decay to 0."""
+    import torch
+
+    warmup = max(1, total // 20)
+
+    def rate(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+
+
+def complete(model: Any, tokenizer: Any, prompts: list[str], sample: bool) -> list[str]:
+    """Each prompt's completion text, in one batched generate (left-padded),
+    not a Python loop around it: greedy, or sampled at temperature 1."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    batch = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
+    options = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0} if sample else {}
+    with torch.no_grad():
+        out = model.generate(
+            **batch,
+            max_new_tokens=160,
+            do_sample=sample,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **{k: v for k, v in options.items() if k != "do_sample"},
+        )
+    return [
+        tokenizer.decode(row, skip_special_tokens=True)
+        for row in out[:, batch["input_ids"].shape[1] :]
+    ]
+
+
 def train(settings: dict[str, Any], log_every: int = 100) -> tuple[Any, Any, list[float]]:
     """Train from scratch; returns (model, tokenizer, loss per logged step)."""
     import torch
@@ -137,19 +195,13 @@ def train(settings: dict[str, Any], log_every: int = 100) -> tuple[Any, Any, lis
     tokenizer = build_tokenizer()
     model = build_model(tokenizer, settings)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.01)
-    total, warmup = settings["steps"], max(1, settings["steps"] // 20)
-
-    def rate(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    total = settings["steps"]
+    schedule = warmup_cosine(optimizer, total)
     losses: list[float] = []
     started = time.monotonic()
     model.train()
     for step in range(total):
-        ids, target = _batch(rng, tokenizer, settings["batch"], settings["max_chain"])
+        ids, target = _batch(rng, tokenizer, settings["batch"], settings)
         loss = model(input_ids=ids, labels=target).loss
         optimizer.zero_grad()
         loss.backward()
@@ -171,48 +223,83 @@ def accuracy(
     model: Any, tokenizer: Any, count: int = 64, seed: int = 99, max_chain: int = MAX_STEPS
 ) -> dict[int, float]:
     """Greedy accuracy per chain length on fresh problems (no budget)."""
-    import torch
 
     rng = random.Random(seed)
     chains = [
         random_chain(rng, MIN_STEPS + index % (max_chain - MIN_STEPS + 1)) for index in range(count)
     ]
     prompts = [f"<s><|user|>{chain.question}<|assistant|><think>" for chain in chains]
-    # One batched generate (left-padded), not a Python loop around it.
-    tokenizer.padding_side = "left"
-    batch = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        out = model.generate(
-            **batch,
-            max_new_tokens=160,
-            do_sample=False,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
     right: dict[int, list[bool]] = {}
-    for chain, row in zip(chains, out[:, batch["input_ids"].shape[1] :], strict=True):
-        text = tokenizer.decode(row, skip_special_tokens=True)
+    for chain, text in zip(chains, complete(model, tokenizer, prompts, sample=False), strict=True):
         answer = text.split("</think>")[-1].strip()
         right.setdefault(len(chain.steps), []).append(answer == str(chain.answer))
     return {k: sum(v) / len(v) for k, v in sorted(right.items())}
+
+
+def sampled_slip_rate(
+    model: Any, tokenizer: Any, count: int = 256, seed: int = 7, max_chain: int = MAX_STEPS
+) -> dict[str, float]:
+    """Sample chains at temperature 1 and read them against their questions
+    (bench/chain_steps.step_labels): the per-step slip rate (a step's first
+    mistake, over steps written while the chain still held), and the share of
+    sampled answers that are right."""
+    import torch
+
+    from bench.chain_steps import step_labels
+
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    chains = [random_chain(rng, rng.randint(MIN_STEPS, max_chain)) for _ in range(count)]
+    prompts = [f"<s><|user|>{chain.question}<|assistant|><think>" for chain in chains]
+    at_risk = slips = right = 0
+    for chain, text in zip(chains, complete(model, tokenizer, prompts, sample=True), strict=True):
+        thinking, _, answer = text.partition("</think>")
+        labels = step_labels(chain.question, thinking, answer)
+        right += bool(labels and labels.answer_label)
+        for label in labels.labels[1:] if labels else []:  # the start is copied, not computed
+            at_risk += 1
+            if not label:
+                slips += 1
+                break
+    return {
+        "per_step_slip_rate": round(slips / max(1, at_risk), 4),
+        "steps_at_risk": at_risk,
+        "sampled_accuracy": round(right / count, 4),
+        "samples": count,
+    }
 
 
 def save(model: Any, tokenizer: Any, out: Path, settings: dict[str, Any], record: dict) -> None:
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
+    model.config.max_position_embeddings = settings["serve_context"]
     model.to(torch.float32).save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    what = (
+        "thinkbench slipping policy: the reference reasoner's recipe, with each running "
+        f"value off by 1..3 at rate {settings['slip_rate']} in its training chains, so "
+        "sampled chains slip at a known per-step rate while greedy ones stay right"
+        if settings["slip_rate"]
+        else "thinkbench reference reasoner: a calibration model for chain problems, "
+        "not a general reasoner"
+    )
     recipe = {
-        "what": "thinkbench reference reasoner: a calibration model for chain problems, "
-        "not a general reasoner",
+        "what": what,
         "command": f"python -m bench.reasoner --out {out} --seed {settings['seed']} "
-        f"--steps {settings['steps']} --max_chain {settings['max_chain']}",
+        f"--steps {settings['steps']} --max_chain {settings['max_chain']}"
+        + (
+            f" --slip_rate {settings['slip_rate']} --merge_rate {settings['merge_rate']}"
+            f" --serve_context {settings['serve_context']}"
+            if settings["slip_rate"]
+            else ""
+        ),
         "settings": settings,
         "data": {
             "problems": f"bench/chain.py random_chain: start 0..99, 1..{settings['max_chain']} "
             "signed single-digit steps, values within 0..99",
-            "merge_rate": MERGE_RATE,
+            "merge_rate": settings["merge_rate"],
+            "slip_rate": settings["slip_rate"],
             "format": "<s><|user|>Q<|assistant|><think>CHAIN</think>ANSWER</s>",
         },
         **record,
@@ -237,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     by_steps = accuracy(model, tokenizer, args.eval, max_chain=settings["max_chain"])
     overall = sum(by_steps.values()) / len(by_steps)
     print(f"trained in {seconds} s; greedy accuracy {overall:.3f} by steps {by_steps}")
+    slips = {}
+    if settings["slip_rate"]:
+        slips = {"sampled": sampled_slip_rate(model, tokenizer, max_chain=settings["max_chain"])}
+        print(f"sampled at temperature 1: {slips['sampled']}")
     parameters = sum(p.numel() for p in model.parameters())
     save(
         model,
@@ -248,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             "parameters": parameters,
             "losses": losses,
             "accuracy_by_steps": by_steps,
+            **slips,
             "torch": torch.__version__,
         },
     )

@@ -9,6 +9,7 @@ stored and graded every `store_interval_s` seconds while the rest run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -28,6 +29,7 @@ from bench.config_checks import parse_shard
 from bench.configure import validate
 from bench.engine_log import engine_log
 from bench.engines import make_engine
+from bench.engines.reward import make_reward_engine
 from bench.errors import Terminated
 from bench.grading import preflight as grading_preflight
 from bench.grading.pool import GradingPool
@@ -46,6 +48,7 @@ from bench.store import (
 )
 from bench.strategies import StrategyStats
 from bench.sweep_end import budget_adherence, sandbox_note, verdict, write_run_outputs
+from bench.verification import verify_stored
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,15 @@ class Sweep:
         self.cfg = cfg
         self.plugin = strategies.get(cfg.strategy.name)
         self.config = to_container(cfg)
+        # A reward model that scores the attempts (bench/verification.py): its
+        # settings, and the step delimiter it splits by, decide the scores.
+        self.verifier = self.plugin.reward_model(cfg)
+        if self.verifier is not None:
+            self.config["verifier"] = dataclasses.asdict(self.verifier) | {
+                "step_delimiter": cfg.model.step_delimiter
+            }
         self.identity = config_identity(self.config)
+        self.verification: dict[str, Any] = {}  # the verification phase (manifest)
         self.budgets = list(cfg.budget.tokens)
         self.samples = cfg.strategy.n
         self.skipped_rows: list[str] = []
@@ -158,6 +169,8 @@ class Sweep:
         plan = self._plan(run_dir, problems, prompted, engine_info)
         stats = StrategyStats()
         self._generate(plan, engine, stats)
+        if self.verifier is not None:
+            self._verify(plan, problems)
         return self._finish(plan, engine, engine_info, stats, started)
 
     def _plan(
@@ -271,6 +284,26 @@ class Sweep:
             pool.close()
             engine.close()  # on failure too (closing twice is harmless; the caller closes it too)
 
+    def _verify(self, plan: _Plan, problems: list[Any]) -> None:
+        """The reward model scores every stored attempt it has not scored, one
+        batch per budget; its engine starts after the policy's has closed."""
+        cfg = self.cfg
+        questions = {(p.task, p.problem_id): p.question for p in problems}
+        reward_engine = make_reward_engine(self.verifier, cfg.engine)
+        try:
+            self.verification = verify_stored(
+                plan.store,
+                reward_engine,
+                self.verifier,
+                questions,
+                cfg.model.step_delimiter or "",
+                cfg.strategy.step_aggregate,
+                show=cfg.engine.show_progress,
+                answer_cues=[*cfg.model.thinking_end, cfg.model.forced_answer],
+            )
+        finally:
+            reward_engine.close()
+
     def _new_rows(self, plan: _Plan, results: list[Any], token_source: str) -> list[dict[str, Any]]:
         """One problem's finished attempts as rows, but those already stored.
         `token_source`: where the token counts come from (the engine's ids, or,
@@ -351,6 +384,7 @@ class Sweep:
             engine_start_seconds=getattr(engine, "start_seconds", None),
             engine_work=manifest_mod.add_engine_work(plan.previous_work, stats.__dict__),
             grading=self.grading,
+            **({"verification": self.verification} if self.verification else {}),
             wall_seconds=round(time.perf_counter() - started, 3),
         )
         # The records are complete before any table or figure is drawn: a disk

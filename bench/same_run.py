@@ -30,6 +30,9 @@ NOT_IN_IDENTITY = {
     ("report",),
     ("plots",),
     ("engine", "delay_s"),
+    # Read only by a reward model, whose settings (this one among them) enter
+    # the identity as the config's `verifier` when one is used.
+    ("model", "step_delimiter"),
     # Where the server is and how we talk to it; its version and model name
     # (what decides the output) are in the record keys.
     ("engine", "base_url"),
@@ -52,6 +55,7 @@ NEUTRAL = {
     ("model", "sampling", "top_k"): None,
     ("strategy", "top_k"): None,
     ("engine", "script"): "default",
+    ("strategy", "step_aggregate"): "last",
 }
 
 

@@ -32,6 +32,9 @@ from typing import Any
 import pandas as pd
 
 GENERATIONS, GRADES, RECORDS, MANIFEST = "generations", "grades", "records.parquet", "manifest.json"
+# A reward model's scores of stored attempts (bench/verification.py): parts
+# like grades, joined on `key`; their columns replace the generation's.
+VERIFICATIONS = "verifications"
 DAMAGED = "damaged"
 # Bumped when the layout or the record columns change incompatibly.
 STORE_VERSION = 1
@@ -45,7 +48,8 @@ class DamagedRunError(ValueError):
     """A file of a run folder cannot be read; the message names it and the way out."""
 
     def __init__(self, path: Path, reason: str) -> None:
-        run_dir = path.parent.parent if path.parent.name in (GENERATIONS, GRADES) else path.parent
+        parts = (GENERATIONS, GRADES, VERIFICATIONS)
+        run_dir = path.parent.parent if path.parent.name in parts else path.parent
         super().__init__(
             f"{path} is damaged ({reason}); run `bench repair {run_dir}` to set it aside, "
             "then re-run the sweep to regenerate what it held"
@@ -226,7 +230,7 @@ class RunStore:
     def damaged(self) -> list[tuple[Path, str]]:
         """(file, reason) for every part that cannot be read, and the manifest if broken."""
         found = []
-        for kind in (GENERATIONS, GRADES):
+        for kind in (GENERATIONS, GRADES, VERIFICATIONS):
             for part in self._parts(kind):
                 try:
                     read_part(part)
@@ -256,7 +260,8 @@ class RunStore:
             with open(aside / "README", "a", encoding="utf-8") as f:
                 f.write(f"{path.relative_to(self.run_dir)} -> {target.name}: {reason}\n")
             moved.append((path, reason))
-        for folder in (self.run_dir, self.run_dir / GENERATIONS, self.run_dir / GRADES):
+        folders = (GENERATIONS, GRADES, VERIFICATIONS)
+        for folder in (self.run_dir, *(self.run_dir / f for f in folders)):
             for leftover in folder.glob(".*.tmp"):
                 leftover.unlink(missing_ok=True)
         return moved
@@ -270,6 +275,22 @@ class RunStore:
     def append_grades(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             _write_new_part(pd.DataFrame(rows), self.run_dir / GRADES)
+
+    def append_verifications(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            (self.run_dir / VERIFICATIONS).mkdir(exist_ok=True)
+            _write_new_part(pd.DataFrame(rows), self.run_dir / VERIFICATIONS)
+
+    def verifications(self) -> pd.DataFrame:
+        return self._read(VERIFICATIONS)
+
+    def unverified(self, verifier: str) -> pd.DataFrame:
+        """Generations with no score from `verifier` yet."""
+        generations, scored = self.generations(), self.verifications()
+        if generations.empty or scored.empty:
+            return generations
+        done = set(scored.loc[scored["verifier"] == verifier, "key"])
+        return generations[~generations["key"].isin(done)]
 
     def generations(self) -> pd.DataFrame:
         return self._read(GENERATIONS)
@@ -311,6 +332,18 @@ class RunStore:
             return generations
         if grades.empty:
             grades = pd.DataFrame({"key": [], "answer": [], "correct": []})
+        scored = self.verifications()
+        if not scored.empty:
+            # A reward model's scores replace the generation's own (none, or
+            # self-certainty) for the attempts it scored.
+            scored = scored.set_index("key")
+            generations = generations.copy()
+            for column in scored.columns:
+                mapped = generations["key"].map(scored[column])
+                if column in generations:
+                    generations[column] = mapped.where(mapped.notna(), generations[column])
+                else:
+                    generations[column] = mapped
         merged = generations.merge(grades, on="key", how="left")
         merged["correct"] = merged["correct"].astype("boolean")
         if "correct_in_thinking" in merged:  # graded for cut chains only (None elsewhere)

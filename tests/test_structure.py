@@ -17,7 +17,8 @@ LAYERS = [
     # foundations: no config, no engine
     "bench bench.types bench.errors bench.store bench.records bench.same_run bench.procs "
     "bench.runlock "
-    "bench.manifest bench.engine_log bench.models bench.arith bench.chain bench.reasoner "
+    "bench.manifest bench.engine_log bench.models bench.arith bench.chain bench.chain_steps "
+    "bench.reasoner bench.reward_models "
     "bench.watchdog",
     "bench.config bench.config_checks",  # schemas, and the checks they cannot express
     # what a sweep is made of, each on its own
@@ -25,8 +26,8 @@ LAYERS = [
     "bench.strategies",  # plugins over the engines
     "bench.configure bench.prompts",  # compose + check; problems to prompts
     "bench.report",
-    "bench.runner bench.sweep_end",
-    "bench.perf bench.perf_checks bench.perf_grading "
+    "bench.verification bench.runner bench.sweep_end",
+    "bench.perf bench.perf_checks bench.perf_grading bench.perf_verifier "
     "bench.cli_errors bench.cli_runs bench.cli_sweep bench.cli",
 ]
 

@@ -119,6 +119,6 @@ def test_step_scores_aggregate_by_last_min_or_product():
     steps = [0.9, 0.5, 0.8]
     assert aggregate_steps(steps, "last") == 0.8
     assert aggregate_steps(steps, "min") == 0.5
-    assert aggregate_steps(steps, "product") == pytest.approx(0.36)
+    assert aggregate_steps(steps, "prod") == pytest.approx(0.36)
     with pytest.raises(ValueError, match="mean"):
         aggregate_steps(steps, "mean")

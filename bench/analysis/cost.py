@@ -7,8 +7,11 @@ sweep shares each chain's thinking across its budgets and pays less),
 device-hours and their price for local
 engines, the price of the same tokens at an API's rates where the pricing
 config has them, and FLOPs = 2 x parameters x tokens processed (a forward
-pass per token; prefix caching makes the real figure lower). Prices come
-from the pricing config group, never from code.
+pass per token; prefix caching makes the real figure lower), the policy's
+tokens at the policy's parameters and a reward model's at its own. A
+verifier's engine seconds count in the device-hours: "verify" and "sample
+more" sit on one axis. Prices come from the pricing config group, never
+from code.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def price_records(
     manifest says about it: device ("cpu"/"cuda"), devices (GPUs used) and
     parameters."""
     out = records.copy()
-    for column in ("verifier_tokens", "discarded_tokens"):
+    for column in ("verifier_tokens", "discarded_tokens", "verifier_seconds"):
         if column not in out:
             out[column] = 0
         out[column] = out[column].fillna(0)
@@ -86,7 +89,9 @@ def price_records(
         )
         if run.get("seconds_per_token"):
             out.loc[rows, "seconds"] = generated * float(run["seconds_per_token"])
-        hours = out.loc[rows, "seconds"].fillna(0) / 3600 * max(1, int(run.get("devices", 1)))
+        # The verifier's engine seconds too: verifying is compute on the same devices.
+        busy = out.loc[rows, "seconds"].fillna(0) + out.loc[rows, "verifier_seconds"]
+        hours = busy / 3600 * max(1, int(run.get("devices", 1)))
         out.loc[rows, "device_hours"] = hours
         out.loc[rows, "usd"] = hours * float(price["usd_per_hour"])
         out.loc[rows, "price_basis"] = f"{device}-hours at ${price['usd_per_hour']}/h"
@@ -94,12 +99,17 @@ def price_records(
             out.loc[rows, "prompt_tokens"]
             + out.loc[rows, "thinking_tokens"]
             + out.loc[rows, "answer_tokens"]
-            + out.loc[rows, "verifier_tokens"]
             + out.loc[rows, "discarded_tokens"]
         )
         parameters = run.get("parameters")
+        # A reward model reads with its own parameters; without a count of
+        # them (self-certainty reads nothing), the policy's stand in.
+        verifier_parameters = run.get("verifier_parameters") or parameters
         if parameters:
-            out.loc[rows, "flops"] = 2.0 * float(parameters) * processed
+            out.loc[rows, "flops"] = (
+                2.0 * float(parameters) * processed
+                + 2.0 * float(verifier_parameters) * out.loc[rows, "verifier_tokens"]
+            )
         api = (pricing.get("api") or {}).get(model)
         if api is not None:
             _check_api_price(model, api)

@@ -5,8 +5,9 @@ Anytime profiles and overthinking (analysis/anytime.py), cut vs finished
 chains and truncation policies (analysis/truncation.py), seed variance
 (analysis/seeds.py), compute-optimal settings per difficulty
 (analysis/compute_optimal.py), budget 0 vs the non-thinking mode
-(analysis/modes.py), the published-figure check (analysis/published.py) and
-how code checks ended (analysis/grading_status.py).
+(analysis/modes.py), the published-figure check (analysis/published.py), verifying vs
+sampling more (analysis/verifiers.py) and how code checks ended
+(analysis/grading_status.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bench.analysis.modes import non_thinking_agreement
 from bench.analysis.published import published_check
 from bench.analysis.seeds import seed_variance
 from bench.analysis.truncation import cut_vs_finished, truncation_policies
+from bench.analysis.verifiers import verifiers_table
 from bench.report import plots
 from bench.store import write_atomic
 
@@ -82,15 +84,8 @@ def analysis_tables(
             compute_optimal(records),
         ),
     ]
-    statuses = status_counts(records)
-    if not statuses.empty:
-        tables.append(
-            (
-                "grading_status",
-                "How each code check ended in the sandbox, per budget (attempts per status)",
-                statuses,
-            )
-        )
+    _verifier_tables(records, tables, figures)
+    _status_table(records, tables)
     agreement = non_thinking_agreement(records)
     if not agreement.empty:
         tables.append(
@@ -113,3 +108,45 @@ def analysis_tables(
             )
         )
     return tables, figures, [PROFILE_CSV]
+
+
+def _verifier_tables(records: pd.DataFrame, tables: list[Table], figures: list[Figure]) -> None:
+    """Verifying vs sampling more, where a verifier scored the attempts."""
+    checked = verifiers_table(records)
+    if not checked.empty:
+        tables.append(
+            (
+                "verifiers",
+                "Verifying vs sampling more: accuracy and tokens per problem (policy + "
+                "verifier) for pass@k (the bound), maj@k, bon@k and wbon@k",
+                checked,
+            )
+        )
+        if "difficulty" in records and records["difficulty"].fillna("").ne("").any():
+            tables.append(
+                (
+                    "verifiers_by_difficulty",
+                    "Verifying vs sampling more, per difficulty",
+                    verifiers_table(records, by=("difficulty",)),
+                )
+            )
+        figures.append(
+            (
+                "verifiers.png",
+                "Accuracy vs tokens per problem (policy + verifier), by method",
+                lambda p: plots.verifiers(checked, p),
+            )
+        )
+
+
+def _status_table(records: pd.DataFrame, tables: list[Table]) -> None:
+    """How code checks ended, where a grader kept statuses."""
+    statuses = status_counts(records)
+    if not statuses.empty:
+        tables.append(
+            (
+                "grading_status",
+                "How each code check ended in the sandbox, per budget (attempts per status)",
+                statuses,
+            )
+        )

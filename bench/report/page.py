@@ -92,6 +92,7 @@ def run_costs(runs: list[RunInfo]) -> dict[str, dict[str, Any]]:
                 "device": engine.get("device") or (cfg.get("engine") or {}).get("device", "cpu"),
                 "devices": (cfg.get("engine") or {}).get("tensor_parallel_size") or 1,
                 "parameters": (cfg.get("model") or {}).get("parameters"),
+                "verifier_parameters": (cfg.get("verifier") or {}).get("parameters"),
             }
     return info
 

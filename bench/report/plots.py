@@ -237,3 +237,34 @@ def routing(table: pd.DataFrame, path: Path) -> Path:
     ax.set_title("Routing policies")
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def verifiers(table: pd.DataFrame, path: Path) -> Path:
+    """Accuracy against tokens per problem (policy + verifier) at each run's
+    largest budget: one line per method (pass@k, maj@k, bon@k, wbon@k) over k."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
+    largest = table.groupby(["model", "task", "strategy"])["budget"].transform("max")
+    top = table[table["budget"] == largest]
+    for (model, method, verifier), group in top.groupby(["model", "method", "verifier"]):
+        group = group.sort_values("k")
+        label = f"{model} · {method}@k" + (f" ({verifier})" if verifier != "-" else "")
+        style = "--" if method == "pass" else "-"
+        (line,) = ax.plot(
+            group["total_tokens_per_problem"], group["accuracy"], style, marker="o", label=label
+        )
+        ax.fill_between(
+            group["total_tokens_per_problem"],
+            group["ci_low"],
+            group["ci_high"],
+            color=line.get_color(),
+            alpha=0.15,
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("tokens per problem: policy + verifier (log2)")
+    ax.set_ylabel("accuracy (95% bootstrap CI)")
+    ax.set_ylim(0, 1)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title("Verifying vs sampling more, at the largest budget (pass@k: the bound)")
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, path)

@@ -17,6 +17,7 @@ from bench.config import (
     EngineConfig,
     ModelConfig,
     StrategyConfig,
+    VerifierConfig,
     has_non_thinking_mode,
 )
 from bench.strategies.base import ChainSettings, Strategy
@@ -49,6 +50,11 @@ class StrategyPlugin:
     without_thinking = True
     # Tables its records add to the report (analysis/voting.py methods).
     tables: tuple[str, ...] = ()
+
+    def reward_model(self, cfg: Config) -> VerifierConfig | None:
+        """The reward model that scores its stored attempts after generation
+        (bench/verification.py), if its config names one; None by default."""
+        return None
 
     @property
     def advisory(self) -> bool:

@@ -8,8 +8,9 @@ averaged over every token the model generated for the attempt. A peaked
 (confident) distribution scores high, a flat one near 0. It costs no extra
 tokens, and works on any engine that returns log-probabilities.
 
-A process/outcome reward model served by vLLM's reward API would add a
-second engine; scores per step are then aggregated by `aggregate_steps`.
+A process or outcome reward model (configs/verifier/, bench/engines/reward.py)
+is a second engine that scores the stored attempts; a PRM's step scores
+become one by `aggregate_steps` (strategy.step_aggregate).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from collections.abc import Sequence
 from bench.engines.certainty import self_certainty
 
 VERIFIERS = ("self_certainty",)
-STEP_AGGREGATES = ("last", "min", "product")
+STEP_AGGREGATES = ("last", "min", "prod")
 
 __all__ = ["STEP_AGGREGATES", "VERIFIERS", "aggregate_steps", "self_certainty"]
 
 
-def aggregate_steps(step_scores: Sequence[float], how: str = "min") -> float:
+def aggregate_steps(step_scores: Sequence[float], how: str = "last") -> float:
     """One score from a process reward model's per-step scores."""
     if how not in STEP_AGGREGATES:
         raise ValueError(f"step aggregate {how!r}; choose one of: {', '.join(STEP_AGGREGATES)}")
