@@ -163,6 +163,17 @@ def warmup_cosine(optimizer: Any, total: int) -> Any:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
 
 
+def descend(optimizer: Any, schedule: Any, parameters: Any, loss: Any) -> None:
+    """One optimizer step on `loss`, gradients clipped to norm 1."""
+    import torch
+
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+    optimizer.step()
+    schedule.step()
+
+
 def complete(model: Any, tokenizer: Any, prompts: list[str], sample: bool) -> list[str]:
     """Each prompt's completion text, in one batched generate (left-padded),
     not a Python loop around it: greedy, or sampled at temperature 1."""
@@ -203,11 +214,7 @@ def train(settings: dict[str, Any], log_every: int = 100) -> tuple[Any, Any, lis
     for step in range(total):
         ids, target = _batch(rng, tokenizer, settings["batch"], settings)
         loss = model(input_ids=ids, labels=target).loss
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
+        descend(optimizer, schedule, model.parameters(), loss)
         if step % log_every == 0 or step == total - 1:
             losses.append(round(loss.item(), 4))
             print(

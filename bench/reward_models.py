@@ -37,7 +37,7 @@ from typing import Any
 
 from bench.chain import MIN_STEPS, SUITE_MAX_STEPS, random_chain
 from bench.chain_steps import slipped, step_labels
-from bench.reasoner import warmup_cosine
+from bench.reasoner import descend, warmup_cosine
 
 STEP_TAG = "<extra_0>"  # Qwen2.5-Math-PRM's step separator
 SLIP_RATE = 0.15  # in the training data: more bad steps to learn from than the policy makes
@@ -256,7 +256,10 @@ def train(kind: str, settings: dict[str, Any], log_every: int = 100) -> tuple[An
     tokenizer = build_tokenizer()
     model = RewardModel(tokenizer, settings)
     if settings["init"]:
-        model.start_from(Path(settings["init"]))
+        # A relative path is the project's (models/reasoner), wherever this runs from.
+        from bench.models import PROJECT_ROOT
+
+        model.start_from(PROJECT_ROOT / settings["init"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.01)
     total = settings["steps"]
     schedule = warmup_cosine(optimizer, total)
@@ -275,11 +278,7 @@ def train(kind: str, settings: dict[str, Any], log_every: int = 100) -> tuple[An
             following.reshape(-1),
         )
         loss = labelled + LM_WEIGHT * lm
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
+        descend(optimizer, schedule, model.parameters(), loss)
         if step % log_every == 0 or step == total - 1:
             losses.append(round(labelled.item(), 4))
             print(
