@@ -23,7 +23,11 @@ BUDGET_KNOBS = ("max_tokens", "reasoning_effort", "thinking_token_budget")
 # The Hydra config groups (configs/<group>/*.yaml).
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 GROUPS = ("model", "engine", "suite", "budget", "strategy", "pricing")
-FAKE_SCRIPTS = ("default", "code")  # bench/engines/fake.py: arithmetic answers, or code
+FAKE_SCRIPTS = (
+    "default",
+    "code",
+    "chain",
+)  # bench/engines/fake.py: arithmetic answers, code, or chains
 
 
 class ConfigError(ValueError):

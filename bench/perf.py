@@ -14,7 +14,8 @@ benchmarks in that file are kept):
 Checking benchmarks (bench/perf_checks.py) need the offline data sets
 (--data, default $THINKBENCH_DATA: a folder with <set>/test.jsonl).
 `--only` picks benchmarks: engine, served, math, code, analysis, grading,
-verifier (bench/perf_verifier.py: verifier_overhead_ratio, goal <= 1.10).
+verifier (bench/perf_verifier.py: verifier_overhead_ratio, goal <= 1.10),
+search (bench/perf_search.py: search_overhead_ratio, goal <= 1.15).
 
   served_overhead_ratio  the same reuse sweep through engine=openai against a
                          local `vllm serve` (same model and engine settings)
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from bench.config import Config
 
 
-BENCHMARKS = {"engine", "served", "math", "code", "analysis", "grading", "verifier"}
+BENCHMARKS = {"engine", "served", "math", "code", "analysis", "grading", "verifier", "search"}
 
 
 class RecordingEngine:
@@ -317,9 +318,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results/perf/latest.json")
     parser.add_argument(
         "--only",
-        default="engine,served,math,code,analysis,grading,verifier",
+        default="engine,served,math,code,analysis,grading,verifier,search",
         help="comma-separated benchmarks (engine, served, math, code, analysis, grading, "
-        "verifier); default: all",
+        "verifier, search); default: all",
     )
     parser.add_argument(
         "--data",
@@ -351,6 +352,11 @@ def run(args: argparse.Namespace) -> int:
 
         print("verification phase against a raw vLLM pooling call (reference PRM):", flush=True)
         result.update(verifier_overhead(args.overrides))
+    if "search" in chosen:
+        from bench.perf_search import search_overhead
+
+        print("beam search against the engine calls it makes (slipper, reference PRM):", flush=True)
+        result.update(search_overhead(args.overrides))
     if "analysis" in chosen:
         from bench.perf_checks import analysis_seconds
 

@@ -34,6 +34,11 @@ GENERATION = {
     "discarded_tokens": "int",
     "verifier_score": "float?",
     "verifier_tokens": "int",
+    # A search's share per attempt (strategies/search.py); 0 for other strategies.
+    "search_tokens": "int",
+    "search_verifier_tokens": "int",
+    "search_verifier_seconds": "float",
+    "search_score": "float?",
     "hit_budget": "bool",
     "finish": "str",  # natural | cut | no_delimiter | no_thinking
     "seconds": "float",  # engine time apportioned to this attempt
@@ -109,6 +114,10 @@ def build_row(
         "verifier_score": attempt.certainty,
         # Tokens a verifier read to score this attempt (self-certainty: none).
         "verifier_tokens": 0,
+        "search_tokens": attempt.search_tokens,
+        "search_verifier_tokens": attempt.search_verifier_tokens,
+        "search_verifier_seconds": round(attempt.search_verifier_seconds, 6),
+        "search_score": attempt.search_score,
         "hit_budget": attempt.hit_budget,
         "finish": attempt.finish,
         "seconds": round(result.seconds, 6),

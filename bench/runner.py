@@ -90,6 +90,7 @@ class Sweep:
             }
         self.identity = config_identity(self.config)
         self.verification: dict[str, Any] = {}  # the verification phase (manifest)
+        self.reward_engine: Any = None  # a search's verifier, alive during generation
         self.budgets = list(cfg.budget.tokens)
         self.samples = cfg.strategy.n
         self.skipped_rows: list[str] = []
@@ -154,6 +155,8 @@ class Sweep:
                     return self._run_in(run_dir, problems, engine, prompted, engine_info, started)
                 finally:
                     engine.close()
+                    if self.reward_engine is not None:  # a search that stopped midway
+                        self.reward_engine.close()
 
     def _run_in(
         self,
@@ -186,14 +189,15 @@ class Sweep:
         key_of = RecordKeys(self._record_base(engine_info), cfg.seed)
         store = RunStore(run_dir)
         stored = store.stored_keys()
-        # One entry per problem and repeat (seed) with anything left to generate.
+        # One entry per problem and repeat (seed) with anything left to generate
+        # (a strategy that stores problems whole, and may keep fewer than n
+        # attempts, has a problem stored once its sample 0 is).
+        samples = range(1) if self.plugin.whole_problems else range(self.samples)
         pending = [
             (p, r)
             for r in range(cfg.repeats)
             for p in prompted
-            if any(
-                key_of(p, s, b, r) not in stored for s in range(self.samples) for b in self.budgets
-            )
+            if any(key_of(p, s, b, r) not in stored for s in samples for b in self.budgets)
         ]
         # Engine work of earlier invocations of this run (a resume adds to it):
         # reports price attempts by the run's engine seconds per token.
@@ -224,6 +228,11 @@ class Sweep:
         and hand them to the grading stage; wait for the last verdicts."""
         cfg, store = self.cfg, plan.store
         strategy = self.plugin.build(chain_settings(cfg.model, cfg.strategy), cfg.model)
+        if self.plugin.searches and plan.pending:
+            # A search scores partial chains as it goes: its verifier runs
+            # beside the policy (and scores the finished attempts afterwards).
+            self.reward_engine = make_reward_engine(self.verifier, cfg.engine)
+            strategy.attach(self.reward_engine, [p.problem.question for p, _ in plan.pending])
         graders = {name: spec.grader_name for name, spec in self.specs.items()}
         # Graded beside generation (grading/stage.py): the engine loop only
         # stores finished attempts and hands the part over.
@@ -289,7 +298,7 @@ class Sweep:
         batch per budget; its engine starts after the policy's has closed."""
         cfg = self.cfg
         questions = {(p.task, p.problem_id): p.question for p in problems}
-        reward_engine = make_reward_engine(self.verifier, cfg.engine)
+        reward_engine = self.reward_engine or make_reward_engine(self.verifier, cfg.engine)
         try:
             self.verification = verify_stored(
                 plan.store,
@@ -303,6 +312,7 @@ class Sweep:
             )
         finally:
             reward_engine.close()
+            self.reward_engine = None
 
     def _new_rows(self, plan: _Plan, results: list[Any], token_source: str) -> list[dict[str, Any]]:
         """One problem's finished attempts as rows, but those already stored.

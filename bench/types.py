@@ -80,6 +80,7 @@ class Attempt:
     answer_text: str  # delimiter/cue text + the decoded answer
     hit_budget: bool  # True when the thinking was cut at the budget
     # "natural" | "cut" | "no_delimiter" | "no_thinking" (a budget-0-only sweep)
+    # | "capped" (a search stopped at its iteration cap, strategies/search.py)
     finish: str
     # The engine's own count for the answer request: its prompt (our prompt +
     # thinking + delimiter/cue) plus the answer it decoded. Must equal
@@ -95,6 +96,14 @@ class Attempt:
     counted_prompt: int | None = None
     counted_thinking: int | None = None
     counted_answer: int | None = None
+    # A search (strategies/search.py): this attempt's share of every token the
+    # search generated (pruned branches and answers included) and of the
+    # tokens and engine seconds its verifier read while searching; the PRM's
+    # score of the path when the search kept it. 0 / None for other strategies.
+    search_tokens: int = 0
+    search_verifier_tokens: int = 0
+    search_verifier_seconds: float = 0.0
+    search_score: float | None = None
 
     @property
     def thinking_tokens(self) -> int:

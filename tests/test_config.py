@@ -49,8 +49,14 @@ def test_every_combination_composes(make_cfg, overrides):
         validate(cfg)
     except ConfigError as exc:
         # The legitimate refusals: a budget list that does not fit the model's
-        # context, and chat APIs (engine=openai_chat) apart from strategy=api.
-        assert "max_model_len" in str(exc) or "strategy=api" in str(exc)
+        # context, chat APIs (engine=openai_chat) apart from strategy=api, and
+        # a search on a model without step delimiters or with budget 0 (no steps).
+        searching = any(o in ("strategy=beam", "strategy=dvts") for o in overrides)
+        assert (
+            "max_model_len" in str(exc)
+            or "strategy=api" in str(exc)
+            or (searching and ("no step delimiter" in str(exc) or "budget 0" in str(exc)))
+        ), str(exc)
 
 
 def test_unknown_key_fails_with_its_name(make_cfg):
@@ -101,7 +107,9 @@ def test_budget_past_context_is_refused(make_cfg):
 
 def test_bad_strategy_name_is_refused(make_cfg):
     cfg = make_cfg("strategy.name=tree")
-    with pytest.raises(ConfigError, match="choose one of: api, bon, native, sc, single, wait"):
+    with pytest.raises(
+        ConfigError, match="choose one of: api, beam, bon, dvts, native, sc, single, wait"
+    ):
         validate(cfg)
 
 

@@ -18,7 +18,7 @@ from bench.runner import Sweep
 from bench.strategies import registry
 from bench.strategies.plugin import BUDGET_CONTROLS, StrategyPlugin
 
-BUILT_IN = {"single", "sc", "bon", "wait", "native", "api"}
+BUILT_IN = {"single", "sc", "bon", "wait", "native", "api", "beam", "dvts"}
 
 
 def test_every_strategy_yaml_names_a_plugin_and_every_plugin_has_one():
@@ -33,7 +33,11 @@ def test_every_strategy_yaml_names_a_plugin_and_every_plugin_has_one():
 
 def test_capabilities_are_declared_not_inferred_from_names():
     get = registry.get
-    assert [n for n, p in sorted(registry.plugins().items()) if p.samples] == ["bon", "sc"]
+    samplers = ["beam", "bon", "dvts", "sc"]
+    assert [n for n, p in sorted(registry.plugins().items()) if p.samples] == samplers
+    searchers = [n for n, p in sorted(registry.plugins().items()) if p.searches]
+    assert searchers == ["beam", "dvts"] and all(get(n).whole_problems for n in searchers)
+    assert not any(get(n).searches or get(n).whole_problems for n in BUILT_IN - {"beam", "dvts"})
     assert get("api").advisory and get("api").messages and not get("api").without_thinking
     assert get("native").native_budget and not get("native").advisory
     assert not get("wait").without_thinking
@@ -47,7 +51,10 @@ def test_an_unknown_strategy_is_one_line_naming_the_known_ones(make_cfg, name):
     with pytest.raises(ConfigError) as info:
         validate(cfg)
     message = str(info.value)
-    assert "\n" not in message and "choose one of: api, bon, native, sc, single, wait" in message
+    assert (
+        "\n" not in message
+        and "choose one of: api, beam, bon, dvts, native, sc, single, wait" in message
+    )
 
 
 @pytest.mark.parametrize("strategy", ["sc", "bon"])

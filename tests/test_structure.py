@@ -27,7 +27,7 @@ LAYERS = [
     "bench.configure bench.prompts",  # compose + check; problems to prompts
     "bench.report",
     "bench.verification bench.runner bench.sweep_end",
-    "bench.perf bench.perf_checks bench.perf_grading bench.perf_verifier "
+    "bench.perf bench.perf_checks bench.perf_grading bench.perf_verifier bench.perf_search "
     "bench.cli_errors bench.cli_runs bench.cli_sweep bench.cli",
 ]
 

@@ -52,6 +52,31 @@ COST_COLUMNS = [
 ]
 
 
+SEARCH_COLUMNS = ("search_tokens", "search_verifier_tokens", "search_verifier_seconds")
+
+
+def policy_generated(frame: pd.DataFrame) -> pd.Series:
+    """Tokens the policy generated on each record's account: its thinking,
+    answer and discarded tokens; for a search (strategies/search.py), its
+    share of everything the search generated, pruned branches included."""
+    own = frame["thinking_tokens"] + frame["answer_tokens"]
+    if "discarded_tokens" in frame:
+        own = own + frame["discarded_tokens"].fillna(0)
+    if "search_tokens" not in frame:
+        return own
+    search = frame["search_tokens"].fillna(0)
+    return search.where(search > 0, own)
+
+
+def verifier_read(frame: pd.DataFrame) -> pd.Series:
+    """Tokens a verifier read on each record's account: scoring the attempt,
+    and for a search its share of the partial chains scored while searching."""
+    read = frame["verifier_tokens"].fillna(0) if "verifier_tokens" in frame else 0 * frame["budget"]
+    if "search_verifier_tokens" in frame:
+        read = read + frame["search_verifier_tokens"].fillna(0)
+    return read
+
+
 class PricingError(ValueError):
     """A price the cost tables need is missing; the message names the config key."""
 
@@ -63,7 +88,7 @@ def price_records(
     manifest says about it: device ("cpu"/"cuda"), devices (GPUs used) and
     parameters."""
     out = records.copy()
-    for column in ("verifier_tokens", "discarded_tokens", "verifier_seconds"):
+    for column in ("verifier_tokens", "discarded_tokens", "verifier_seconds", *SEARCH_COLUMNS):
         if column not in out:
             out[column] = 0
         out[column] = out[column].fillna(0)
@@ -82,34 +107,28 @@ def price_records(
                 f"no price for device {device!r} (model {model}); "
                 f"set pricing.device_hours.{device}.usd_per_hour"
             )
-        generated = (
-            out.loc[rows, "thinking_tokens"]
-            + out.loc[rows, "answer_tokens"]
-            + out.loc[rows, "discarded_tokens"]
-        )
+        generated = policy_generated(out.loc[rows])
         if run.get("seconds_per_token"):
             out.loc[rows, "seconds"] = generated * float(run["seconds_per_token"])
         # The verifier's engine seconds too: verifying is compute on the same devices.
-        busy = out.loc[rows, "seconds"].fillna(0) + out.loc[rows, "verifier_seconds"]
+        busy = (
+            out.loc[rows, "seconds"].fillna(0)
+            + out.loc[rows, "verifier_seconds"]
+            + out.loc[rows, "search_verifier_seconds"]
+        )
         hours = busy / 3600 * max(1, int(run.get("devices", 1)))
         out.loc[rows, "device_hours"] = hours
         out.loc[rows, "usd"] = hours * float(price["usd_per_hour"])
         out.loc[rows, "price_basis"] = f"{device}-hours at ${price['usd_per_hour']}/h"
-        processed = (
-            out.loc[rows, "prompt_tokens"]
-            + out.loc[rows, "thinking_tokens"]
-            + out.loc[rows, "answer_tokens"]
-            + out.loc[rows, "discarded_tokens"]
-        )
+        processed = out.loc[rows, "prompt_tokens"] + generated
         parameters = run.get("parameters")
         # A reward model reads with its own parameters; without a count of
         # them (self-certainty reads nothing), the policy's stand in.
         verifier_parameters = run.get("verifier_parameters") or parameters
         if parameters:
-            out.loc[rows, "flops"] = (
-                2.0 * float(parameters) * processed
-                + 2.0 * float(verifier_parameters) * out.loc[rows, "verifier_tokens"]
-            )
+            out.loc[rows, "flops"] = 2.0 * float(parameters) * processed + 2.0 * float(
+                verifier_parameters
+            ) * verifier_read(out.loc[rows])
         api = (pricing.get("api") or {}).get(model)
         if api is not None:
             _check_api_price(model, api)
@@ -169,7 +188,9 @@ def cost_table(priced: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
         usd = float(group["usd"].sum())
         per_problem = group.groupby("problem_id")
         problem_usd = per_problem["usd"].sum()
-        problem_tokens = per_problem["thinking_tokens"].sum() + per_problem["answer_tokens"].sum()
+        problem_tokens = (
+            group.assign(_policy=policy_generated(group)).groupby("problem_id")["_policy"].sum()
+        )
         rows.append(
             dict(
                 zip(keys, group_keys, strict=True),
@@ -179,7 +200,7 @@ def cost_table(priced: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
                 mean_prompt_tokens=float(group["prompt_tokens"].mean()),
                 mean_thinking_tokens=float(group["thinking_tokens"].mean()),
                 mean_answer_tokens=float(group["answer_tokens"].mean()),
-                mean_verifier_tokens=float(group["verifier_tokens"].mean()),
+                mean_verifier_tokens=float(verifier_read(group).mean()),
                 engine_seconds=float(group["seconds"].sum()),
                 device_hours=float(group["device_hours"].sum()),
                 usd=usd,

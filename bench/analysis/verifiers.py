@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bench.analysis.cost import policy_generated, verifier_read
 from bench.analysis.voting import voting_table
 
 COLUMNS = [
@@ -42,8 +43,8 @@ def verifiers_table(
         return table
     keys = [c for c in ("model", "task", *by, "strategy", "budget") if c in graded]
     per_attempt = graded.assign(
-        policy=graded["prompt_tokens"] + graded["thinking_tokens"] + graded["answer_tokens"],
-        verifier_read=graded.get("verifier_tokens", 0),
+        policy=graded["prompt_tokens"] + policy_generated(graded),
+        verifier_read=verifier_read(graded),
     )
     means = per_attempt.groupby(keys)[["policy", "verifier_read"]].mean().reset_index()
     table = table.merge(means, on=keys, how="left")

@@ -107,6 +107,7 @@ def voting_table(
     """maj@k (and bon@k, wbon@k where records carry verifier scores) per
     model x task x strategy x budget x k, with bootstrap CIs over problems.
     Only configurations with several samples per problem get rows."""
+    from bench.analysis.cost import policy_generated
     from bench.analysis.metrics import GROUP, bootstrap_ci, pass_at_k
 
     keys = [*GROUP[:2], *by, *GROUP[2:]]
@@ -130,7 +131,8 @@ def voting_table(
         # pass@k: any of k right (unbiased estimator); maj: the vote of k; bon / wbon:
         # the verifier's pick of k.
         methods = ["pass", "maj", "bon", "wbon"] if has_scores else ["pass", "maj"]
-        generated = (group["thinking_tokens"] + group["answer_tokens"]).mean()
+        # A search's attempts carry their share of all it generated (cost.py).
+        generated = policy_generated(group).mean()
         total = (group["prompt_tokens"] + group["thinking_tokens"] + group["answer_tokens"]).mean()
         arrays = [
             (

@@ -75,7 +75,13 @@ def code_script(question: str) -> Script:
     return Script(thinking, "Final answer:" + program, program)
 
 
-SCRIPTS = {"default": default_script, "code": code_script}
+def _chain_writer() -> Callable[[str], Script]:
+    from bench.engines.fake_chain import ChainWriter
+
+    return ChainWriter(fallback=default_script)
+
+
+SCRIPTS = {"default": default_script, "code": code_script, "chain": _chain_writer()}
 
 
 def _shift_number(text: str, shift: int) -> str:
@@ -126,6 +132,13 @@ class FakeEngine:
         assistant_start = prompt.rfind(ASSISTANT)
         question = prompt[user_start + len(USER) : prompt.rfind(END, 0, assistant_start)]
         written = prompt[assistant_start + len(ASSISTANT) :]
+        # A writer that continues any prefix (fake_chain.ChainWriter: search
+        # assembles chains from steps of different samples).
+        continuation = getattr(self.script, "continuation", None)
+        if continuation is not None:
+            text = continuation(question.strip(), written, variant)
+            if text is not None:
+                return text
         script = self.script(question)
         # A sampled chain says which take it is, so that its answer continuation
         # (decoded greedily, as variant 0) answers like that take.

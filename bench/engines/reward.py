@@ -89,8 +89,12 @@ class VLLMRewardEngine:
             self.start_seconds = time.perf_counter() - started
         return self._llm
 
-    def inputs(self, question: str, thinking: str, answer: str, delimiter: str) -> RewardInput:
-        return reward_input(self.verifier, self.tokenizer, question, thinking, answer, delimiter)
+    def inputs(
+        self, question: str, thinking: str, answer: str | None, delimiter: str
+    ) -> RewardInput:
+        return reward_input(
+            self.verifier, self.tokenizer, question, thinking, answer, delimiter, self.step_tag_id
+        )
 
     def score(self, inputs: Sequence[RewardInput]) -> list[Scored]:
         """Every input in one pooling call; P(good) at each score position."""
@@ -99,8 +103,9 @@ class VLLMRewardEngine:
         from vllm.inputs import TokensPrompt
 
         prompts = [TokensPrompt(prompt_token_ids=list(i.prompt_token_ids)) for i in inputs]
+        llm = self.llm  # started first: its start-up is start_seconds, not scoring
         started = time.perf_counter()
-        outputs = self.llm.encode(prompts, pooling_task="token_classify", use_tqdm=False)
+        outputs = llm.encode(prompts, pooling_task="token_classify", use_tqdm=False)
         self.busy_seconds += time.perf_counter() - started
         return [
             Scored(
@@ -179,7 +184,9 @@ class FakeRewardEngine:
         self.busy_seconds = 0.0
         self._truth: dict[tuple[int, ...], list[bool]] = {}
 
-    def inputs(self, question: str, thinking: str, answer: str, delimiter: str) -> RewardInput:
+    def inputs(
+        self, question: str, thinking: str, answer: str | None, delimiter: str
+    ) -> RewardInput:
         from bench.chain_steps import step_labels
 
         made = reward_input(self.verifier, self.tokenizer, question, thinking, answer, delimiter)
@@ -272,7 +279,9 @@ class ServedRewardEngine:
         self.start_seconds = 0.0
         self.busy_seconds = 0.0
 
-    def inputs(self, question: str, thinking: str, answer: str, delimiter: str) -> RewardInput:
+    def inputs(
+        self, question: str, thinking: str, answer: str | None, delimiter: str
+    ) -> RewardInput:
         return reward_input(self.verifier, self.tokenizer, question, thinking, answer, delimiter)
 
     def score(self, inputs: Sequence[RewardInput]) -> list[Scored]:

@@ -45,14 +45,17 @@ def reward_text(
     tokenizer: Any,
     question: str,
     thinking: str,
-    answer: str,
+    answer: str | None,
     delimiter: str,
 ) -> str:
     """The exact text the verifier reads for this attempt: its thinking (split
-    into steps at `delimiter`) and its answer."""
+    into steps at `delimiter`) and its answer; `answer` None: a partial chain
+    (a search's, still thinking), its steps only."""
     tag = verifier.step_tag or ""
-    answer = answer.strip()
     steps = split_into_steps(thinking, delimiter)
+    if answer is None:
+        return _partial_text(verifier, tokenizer, question, steps)
+    answer = answer.strip()
     if verifier.kind == "orm":
         if verifier.family == "reference":  # the chain as the policy wrote it
             return f"<s><|user|>{question}<|assistant|><think>{thinking}</think>{answer}{tag}"
@@ -73,6 +76,32 @@ def reward_text(
             turns.append({"role": "user", "content": f"{question} {step}" if i == 0 else step})
             turns.append({"role": "assistant", "content": good})
         return tokenizer.apply_chat_template(turns, tokenize=False)
+    raise ValueError(f"verifier family {verifier.family!r} has no input adapter")
+
+
+def _partial_text(verifier: VerifierConfig, tokenizer: Any, question: str, steps: list[str]) -> str:
+    """A chain still thinking: its steps, each tagged as in a whole attempt."""
+    tag = verifier.step_tag or ""
+    if verifier.kind != "prm":
+        raise ValueError(
+            f"verifier {verifier.name} is an {verifier.kind}: it scores whole attempts"
+        )
+    if verifier.family == "reference":
+        body = "".join(f"{step}{tag}" for step in steps)
+        return f"<s><|user|>{question}<|assistant|><think>{body}"
+    if verifier.family == "qwen2-prm":
+        return _chat(verifier, tokenizer, question, "".join(f"{s}{tag}" for s in steps))
+    if verifier.family == "math-shepherd":
+        lines = [f"Step {i}: {step} {tag}" for i, step in enumerate(steps, start=1)]
+        prefix = f"{verifier.system_prompt}\n" if verifier.system_prompt else ""
+        return f"{prefix}{question} " + "\n".join(lines)
+    if verifier.family == "rlhflow":
+        good = verifier.label_tokens[0]
+        turns: list[dict[str, str]] = []
+        for i, step in enumerate(steps):
+            turns.append({"role": "user", "content": f"{question} {step}" if i == 0 else step})
+            turns.append({"role": "assistant", "content": good})
+        return tokenizer.apply_chat_template(turns, tokenize=False) if turns else question
     raise ValueError(f"verifier family {verifier.family!r} has no input adapter")
 
 
@@ -105,10 +134,12 @@ def reward_input(
     tokenizer: Any,
     question: str,
     thinking: str,
-    answer: str,
+    answer: str | None,
     delimiter: str,
+    tag: int | None = None,
 ) -> RewardInput:
-    """Text, token ids and score positions of one attempt."""
+    """Text, token ids and score positions of one attempt (`tag`: the step
+    tag's id where the caller has it, saving a lookup per input)."""
     text = reward_text(verifier, tokenizer, question, thinking, answer, delimiter)
     ids = tokenizer.encode(text, add_special_tokens=False)
     if verifier.family == "rlhflow":
@@ -120,6 +151,6 @@ def reward_input(
             i - 1 for i in range(1, len(ids) - 1) if ids[i] == good and ids[i + 1] in special
         ]
     else:
-        tag = tag_id(verifier, tokenizer)
+        tag = tag if tag is not None else tag_id(verifier, tokenizer)
         positions = [i for i, token in enumerate(ids) if token == tag]
     return RewardInput(ids, positions, text)

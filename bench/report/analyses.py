@@ -29,6 +29,7 @@ from bench.analysis.grading_status import status_counts
 from bench.analysis.modes import non_thinking_agreement
 from bench.analysis.published import published_check
 from bench.analysis.seeds import seed_variance
+from bench.analysis.strategies import is_search, strategies_table
 from bench.analysis.truncation import cut_vs_finished, truncation_policies
 from bench.analysis.verifiers import verifiers_table
 from bench.report import plots
@@ -85,6 +86,7 @@ def analysis_tables(
         ),
     ]
     _verifier_tables(records, tables, figures)
+    _strategy_tables(records, tables, figures)
     _status_table(records, tables)
     agreement = non_thinking_agreement(records)
     if not agreement.empty:
@@ -137,6 +139,39 @@ def _verifier_tables(records: pd.DataFrame, tables: list[Table], figures: list[F
                 lambda p: plots.verifiers(checked, p),
             )
         )
+
+
+def _strategy_tables(records: pd.DataFrame, tables: list[Table], figures: list[Figure]) -> None:
+    """Every strategy on one axis, where the records hold several or a search."""
+    several = records["strategy"].nunique() > 1 if "strategy" in records else False
+    if not (several or is_search(records).any()):
+        return
+    compared = strategies_table(records)
+    if compared.empty:
+        return
+    tables.append(
+        (
+            "strategies",
+            "Thinking longer, sampling more, verifying and searching: accuracy and total "
+            "tokens per problem (policy + verifier), every strategy's answer",
+            compared,
+        )
+    )
+    if "difficulty" in records and records["difficulty"].fillna("").ne("").any():
+        tables.append(
+            (
+                "strategies_by_difficulty",
+                "Every strategy on one axis, per difficulty",
+                strategies_table(records, by=("difficulty",)),
+            )
+        )
+    figures.append(
+        (
+            "strategies.png",
+            "Accuracy vs total tokens per problem (policy + verifier), every strategy",
+            lambda p: plots.strategies(compared, p),
+        )
+    )
 
 
 def _status_table(records: pd.DataFrame, tables: list[Table]) -> None:

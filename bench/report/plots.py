@@ -250,21 +250,61 @@ def verifiers(table: pd.DataFrame, path: Path) -> Path:
         group = group.sort_values("k")
         label = f"{model} · {method}@k" + (f" ({verifier})" if verifier != "-" else "")
         style = "--" if method == "pass" else "-"
-        (line,) = ax.plot(
-            group["total_tokens_per_problem"], group["accuracy"], style, marker="o", label=label
-        )
-        ax.fill_between(
-            group["total_tokens_per_problem"],
-            group["ci_low"],
-            group["ci_high"],
-            color=line.get_color(),
-            alpha=0.15,
-        )
+        _accuracy_line(ax, group, label, style, alpha=0.15)
+    _tokens_axes(ax, "Verifying vs sampling more, at the largest budget (pass@k: the bound)")
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
+def _accuracy_line(ax: Any, group: pd.DataFrame, label: str, style: str, alpha: float) -> None:
+    """Accuracy against total tokens per problem, its CI as a band."""
+    (line,) = ax.plot(
+        group["total_tokens_per_problem"], group["accuracy"], style, marker="o", label=label
+    )
+    ax.fill_between(
+        group["total_tokens_per_problem"],
+        group["ci_low"],
+        group["ci_high"],
+        color=line.get_color(),
+        alpha=alpha,
+    )
+
+
+def _tokens_axes(ax: Any, title: str) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("tokens per problem: policy + verifier (log2)")
     ax.set_ylabel("accuracy (95% bootstrap CI)")
     ax.set_ylim(0, 1)
     ax.grid(True, which="both", alpha=0.3)
-    ax.set_title("Verifying vs sampling more, at the largest budget (pass@k: the bound)")
-    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title)
+
+
+def strategies(table: pd.DataFrame, path: Path) -> Path:
+    """Accuracy against total tokens per problem (policy + verifier): thinking
+    longer as a line over budgets, sampling more and verifying over k at the
+    largest budget, a search as a line over budgets at its n."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
+    config = ["model", "task", "strategy"]
+    largest = table.groupby(config)["budget"].transform("max")
+    single = table["method"] == "pass"
+    varies = table.groupby([*config, "budget", "method"])["k"].transform("nunique") > 1
+    over_k = varies & (table["budget"] == largest)
+    searched = ~single & ~varies
+    lines = [
+        (f"{m} · {s}", g.sort_values("budget"))
+        for (m, s), g in table[single].groupby(["model", "strategy"])
+    ]
+    lines += [
+        (f"{m} · {s} {method}@k", g.sort_values("k"))
+        for (m, s, method), g in table[over_k].groupby(["model", "strategy", "method"])
+    ]
+    lines += [
+        (f"{m} · {s} ({method}, n={int(g['k'].max())})", g.sort_values("budget"))
+        for (m, s, method), g in table[searched].groupby(["model", "strategy", "method"])
+    ]
+    for label, group in lines:
+        _accuracy_line(ax, group, label, "-", alpha=0.12)
+    _tokens_axes(ax, "Every strategy at matched compute")
+    ax.legend(fontsize=6, loc="best")
     return _save(fig, path)

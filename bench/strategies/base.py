@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.engines.base import Engine, Tokenizer
 from bench.types import Attempt
@@ -30,6 +31,8 @@ class ChainSettings:
     max_extensions: int = 0
     # Top log-probabilities per token, for the self-certainty verifier.
     logprobs: int | None = None
+    # beam / dvts: the search's own settings (strategies/search.SearchSettings).
+    search: Any = None
 
 
 @dataclass

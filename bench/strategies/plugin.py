@@ -50,6 +50,12 @@ class StrategyPlugin:
     without_thinking = True
     # Tables its records add to the report (analysis/voting.py methods).
     tables: tuple[str, ...] = ()
+    # Scores partial chains while it generates (search): the sweep starts the
+    # reward engine before generation and attaches it (Strategy.attach).
+    searches = False
+    # Yields each problem's attempts whole, and may keep fewer than n of them
+    # (dvts keeps one per subtree): a problem is stored once sample 0 is.
+    whole_problems = False
 
     def reward_model(self, cfg: Config) -> VerifierConfig | None:
         """The reward model that scores its stored attempts after generation

@@ -1,0 +1,101 @@
+"""Every strategy on one compute axis: thinking longer (single, wait, native:
+one point per budget), sampling more (sc: maj@k), verifying (bon: bon@k,
+wbon@k) and searching (beam, dvts: the search's pick and its weighted vote),
+each as accuracy against the tokens one problem costs, the policy's and the
+verifier's together (Snell et al. 2024 compare strategies at equal compute).
+
+A search's attempts share everything the search generated and read
+(`search_tokens`, `search_verifier_tokens`), so its point is at k = every
+attempt it kept: the whole search's cost, and its answer. k-subsets of a
+search's kept paths are no search of their own and get no row.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.analysis.cost import policy_generated, verifier_read
+from bench.analysis.metrics import bootstrap_ci
+from bench.analysis.verifiers import verifiers_table
+from bench.analysis.voting import voting_table
+
+COLUMNS = ["method", "k", "n", "accuracy", "ci_low", "ci_high", "total_tokens_per_problem"]
+VOTES = ("maj", "bon", "wbon")  # pass@k is the bound, not a strategy's answer
+
+
+def is_search(records: pd.DataFrame) -> pd.Series:
+    """Which records a search made (they carry its shared token counts)."""
+    if "search_tokens" not in records:
+        return pd.Series(False, index=records.index)
+    return records["search_tokens"].fillna(0) > 0
+
+
+def strategies_table(records: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per model x task (x by) x strategy x budget x method x k."""
+    graded = records[records["correct"].notna()] if "correct" in records else records.iloc[:0]
+    if graded.empty:
+        return pd.DataFrame()
+    keys = [c for c in ("model", "task", *by, "strategy", "budget") if c in graded]
+    graded = graded.assign(
+        _cost=graded["prompt_tokens"] + policy_generated(graded) + verifier_read(graded)
+    )
+    pieces = []
+    for _, group in graded.groupby(["model", "task", "strategy"], sort=True):
+        several = group.groupby([*keys, "problem_id"]).size().min() > 1
+        if several:
+            pieces.append(_voted(group, by, search=bool(is_search(group).any())))
+        else:
+            pieces.append(_single(group, keys))
+    pieces = [p for p in pieces if not p.empty]
+    if not pieces:
+        return pd.DataFrame()
+    return pd.concat(pieces, ignore_index=True)[[*keys, *COLUMNS]]
+
+
+def _single(group: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One chain per problem: accuracy and cost per budget."""
+    rows = []
+    for values, rows_of in group.groupby(keys, sort=True):
+        per_problem = rows_of.groupby("problem_id")
+        correct = per_problem["correct"].mean().astype(float).to_numpy()
+        low, high = bootstrap_ci(correct)
+        rows.append(
+            dict(
+                zip(keys, values, strict=True),
+                method="pass",
+                k=1,
+                n=len(correct),
+                accuracy=float(correct.mean()),
+                ci_low=low,
+                ci_high=high,
+                total_tokens_per_problem=float(per_problem["_cost"].mean().mean()),
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def _voted(group: pd.DataFrame, by: tuple[str, ...], search: bool) -> pd.DataFrame:
+    """Several attempts per problem: votes and verifier picks over k of them
+    (a search: at k = all it kept)."""
+    scored = "verifier_score" in group and group["verifier_score"].notna().all()
+    if scored:
+        table = verifiers_table(group, by=by)
+        table = table[table["method"].isin(VOTES)]
+    else:
+        table = voting_table(group, by=by)
+        table = table[table["method"].isin(VOTES)].copy()
+        if table.empty:
+            return table
+        keys = [c for c in ("model", "task", *by, "strategy", "budget") if c in table]
+        per_attempt = group.groupby(keys)["_cost"].mean().rename("_per_attempt").reset_index()
+        table = table.merge(per_attempt, on=keys, how="left")
+        table["total_tokens_per_problem"] = table["k"] * table.pop("_per_attempt")
+    if table.empty:
+        return table
+    if search:
+        # The search's pick and weighted vote over all it kept (a majority
+        # would not count the verifier it searched with).
+        keys = [c for c in ("model", "task", *by, "strategy", "budget") if c in table]
+        table = table[table["method"].isin(("bon", "wbon"))]
+        table = table[table["k"] == table.groupby(keys)["k"].transform("max")]
+    return table
