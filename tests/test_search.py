@@ -336,3 +336,85 @@ def test_every_strategy_sits_on_one_token_axis(make_cfg):
         assert sc.loc[(budget, 4), "total_tokens_per_problem"] == pytest.approx(4 * attempt)
     single = table[table["strategy"] == "single"]
     assert set(single["method"]) == {"pass"} and sorted(single["budget"]) == [16, 128]
+
+
+def test_compute_optimal_chooses_a_strategy_per_difficulty():
+    """A known answer: one strategy is right on the easy levels, another on
+    the hard ones, at the same cost; the per-difficulty choice gets every
+    held-out problem right where the best single strategy gets half."""
+    from bench.analysis.compute_optimal import compute_optimal_strategies
+
+    rows = []
+    for strategy, right_on in (("single", {"1", "2"}), ("wait", {"3", "4"})):
+        for level in ("1", "2", "3", "4"):
+            for p in range(10):
+                rows.append(
+                    dict(
+                        model="m", task="t", strategy=strategy, budget=64, sample=0,
+                        problem_id=f"{level}-{p}", difficulty=level,
+                        correct=level in right_on, prompt_tokens=10, thinking_tokens=50,
+                        answer_tokens=5,
+                    )
+                )  # fmt: skip
+    table = compute_optimal_strategies(pd.DataFrame(rows), splits=10)
+    assert len(table) == 1  # one setting cost: one spend level
+    row = table.iloc[0]
+    assert row["policy_accuracy"] == pytest.approx(1.0)
+    assert row["single_accuracy"] == pytest.approx(0.5, abs=0.15)
+    assert row["gain"] == pytest.approx(1.0 - row["single_accuracy"])
+    assert row["per_difficulty"] == (
+        "1: single b=64,k=1; 2: single b=64,k=1; 3: wait b=64,k=1; 4: wait b=64,k=1"
+    )
+
+
+def test_compute_optimal_among_strategies_reads_every_kind_of_run(make_cfg):
+    """single, sc and beam runs on the same problems: every setting is a
+    (strategy, budget, k), a search's at its n and whole cost."""
+    from bench.analysis.compute_optimal import compute_optimal_strategies, settings_matrix
+
+    frames = []
+    for name, overrides in {
+        "single": ["strategy=single"],
+        "sc": ["strategy=sc", "strategy.n=4"],
+        "beam": ["strategy=beam", "strategy.n=4", "strategy.beam_width=2"],
+    }.items():
+        cfg = make_cfg(
+            *SEARCH, *overrides, "budget.tokens=[24,128]", "suite.limit=24", f"run_name={name}"
+        )
+        frames.append(pd.read_parquet(Sweep(cfg).run() / "records.parquet"))
+    records = pd.concat(frames, ignore_index=True)
+    table = compute_optimal_strategies(records, splits=10)
+    assert not table.empty and (table["test_problems"] == 12).all()
+    picked = {
+        n.split(": ")[-1].split(" ")[0] for n in "; ".join(table["per_difficulty"]).split("; ")
+    }
+    assert picked <= {"single", "sc", "beam"}
+    settings, problems, accuracy, cost, _ = settings_matrix(frames[2])
+    assert settings == [(24, 4), (128, 4)]  # a search: its n, per budget
+    beam = frames[2]
+    one = beam[(beam["problem_id"] == problems[0]) & (beam["budget"] == 128)]
+    spent = one["search_tokens"] + one["search_verifier_tokens"] + one["verifier_tokens"]
+    assert cost[0, 1] == pytest.approx(spent.sum())
+    assert accuracy[0, 1] == float(one.loc[one["verifier_score"].idxmax(), "correct"])
+    # One strategy only: nothing to choose among.
+    assert compute_optimal_strategies(frames[0]).empty
+
+
+def test_the_comparison_report_has_the_strategy_tables(make_cfg, tmp_path):
+    from bench.cli import main
+
+    runs = []
+    for name, overrides in {
+        "single": ["strategy=single"],
+        "beam": ["strategy=beam", "strategy.n=4", "strategy.beam_width=2"],
+    }.items():
+        cfg = make_cfg(
+            *SEARCH, *overrides, "budget.tokens=[24,128]", "suite.limit=12", f"run_name={name}"
+        )
+        runs.append(str(Sweep(cfg).run()))
+    out = tmp_path / "compared"
+    assert main(["compare", *runs, "--out", str(out)]) == 0
+    table = pd.read_csv(out / "strategies.csv")
+    assert set(table["strategy"]) == {"single", "beam"}
+    assert (out / "compute_optimal_strategies.csv").exists()
+    assert (out / "strategies.png").stat().st_size > 0

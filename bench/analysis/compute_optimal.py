@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.anytime import difficulty_key
+from bench.analysis.cost import policy_generated, verifier_read
+from bench.analysis.strategies import is_search
 from bench.analysis.voting import ks_for, subset_accuracy
 
 CONFIG = ["model", "task", "strategy"]
@@ -32,24 +34,39 @@ def settings_matrix(
     group: pd.DataFrame, draws: int = 200, seed: int = 0
 ) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(settings, problems, accuracy, cost, difficulty) of one configuration:
-    accuracy and cost are problems x settings."""
+    accuracy and cost are problems x settings. A setting is a budget and k
+    samples voted by majority, its cost the tokens the policy generated for
+    them (analysis/cost.py); a search (beam, dvts) has one setting per
+    budget, its pick among all it kept (the best verifier score), at the
+    whole search's cost, the policy's and its verifier's tokens."""
     rng = np.random.default_rng(seed)
     problems = np.array(sorted(group["problem_id"].unique()))
     budgets = sorted(int(b) for b in group["budget"].unique())
     samples = int(group.groupby(["problem_id", "budget"]).size().min())
-    settings = [(b, k) for b in budgets for k in ks_for(samples)]
+    searched = bool(is_search(group).any())
+    ks = [samples] if searched else ks_for(samples)
+    settings = [(b, k) for b in budgets for k in ks]
     accuracy = np.full((len(problems), len(settings)), np.nan)
     cost = np.full_like(accuracy, np.nan)
     index = {p: i for i, p in enumerate(problems)}
     order = [c for c in ("repeat", "sample") if c in group]
+    # A vote needs no verifier; a search read one all along.
+    verified = verifier_read(group) if searched else 0
+    group = group.assign(_tokens=policy_generated(group) + verified)
     for (problem, budget), rows in group.groupby(["problem_id", "budget"], sort=True):
         rows = rows.sort_values(order).head(samples)
         ok = rows["correct"].astype(bool).to_numpy()
+        if searched:
+            j = settings.index((int(budget), samples))
+            best = rows["verifier_score"].fillna(-np.inf).to_numpy().argmax()
+            accuracy[index[problem], j] = float(ok[best])
+            cost[index[problem], j] = float(rows["_tokens"].sum())
+            continue
         classes = (
             rows["vote_class"].fillna(-1).to_numpy(dtype=np.int64) if "vote_class" in rows else None
         )
-        tokens = float((rows["thinking_tokens"] + rows["answer_tokens"]).mean())
-        for k in ks_for(samples):
+        tokens = float(rows["_tokens"].mean())
+        for k in ks:
             j = settings.index((int(budget), k))
             if k == 1:
                 accuracy[index[problem], j] = ok.mean()
@@ -123,61 +140,118 @@ def compute_optimal(
     rows = []
     for config, group in graded.groupby(CONFIG, sort=True):
         settings, problems, accuracy, cost, labels = settings_matrix(group, seed=seed)
-        if len(problems) < 4:
-            continue
-        levels = np.unique(cost.mean(axis=0))
-        if levels.size > spends:
-            levels = np.unique(np.quantile(levels, np.linspace(0, 1, spends), method="nearest"))
-        rng = np.random.default_rng(seed)
-        orders = [rng.permutation(len(problems)) for _ in range(splits)]
-        for spend in levels:
-            gains, results, single_picks, policy_picks = [], [], Counter(), Counter()
-            for order in orders:
-                train, test = order[: len(order) // 2], order[len(order) // 2 :]
-                single = _best_within(accuracy[train], cost[train], spend)
-                levels_all = sorted(np.unique(labels), key=difficulty_key)
-                # A level absent from the training half gets the single setting.
-                levels_fit = [d for d in levels_all if (labels[train] == d).any()]
-                means = [train[labels[train] == d] for d in levels_fit]
-                picked = allocate(
-                    np.array([accuracy[r].mean(axis=0) for r in means]),
-                    np.array([cost[r].mean(axis=0) for r in means]),
-                    np.array([r.size for r in means]) / train.size,
-                    spend,
-                )
-                choice = dict.fromkeys(levels_all, single) | dict(
-                    zip(levels_fit, (int(j) for j in picked), strict=True)
-                )
-                picks = np.array([choice[label] for label in labels[test]])
-                policy_acc = accuracy[test, picks].mean()
-                single_acc = accuracy[test, single].mean()
-                results.append(
-                    (policy_acc, cost[test, picks].mean(), single_acc, cost[test, single].mean())
-                )
-                gains.append(policy_acc - single_acc)
-                single_picks[_label(settings, single)] += 1
-                policy_picks[
-                    "; ".join(f"{d or 'all'}: {_label(settings, j)}" for d, j in choice.items())
-                ] += 1
-            mean = np.mean(results, axis=0)
-            low, high = np.percentile(gains, [2.5, 97.5])
-            rows.append(
-                dict(
-                    zip(CONFIG, config, strict=True),
-                    spend_tokens=float(spend),
-                    policy_accuracy=float(mean[0]),
-                    policy_tokens=float(mean[1]),
-                    single_accuracy=float(mean[2]),
-                    single_tokens=float(mean[3]),
-                    gain=float(np.mean(gains)),
-                    gain_low=float(low),
-                    gain_high=float(high),
-                    single_setting=single_picks.most_common(1)[0][0],
-                    per_difficulty=policy_picks.most_common(1)[0][0],
-                    splits=splits,
-                    test_problems=len(problems) - len(problems) // 2,
-                )
-            )
+        names = [_label(settings, j) for j in range(len(settings))]
+        fitted = held_out_policy(names, accuracy, cost, labels, splits, spends, seed)
+        rows += [dict(zip(CONFIG, config, strict=True), **row) for row in fitted]
     columns = [*CONFIG, "spend_tokens", "policy_accuracy", "policy_tokens", "single_accuracy"]
-    rest = ["single_tokens", "gain", "gain_low", "gain_high", "single_setting", "per_difficulty"]
-    return pd.DataFrame(rows, columns=[*columns, *rest, "splits", "test_problems"])
+    return pd.DataFrame(rows, columns=[*columns, *REST])
+
+
+REST = [
+    "single_tokens", "gain", "gain_low", "gain_high", "single_setting", "per_difficulty",
+    "splits", "test_problems",
+]  # fmt: skip
+
+
+def compute_optimal_strategies(
+    records: pd.DataFrame, *, splits: int = 20, spends: int = 6, seed: int = 0
+) -> pd.DataFrame:
+    """The same choice among strategies: per model and task, every strategy's
+    settings on the problems they all answered (single: a budget; sc: a
+    budget and k; a search: a budget at its n), a setting per difficulty
+    against the best single (strategy, setting), both scored on held-out
+    halves. Costs are tokens per problem, policy and verifier."""
+    graded = records[records["correct"].notna()]
+    rows = []
+    for (model, task), runs in graded.groupby(["model", "task"], sort=True):
+        if runs["strategy"].nunique() < 2:
+            continue
+        parts = [
+            (strategy, settings_matrix(group, seed=seed))
+            for strategy, group in runs.groupby("strategy", sort=True)
+        ]
+        common = sorted(set.intersection(*(set(part[1][1]) for part in parts)))
+        if len(common) < 4:
+            continue
+        names, accuracy, cost, labels = [], [], [], None
+        for strategy, (settings, problems, acc, cst, levels) in parts:
+            at = pd.Index(problems).get_indexer(common)
+            names += [f"{strategy} {_label(settings, j)}" for j in range(len(settings))]
+            accuracy.append(acc[at])
+            cost.append(cst[at])
+            labels = levels[at] if labels is None else labels
+        fitted = held_out_policy(
+            names, np.hstack(accuracy), np.hstack(cost), labels, splits, spends, seed
+        )
+        rows += [dict(model=model, task=task, **row) for row in fitted]
+    columns = ["model", "task", "spend_tokens", "policy_accuracy", "policy_tokens"]
+    return pd.DataFrame(rows, columns=[*columns, "single_accuracy", *REST])
+
+
+def held_out_policy(
+    names: list[str],
+    accuracy: np.ndarray,
+    cost: np.ndarray,
+    labels: np.ndarray,
+    splits: int,
+    spends: int,
+    seed: int,
+) -> list[dict]:
+    """Per spend level: a setting per difficulty and the best single setting,
+    fitted on one half of the problems and scored on the other, over `splits`
+    random halves."""
+    count = len(labels)
+    if count < 4:
+        return []
+    levels = np.unique(cost.mean(axis=0))
+    if levels.size > spends:
+        levels = np.unique(np.quantile(levels, np.linspace(0, 1, spends), method="nearest"))
+    rng = np.random.default_rng(seed)
+    orders = [rng.permutation(count) for _ in range(splits)]
+    rows = []
+    for spend in levels:
+        gains, results, single_picks, policy_picks = [], [], Counter(), Counter()
+        for order in orders:
+            train, test = order[: count // 2], order[count // 2 :]
+            single = _best_within(accuracy[train], cost[train], spend)
+            levels_all = sorted(np.unique(labels), key=difficulty_key)
+            # A level absent from the training half gets the single setting.
+            levels_fit = [d for d in levels_all if (labels[train] == d).any()]
+            means = [train[labels[train] == d] for d in levels_fit]
+            picked = allocate(
+                np.array([accuracy[r].mean(axis=0) for r in means]),
+                np.array([cost[r].mean(axis=0) for r in means]),
+                np.array([r.size for r in means]) / train.size,
+                spend,
+            )
+            choice = dict.fromkeys(levels_all, single) | dict(
+                zip(levels_fit, (int(j) for j in picked), strict=True)
+            )
+            picks = np.array([choice[label] for label in labels[test]])
+            policy_acc = accuracy[test, picks].mean()
+            single_acc = accuracy[test, single].mean()
+            results.append(
+                (policy_acc, cost[test, picks].mean(), single_acc, cost[test, single].mean())
+            )
+            gains.append(policy_acc - single_acc)
+            single_picks[names[single]] += 1
+            policy_picks["; ".join(f"{d or 'all'}: {names[j]}" for d, j in choice.items())] += 1
+        mean = np.mean(results, axis=0)
+        low, high = np.percentile(gains, [2.5, 97.5])
+        rows.append(
+            dict(
+                spend_tokens=float(spend),
+                policy_accuracy=float(mean[0]),
+                policy_tokens=float(mean[1]),
+                single_accuracy=float(mean[2]),
+                single_tokens=float(mean[3]),
+                gain=float(np.mean(gains)),
+                gain_low=float(low),
+                gain_high=float(high),
+                single_setting=single_picks.most_common(1)[0][0],
+                per_difficulty=policy_picks.most_common(1)[0][0],
+                splits=splits,
+                test_problems=count - count // 2,
+            )
+        )
+    return rows

@@ -24,7 +24,7 @@ from bench.analysis.anytime import (
     flips_table,
     overthinking,
 )
-from bench.analysis.compute_optimal import compute_optimal
+from bench.analysis.compute_optimal import compute_optimal, compute_optimal_strategies
 from bench.analysis.grading_status import status_counts
 from bench.analysis.modes import non_thinking_agreement
 from bench.analysis.published import published_check
@@ -163,6 +163,16 @@ def _strategy_tables(records: pd.DataFrame, tables: list[Table], figures: list[F
                 "strategies_by_difficulty",
                 "Every strategy on one axis, per difficulty",
                 strategies_table(records, by=("difficulty",)),
+            )
+        )
+    chosen = compute_optimal_strategies(records)
+    if not chosen.empty:
+        tables.append(
+            (
+                "compute_optimal_strategies",
+                "Compute-optimal choice among strategies: a (strategy, budget, k) per "
+                "difficulty vs the best single one, held-out halves",
+                chosen,
             )
         )
     figures.append(
