@@ -159,7 +159,6 @@ class _SearchRun:
         self.searches = {
             (i, b): _Search(i, b) for i in range(len(prompts)) for b in sorted(set(budgets))
         }
-        self.open = {i: len(set(budgets)) for i in range(len(prompts))}
         self.started = time.perf_counter()
         self.policy_seconds = 0.0
 
@@ -176,8 +175,11 @@ class _SearchRun:
                 break
             candidates = self._step(expanding, answering, iteration)
             self._score(candidates)
+            new: dict[int, list[_Path]] = {id(search): [] for search in expanding}
+            for owner, path in candidates:
+                new[id(owner)].append(path)
             for search in expanding:
-                self._select(search, [path for owner, path in candidates if owner is search])
+                self._select(search, new[id(search)])
             iteration += 1
             for i in sorted({s.prompt_index for s in answering} - yielded):
                 if all(s.answered for s in self.searches.values() if s.prompt_index == i):
