@@ -133,7 +133,7 @@ def voting_table(
         methods = ["pass", "maj", "bon", "wbon"] if has_scores else ["pass", "maj"]
         # A search's attempts carry their share of all it generated (cost.py).
         generated = policy_generated(group).mean()
-        total = (group["prompt_tokens"] + group["thinking_tokens"] + group["answer_tokens"]).mean()
+        total = (group["prompt_tokens"] + policy_generated(group)).mean()
         arrays = [
             (
                 g["vote_class"].fillna(-1).to_numpy(dtype=np.int64)[:n]

@@ -178,6 +178,7 @@ class FakeRewardEngine:
 
         self.verifier = verifier
         self.tokenizer = build_tokenizer()
+        self.step_tag_id = tag_id(verifier, self.tokenizer)
         self.flip = flip
         self.seed = seed
         self.start_seconds = 0.0
@@ -189,7 +190,9 @@ class FakeRewardEngine:
     ) -> RewardInput:
         from bench.chain_steps import step_labels
 
-        made = reward_input(self.verifier, self.tokenizer, question, thinking, answer, delimiter)
+        made = reward_input(
+            self.verifier, self.tokenizer, question, thinking, answer, delimiter, self.step_tag_id
+        )
         labels = step_labels(question, thinking, answer)
         truth = (
             [True] * len(made.positions)
@@ -276,13 +279,16 @@ class ServedRewardEngine:
             models.prepare(verifier.source), revision=verifier.revision
         )
         self.label_token_ids = label_ids(verifier, self.tokenizer)
+        self.step_tag_id = tag_id(verifier, self.tokenizer)
         self.start_seconds = 0.0
         self.busy_seconds = 0.0
 
     def inputs(
         self, question: str, thinking: str, answer: str | None, delimiter: str
     ) -> RewardInput:
-        return reward_input(self.verifier, self.tokenizer, question, thinking, answer, delimiter)
+        return reward_input(
+            self.verifier, self.tokenizer, question, thinking, answer, delimiter, self.step_tag_id
+        )
 
     def score(self, inputs: Sequence[RewardInput]) -> list[Scored]:
         import httpx
