@@ -1,26 +1,31 @@
-"""Train the reference process reward model (PRM) and outcome reward model
-(ORM) for chain problems, in the format of a published PRM family.
+"""The reference process reward model (PRM) and outcome reward model (ORM)
+for chain problems, in the format of a published PRM family, and their
+training.
 
 Lightman et al. 2023 ("Let's Verify Step by Step") score every step of a
 chain; Qwen2.5-Math-PRM (Zhang et al. 2025) does it with a Qwen2 model whose
 two-class head is read at a step separator, `<extra_0>`, placed after each
 step. Our reference PRM is that architecture (`Qwen2ForProcessRewardModel`,
 which vLLM serves through its pooling runner with STEP pooling), small enough
-to ship (about 3 MB) and to train on 2 cores, on a task whose right answer is
-known: a step of a chain problem is good until the first wrong running value
+to ship and to build on 2 cores, on a task whose right answer is known: a
+step of a chain problem is good until the first wrong running value
 (bench/chain_steps.py), and the answer is good when every step was and it is
 the chain's true result.
 
-The ORM is the same model trained on the outcome only: one separator after
-the answer, labelled with whether the answer is right.
+Both models are the reference reasoner with a slip detector on top
+(bench/reward_circuit.py: the reasoner's own prediction of each written
+token, compared with the token); only the score head is trained here. The
+PRM's head learns from a label at every step tag; the ORM is the same network
+with its head trained on the outcome only: one tag after the answer,
+labelled with whether the answer is right.
 
-Both start from the reference reasoner's weights (models/reasoner: the same
-network but for Qwen2's q/k/v biases), which already compute running values.
 Training data: chains of 1..12 steps whose running values slip (off by 1..3,
 the chain going on from there) at SLIP_RATE per step; a share are cut
 mid-thinking, as a budget cuts them, and answered with the last value written
-or a guess; a share of finished chains get a wrong answer. Held-out AUROC of
-the step scores against the true labels is written to recipe.json.
+or a guess; a share of finished chains get a wrong answer. Written to
+recipe.json: the held-out AUROC of the scores against the true labels, and
+how often the best-scored of one problem's sampled chains is right
+(`within_problem`), beside a random sample and the majority vote.
 
     python -m bench.reward_models --kind prm --out models/prm
     python -m bench.reward_models --kind orm --out models/orm
@@ -35,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import reward_circuit
 from bench.chain import MIN_STEPS, SUITE_MAX_STEPS, random_chain
 from bench.chain_steps import slipped, step_labels
 from bench.reasoner import descend, warmup_cosine
@@ -44,20 +50,14 @@ SLIP_RATE = 0.15  # in the training data: more bad steps to learn from than the 
 CUT_RATE = 0.3  # chains cut mid-thinking, as a budget cuts them
 WRONG_ANSWER_RATE = 0.1  # finished chains answered with something else
 GOOD, BAD = 1, 0  # the head's label index: score = P(GOOD)
-LM_WEIGHT = 0.5  # the next-token loss beside the label loss, in training only
+WITHIN_SLIP_RATE = 0.08  # the slipping policy's (models/slipper) for the within-problem check
 DEFAULTS = {
     "seed": 0,
-    "steps": 1000,
+    "steps": 300,
     "batch": 48,
-    "lr": 1e-3,
-    "hidden": 128,
-    "layers": 4,
-    "heads": 4,  # head size 32: one vLLM's CPU attention supports
-    "intermediate": 384,
-    "context": 256,
-    # Start from the reference reasoner's weights (a Llama; a Qwen2 is the same
-    # network with q/k/v biases, set to 0): it already computes running
-    # values, which checking a step needs; "" trains from scratch.
+    "lr": 3e-2,
+    # The reasoner the slip detector reads (reward_circuit.py); a relative
+    # path is the project's.
     "init": "models/reasoner",
 }
 
@@ -127,49 +127,10 @@ class RewardModel:
             pad_token_id=tokenizer.pad_token_id,
         )
         self.model = Qwen2Model(self.config)
-        self.tag_id = tokenizer.convert_tokens_to_ids(STEP_TAG)
-        self.comma_id = tokenizer.convert_tokens_to_ids(",")
         hidden = settings["hidden"]
         self.score = torch.nn.Sequential(
             torch.nn.Linear(hidden, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 2)
         )
-        # Training only (not saved; vLLM's loader would skip it): predicting
-        # the next token keeps the backbone computing running values, which a
-        # label per step alone does not teach (it learns a position prior).
-        self.lm_head = torch.nn.Linear(hidden, self.config.vocab_size, bias=False)
-
-    def start_from(self, folder: Path) -> None:
-        """Copy a reasoner's (LlamaForCausalLM) backbone into this Qwen2 one:
-        the same layers, zero q/k/v biases, and the step tag's embedding row
-        new (the tag is the one token the reasoner's vocabulary lacks)."""
-        import torch
-        from safetensors.torch import load_file
-
-        state = load_file(str(Path(folder) / "model.safetensors"))
-        mine = self.model.state_dict()
-        for name, value in state.items():
-            if not name.startswith("model."):
-                continue  # the LM head: tied to the embeddings, not needed
-            key = name[len("model.") :]
-            if key == "embed_tokens.weight":
-                rows = min(value.shape[0], mine[key].shape[0])
-                mine[key][:rows] = value[:rows]
-            elif key in mine and mine[key].shape == value.shape:
-                mine[key] = value
-        for key in mine:
-            if key.endswith(("q_proj.bias", "k_proj.bias", "v_proj.bias")):
-                mine[key] = torch.zeros_like(mine[key])
-        # The tag stands where the policy writes "," (and after the answer):
-        # it starts as that token, so the reasoner's running-value features
-        # are read at the tag from the first step on.
-        embed = mine["embed_tokens.weight"]
-        embed[self.tag_id] = embed[self.comma_id]
-        self.model.load_state_dict(mine)
-        with torch.no_grad():  # the reasoner's LM head is its (tied) embeddings
-            self.lm_head.weight.copy_(self.model.embed_tokens.weight)
-
-    def parameters(self) -> list[Any]:
-        return [*self.model.parameters(), *self.score.parameters(), *self.lm_head.parameters()]
 
     def logits(self, ids: Any, mask: Any) -> Any:
         return self.score(self.hidden(ids, mask))
@@ -178,7 +139,7 @@ class RewardModel:
         return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
 
     def state_dict(self) -> dict[str, Any]:
-        """What is saved: the backbone and the head (not the training-only LM head)."""
+        """What is saved and served: the backbone and the head."""
         state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         state |= {f"score.{k}": v for k, v in self.score.state_dict().items()}
         return {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
@@ -193,7 +154,6 @@ class RewardModel:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         config = json.loads((Path(folder) / "config.json").read_text())
         settings = {
-            "init": "",
             # A reloaded tokenizer may carry its class's own extra special token.
             "vocab_size": config["vocab_size"],
             "hidden": config["hidden_size"],
@@ -247,43 +207,35 @@ def _batch(rng: random.Random, tokenizer: Any, size: int, kind: str) -> tuple[An
     return ids, mask, target
 
 
-def train(kind: str, settings: dict[str, Any], log_every: int = 100) -> tuple[Any, Any, list]:
-    """Train from scratch; returns (model, tokenizer, loss per logged step)."""
+def train(kind: str, settings: dict[str, Any], log_every: int = 50) -> tuple[Any, Any, list]:
+    """The reasoner and its slip detector (reward_circuit.py), then the score
+    head trained on labels; returns (model, tokenizer, loss
+    per logged step)."""
     import torch
+
+    from bench.models import PROJECT_ROOT
 
     torch.manual_seed(settings["seed"])
     rng = random.Random(settings["seed"])
     tokenizer = build_tokenizer()
-    model = RewardModel(tokenizer, settings)
-    if settings["init"]:
-        # A relative path is the project's (models/reasoner), wherever this runs from.
-        from bench.models import PROJECT_ROOT
-
-        model.start_from(PROJECT_ROOT / settings["init"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.01)
+    model = RewardModel(tokenizer, reward_circuit.SETTINGS)
+    reward_circuit.build(model, tokenizer, PROJECT_ROOT / settings["init"], STEP_TAG)
+    parameters = reward_circuit.trainable(model)
+    optimizer = torch.optim.AdamW(parameters, lr=settings["lr"], weight_decay=0.0)
     total = settings["steps"]
     schedule = warmup_cosine(optimizer, total)
     losses: list[float] = []
     started = time.monotonic()
     for step in range(total):
         ids, mask, target = _batch(rng, tokenizer, settings["batch"], kind)
-        hidden = model.hidden(ids, mask)
-        labelled = torch.nn.functional.cross_entropy(
-            model.score(hidden).view(-1, 2), target.view(-1)
+        loss = torch.nn.functional.cross_entropy(
+            model.logits(ids, mask).view(-1, 2), target.view(-1)
         )
-        # Next-token prediction over the real tokens (not padding, not tags).
-        following = ids[:, 1:].masked_fill((mask[:, 1:] == 0) | (ids[:, 1:] == model.tag_id), -100)
-        lm = torch.nn.functional.cross_entropy(
-            model.lm_head(hidden[:, :-1]).reshape(-1, model.config.vocab_size),
-            following.reshape(-1),
-        )
-        loss = labelled + LM_WEIGHT * lm
-        descend(optimizer, schedule, model.parameters(), loss)
+        descend(optimizer, schedule, parameters, loss)
         if step % log_every == 0 or step == total - 1:
-            losses.append(round(labelled.item(), 4))
+            losses.append(round(loss.item(), 4))
             print(
-                f"{kind} step {step:5d}/{total}  label loss {labelled.item():.4f}  "
-                f"next-token loss {lm.item():.4f}  "
+                f"{kind} step {step:5d}/{total}  label loss {loss.item():.4f}  "
                 f"{time.monotonic() - started:6.0f} s",
                 flush=True,
             )
@@ -319,6 +271,58 @@ def held_out(model: Any, tokenizer: Any, kind: str, count: int = 400, seed: int 
     }
 
 
+def within_problem(
+    model: Any,
+    tokenizer: Any,
+    kind: str = "prm",
+    problems: int = 60,
+    samples: int = 8,
+    rate: float = WITHIN_SLIP_RATE,
+    seed: int = 5,
+) -> dict:
+    """What a verifier is for: among one problem's sampled chains (8..12
+    steps, slipping at the policy's rate), how often the best-scored one is
+    right, by its answer's score (`last`) and by its lowest step (`min`),
+    beside a random sample and the majority vote. The ORM reads its own
+    input, one score at the answer's tag (so `last` and `min` agree)."""
+    from collections import Counter
+
+    rng = random.Random(seed)
+    picked: dict[str, list[bool]] = {"last": [], "min": []}
+    random_pick, majority = [], []
+    for _ in range(problems):
+        chain = random_chain(rng, rng.randint(8, SUITE_MAX_STEPS))
+        written = [slipped(chain, rng, rate) for _ in range(samples)]
+        texts, right = [], []
+        for thinking, answer, _ in written:
+            labels = step_labels(chain.question, thinking, str(answer))
+            assert labels is not None
+            texts.append(
+                prm_text(chain.question, labels.steps, str(answer))
+                if kind == "prm"
+                else orm_text(chain.question, thinking, str(answer))
+            )
+            right.append(labels.answer_label)
+        scores = step_scores(model, tokenizer, texts)
+        for name, pick in (("last", lambda s: s[-1]), ("min", min)):
+            values = [pick(row) for row in scores]
+            picked[name].append(right[max(range(samples), key=values.__getitem__)])
+        random_pick.append(sum(right) / samples)
+        vote = Counter(answer for _, answer, _ in written).most_common(1)[0][0]
+        majority.append(vote == chain.answer)
+    share = lambda values: round(sum(values) / len(values), 4)  # noqa: E731
+    return {
+        "best_by_answer_score": share(picked["last"]),
+        "best_by_lowest_step": share(picked["min"]),
+        "random_sample": share(random_pick),
+        "majority_vote": share(majority),
+        "problems": problems,
+        "samples": samples,
+        "slip_rate": rate,
+        "steps": "8..12",
+    }
+
+
 def save(model: RewardModel, tokenizer: Any, out: Path, kind: str, record: dict) -> None:
     from safetensors.torch import save_file
 
@@ -348,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer, losses = train(args.kind, settings)
     seconds = round(time.monotonic() - started, 1)
     check = held_out(model, tokenizer, args.kind)
-    print(f"trained in {seconds} s; held out: {check}")
+    within = within_problem(model, tokenizer, args.kind)
+    print(f"trained in {seconds} s; held out: {check}; within a problem: {within}")
     flags = " ".join(f"--{k} {v}" for k, v in settings.items() if v != DEFAULTS[k])
     record = {
         "what": f"thinkbench reference {args.kind.upper()} for chain problems, in "
@@ -357,6 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         "command": f"python -m bench.reward_models --kind {args.kind} --out {args.out} "
         f"--seed {settings['seed']} --steps {settings['steps']} {flags}".strip(),
         "settings": settings,
+        "circuit": {
+            "model": reward_circuit.SETTINGS,
+            "watched": reward_circuit.WATCHED,
+            "threshold": reward_circuit.THRESHOLD,
+            "constant": reward_circuit.CONSTANT,
+        },
         "data": {
             "problems": "bench/chain.py random_chain, 1..12 steps",
             "slip_rate": SLIP_RATE,
@@ -370,6 +381,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.kind == "prm"
             else "<s><|user|>Q<|assistant|><think>CHAIN</think>ANSWER<extra_0>",
         },
+        "construction": "the reference reasoner (models/reasoner, frozen) with a slip "
+        "detector set by hand (bench/reward_circuit.py: the reasoner's prediction one "
+        "token back against the token written, the largest mismatch in the thinking so "
+        "far); trained: the score head",
+        "why_built": "gradient descent did not learn to compare a token with the "
+        "prediction made one position earlier within the 20-minute budget (five "
+        "variants, 400-1000 steps: the pick among a problem's samples stayed at or "
+        "below a random sample's)",
         "step_tag": STEP_TAG,
         "step_tag_id": tokenizer.convert_tokens_to_ids(STEP_TAG),
         "train_seconds": seconds,
@@ -377,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         "parameters": sum(v.numel() for v in model.state_dict().values()),
         "losses": losses,
         "held_out": check,
+        "within_problem": within,
         "torch": torch.__version__,
     }
     save(model, tokenizer, Path(args.out), args.kind, record)

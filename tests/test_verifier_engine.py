@@ -7,8 +7,9 @@ sampled chain can be labelled from the chain itself (bench/chain_steps.py).
 So the test checks
 - vLLM's step scores against a transformers forward pass of the same model;
 - the PRM's step AUROC against the true labels, to its recipe's figure;
-- PRM-bon@k against the value predicted from the true labels and the PRM's
-  measured score distributions, and that it rises with k;
+- PRM-bon@k in the tables against the exact expectation from the stored
+  scores, against the value predicted from the true labels alone (a PRM
+  that knows them), and that it rises with k;
 - PRM-bon@8 against maj@8 on chains of 8 or more steps, and the reference
   ORM against the PRM on the same attempts (both measured and pinned);
 - the served path: a vLLM server with the pooling runner, /pooling.
@@ -118,37 +119,62 @@ def _exact_bon(scores: np.ndarray, correct: np.ndarray, k: int) -> float:
     return float(np.mean([correct[list(s)][np.argmax(scores[list(s)])] for s in subsets]))
 
 
-def test_prm_best_of_k_in_the_tables_is_the_exact_estimate_from_the_stored_scores(run):
+def _known_bon(labels: list[bool], correct: np.ndarray, k: int) -> float:
+    """bon@k of one problem if the PRM knew the true labels: a k-subset with a
+    chain whose every step and answer hold picks one (right); one without
+    picks any of its chains (the subset's mean)."""
+    from itertools import combinations
+
+    out = []
+    for subset in combinations(range(len(labels)), k):
+        good = [i for i in subset if labels[i]]
+        out.append(float(np.mean(correct[good] if good else correct[list(subset)])))
+    return float(np.mean(out))
+
+
+def test_prm_best_of_k_is_what_its_scores_and_the_true_labels_say(run):
     """The harness's bon@k equals the exact expectation over every k-subset of
-    the stored PRM scores (a known answer for the whole scoring-to-table path);
-    the PRM's quality is then what it is, printed and pinned below."""
-    run_dir, records, _ = run
+    the stored PRM scores (a known answer for the whole scoring-to-table
+    path); the value predicted from the true labels alone (_known_bon) lies
+    within the table's CI; and bon@k rises with k."""
+    run_dir, records, truth = run
     scaling = pd.read_csv(run_dir / "scaling.csv")
     largest = records["budget"].max()
     top = records[records["budget"] == largest]
+    labelled = dict(zip(records.index, truth, strict=True))
     measured = scaling[(scaling["budget"] == largest) & (scaling["method"] == "bon")].set_index("k")
     for k in (1, 2, 4, 8):
+        groups = list(top.groupby("problem_id"))
         exact = np.mean(
             [
                 _exact_bon(
                     g["verifier_score"].to_numpy(float), g["correct"].astype(bool).to_numpy(), k
                 )
-                for _, g in top.groupby("problem_id")
+                for _, g in groups
+            ]
+        )
+        known = np.mean(
+            [
+                _known_bon(
+                    [labelled[i].answer_label for i in g.index],
+                    g["correct"].astype(bool).to_numpy(),
+                    k,
+                )
+                for _, g in groups
             ]
         )
         row = measured.loc[k]
         print(
             f"PRM-bon@{k}: table {row['accuracy']:.3f} ({row['ci_low']:.3f}-{row['ci_high']:.3f}), "
-            f"exact from the stored scores {exact:.3f}"
+            f"exact from the stored scores {exact:.3f}, from the true labels {known:.3f}"
         )
         # Exact enumeration of C(8, k) subsets; samples with equal scores (the
         # same chain, or the same lowest step) may be picked in another order
         # than argmax's first, hence the tolerance (measured gap: 0.0015).
         assert row["accuracy"] == pytest.approx(exact, abs=0.01)
-    per_sample = top["correct"].astype(bool).mean()
-    # Measured truth of this reference PRM (see the note): its pick beats a
-    # random sample at k=2 but not at k=8; it does not rise with k.
-    assert measured.loc[2, "accuracy"] > per_sample - 0.05
+        assert row["ci_low"] - 1e-9 <= known <= row["ci_high"] + 1e-9
+    accuracy = measured["accuracy"]
+    assert accuracy.loc[1] < accuracy.loc[2] < accuracy.loc[4] <= accuracy.loc[8]
 
 
 def _per_problem(frame: pd.DataFrame, method: str, score: str) -> float:
@@ -189,11 +215,14 @@ def test_verifying_against_voting_on_long_chains_and_the_orm(run):
         f"PRM-bon@{N} {prm_bon:.3f}, ORM-bon@{N} {orm_bon:.3f}, maj@{N} {maj:.3f}"
     )
     # Measured, and pinned as the truth about these reference models: on long
-    # chains the majority of 8 beats both verifiers' picks, and the PRM's pick
-    # beats the ORM's (two runs, 25 problems: PRM 0.28 / 0.52, ORM 0.16 / 0.28,
-    # maj 0.60 / 0.64; the CPU engine's samples differ run to run, hence the
-    # slack of two problems).
-    assert prm_bon < maj + 0.08 and orm_bon < prm_bon + 0.08
+    # chains the PRM's pick beats the majority of 8 (25 problems: PRM 0.92,
+    # maj 0.76), as in Lightman et al.; the ORM, the same slip detector with
+    # its head trained on outcomes, picks as well as the PRM (0.92): what a
+    # PRM adds here is a score for every step (search, min/prod), not a
+    # better final pick. The CPU engine's samples differ run to run, hence
+    # the slack of a problem or three.
+    assert prm_bon >= maj
+    assert abs(orm_bon - prm_bon) <= 0.12
     assert not math.isnan(orm_bon)
 
 
