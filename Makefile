@@ -95,10 +95,10 @@ reasoner: setup
 slipper: setup
 	$(BIN)/python -m bench.reasoner --out models/slipper --slip_rate 0.08 --merge_rate 0 --steps 2000 --serve_context 512
 
-# Retrain the reference PRM and ORM into models/prm and models/orm
-# (Qwen2.5-Math-PRM's format, started from the reasoner's weights; about
-# 12 min each on one core, side by side on 2 cores; the held-out AUROC is in
-# each recipe.json).
+# Rebuild the reference PRM and ORM into models/prm and models/orm
+# (Qwen2.5-Math-PRM's format: the reasoner with a slip detector on top, the
+# score head trained; about 3 min each on one core, side by side on 2 cores;
+# the held-out AUROC and the within-problem pick are in each recipe.json).
 reward-models: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m bench.reward_models --kind prm --out models/prm & \
 	OMP_NUM_THREADS=1 $(BIN)/python -m bench.reward_models --kind orm --out models/orm; \
