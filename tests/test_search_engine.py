@@ -135,8 +135,8 @@ def _survival(model, tokenizer, verifier, question: str, rate: float, width: int
 
 @pytest.fixture(scope="module")
 def searched():
-    """DVTS and beam search at two widths on the same engines, and 8 plain
-    samples per problem for best-of-N: every kept path and its problem, the
+    """DVTS and beam search at two widths on the same engines, and SAMPLES
+    plain samples per problem for best-of-N: every kept path and its problem, the
     samples with their PRM scores and tokens, and the PRM's scores of the
     partial chains the beam model (_beam_share) needs."""
     from bench.config import load_verifier
