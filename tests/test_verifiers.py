@@ -142,6 +142,20 @@ def test_every_shipped_verifier_config_loads_on_its_schema():
         assert verifier.parameters > 0 and verifier.source_note
 
 
+@pytest.mark.parametrize("kind", ["prm", "orm"])
+def test_a_reference_verifiers_parameters_are_its_shipped_models(kind):
+    """FLOPs and device-hours read `parameters` from the config; a rebuilt
+    model that changed size must not leave the old count behind."""
+    import json
+
+    from bench.models import PROJECT_ROOT
+
+    recipe = json.loads((PROJECT_ROOT / "models" / kind / "recipe.json").read_text())
+    config = json.loads((PROJECT_ROOT / "models" / kind / "config.json").read_text())
+    assert load_verifier(f"reference-{kind}").parameters == recipe["parameters"]
+    assert config["hidden_size"] == recipe["circuit"]["model"]["hidden"]
+
+
 def test_qwen2_math_prm_reads_its_chat_with_a_tag_after_every_step():
     verifier = load_verifier("qwen2.5-math-prm-7b")
     thinking = "First, 2+3=5.\n\nThen 5*2=10."
