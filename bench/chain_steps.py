@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.chain import MAX_VALUE, Chain
@@ -98,6 +99,24 @@ def step_labels(question: str, thinking: str, answer: str | None) -> StepLabels 
     return StepLabels(steps, labels, answer_label, complete)
 
 
+def slip_offsets(rest: Sequence[int]) -> list[int]:
+    """The slips (SLIP_OFFSETS) that keep every value of `rest`, the running
+    values from the slipped step on, within 0..MAX_VALUE."""
+    return [o for o in SLIP_OFFSETS if all(0 <= v + o <= MAX_VALUE for v in rest)]
+
+
+def written_steps(chain: Chain, slip_at: int | None = None, offset: int = 0) -> list[str]:
+    """The chain's steps written one at a time ("7", "+3=10", ...), the value
+    after step `slip_at` (1-based) off by `offset` and the chain going on
+    from there; None writes it right."""
+    steps, shift = [str(chain.start)], 0
+    for index, (step, value) in enumerate(zip(chain.steps, chain.values, strict=True), 1):
+        if index == slip_at:
+            shift = offset
+        steps.append(f"{step:+d}={value + shift}")
+    return steps
+
+
 def slipped(chain: Chain, rng: random.Random, rate: float) -> tuple[str, int, list[bool]]:
     """(thinking, the answer it reaches, per-step labels) of `chain` written one
     step at a time, each running value off by 1..3 with probability `rate`
@@ -107,8 +126,7 @@ def slipped(chain: Chain, rng: random.Random, rate: float) -> tuple[str, int, li
     offset, parts, labels, good = 0, [str(chain.start)], [True], True
     for index, step in enumerate(chain.steps):
         if rng.random() < rate:
-            rest = [v + offset for v in values[index:]]
-            fits = [o for o in SLIP_OFFSETS if all(0 <= v + o <= MAX_VALUE for v in rest)]
+            fits = slip_offsets([v + offset for v in values[index:]])
             if fits:
                 offset += rng.choice(fits)
         written = values[index] + offset

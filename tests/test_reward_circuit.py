@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from bench import reward_circuit  # noqa: E402
 from bench.chain import Chain, random_chain  # noqa: E402
-from bench.chain_steps import SLIP_OFFSETS, slipped, step_labels  # noqa: E402
+from bench.chain_steps import SLIP_OFFSETS, slipped, step_labels, written_steps  # noqa: E402
 from bench.models import PROJECT_ROOT  # noqa: E402
 from bench.reward_models import (  # noqa: E402
     STEP_TAG,
@@ -36,8 +36,9 @@ def built():
     return model, tokenizer
 
 
-def _features(model, tokenizer, text):
-    """Per token of `text`: (token, MISMATCH after layer 5, ANY after layer 6)."""
+def _features(model, tokenizer, text, ids_out: list | None = None):
+    """Per token of `text`: (token, MISMATCH after layer 5, ANY after layer 6);
+    `ids_out` gets the token ids."""
     captured = {}
 
     def keep(name):
@@ -57,6 +58,8 @@ def _features(model, tokenizer, text):
     finally:
         for hook in hooks:
             hook.remove()
+    if ids_out is not None:
+        ids_out.append(ids)
     tokens = tokenizer.convert_ids_to_tokens(ids[0])
     mismatch = captured["five"][0, :, reward_circuit.MISMATCH].tolist()
     seen = captured["six"][0, :, reward_circuit.ANY].tolist()
@@ -64,14 +67,8 @@ def _features(model, tokenizer, text):
 
 
 def _written(chain: Chain, slip_at: int | None, offset: int) -> tuple[list[str], int]:
-    """The chain's steps written one at a time, the value after step
-    `slip_at` (1-based) off by `offset` and the chain going on from there."""
-    steps, shift = [str(chain.start)], 0
-    for index, (step, value) in enumerate(zip(chain.steps, chain.values, strict=True), 1):
-        if index == slip_at:
-            shift = offset
-        steps.append(f"{step:+d}={value + shift}")
-    return steps, chain.answer + shift
+    """The chain's steps, slipped at `slip_at` by `offset`, and the answer they reach."""
+    return written_steps(chain, slip_at, offset), chain.answer + (offset if slip_at else 0)
 
 
 def _thinking_span(features):
@@ -126,8 +123,9 @@ def test_mismatch_is_the_reasoners_confident_disagreement_with_the_written_token
         thinking, answer, _ = slipped(chain, rng, 0.2)
         labels = step_labels(chain.question, thinking, str(answer))
         text = prm_text(chain.question, labels.steps, str(answer))
-        features = _features(model, tokenizer, text)
-        ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
+        tokenized: list = []
+        features = _features(model, tokenizer, text, tokenized)
+        ids = tokenized[0]
         with torch.no_grad():
             logits = reasoner(input_ids=ids.masked_fill(ids == tag, comma)).logits[0]
         start, end = _thinking_span(features)

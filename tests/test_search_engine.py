@@ -108,7 +108,7 @@ def _survival(model, tokenizer, verifier, question: str, rate: float, width: int
     accuracy among siblings."""
     from math import comb
 
-    from bench.chain_steps import SLIP_OFFSETS, parse_question
+    from bench.chain_steps import parse_question, slip_offsets
     from bench.engines.reward_inputs import reward_text
     from bench.reward_models import step_scores
 
@@ -116,8 +116,7 @@ def _survival(model, tokenizer, verifier, question: str, rate: float, width: int
     values = chain.values
     alive, written = 1.0, f"{chain.start},"
     for index, step in enumerate(chain.steps):
-        rest = values[index:]
-        fits = [o for o in SLIP_OFFSETS if all(0 <= v + o <= 99 for v in rest)]
+        fits = slip_offsets(values[index:])
         texts = [f"{written}{step:+d}={values[index] + o}," for o in [0, *fits]]
         partial = [reward_text(verifier, tokenizer, question, t, None, ",") for t in texts]
         scores = [row[-1] for row in step_scores(model, tokenizer, partial)]
@@ -218,25 +217,21 @@ def _partial_scores(verifier, questions):
     can hold: right through step t, or slipped first at step j by offset o
     (the chain going on from there, as the slipper's training chains do) and
     written on to step t. One verifier batch."""
-    from bench.chain_steps import SLIP_OFFSETS, parse_question
+    from bench.chain_steps import parse_question, slip_offsets, written_steps
 
     keys, inputs = [], []
     for question in questions:
         chain = parse_question(question)
-        values = chain.values
-        for t in range(1, len(values) + 1):
-            for j in range(1, t + 1):
-                fits = [o for o in SLIP_OFFSETS if all(0 <= v + o <= 99 for v in values[j - 1 :])]
-                for o in fits:
-                    keys.append((question, j, o, t))
-            keys.append((question, 0, 0, t))  # right through step t
-    for question, j, o, t in keys:
-        chain = parse_question(question)
-        steps = [
-            f"{d:+d}={v + (o if j and i + 1 >= j else 0)}"
-            for i, (d, v) in enumerate(zip(chain.steps[:t], chain.values[:t], strict=True))
+        slips = [(0, 0)] + [
+            (j, o)
+            for j in range(1, len(chain.steps) + 1)
+            for o in slip_offsets(chain.values[j - 1 :])
         ]
-        inputs.append(verifier.inputs(question, ",".join([str(chain.start), *steps]), None, ","))
+        for j, o in slips:  # (0, 0): right throughout
+            steps = written_steps(chain, j or None, o)
+            for t in range(max(j, 1), len(chain.steps) + 1):
+                keys.append((question, j, o, t))
+                inputs.append(verifier.inputs(question, ",".join(steps[: t + 1]), None, ","))
     scored = verifier.score(inputs)
     return {key: s.step_scores[-1] for key, s in zip(keys, scored, strict=True)}
 
@@ -265,8 +260,7 @@ def test_dvts_keeps_right_paths_as_the_model_of_it_predicts(searched, width):
     verifier = load_verifier("reference-prm")
     measured, predicted = {}, {}
     for problem, attempt in searched["dvts", width]:
-        labels = step_labels(problem.question, attempt.thinking_text, None)
-        right = labels is not None and labels.complete and all(labels.labels)
+        right = _right(problem.question, attempt.thinking_text)
         measured.setdefault(problem.problem_id, []).append(float(right))
         if problem.problem_id not in predicted:
             predicted[problem.problem_id] = _survival(
@@ -312,14 +306,11 @@ def _beam_share(partial, question: str, rate: float, n: int, width: int, reps: i
     times with a fixed seed."""
     import random
 
-    from bench.chain_steps import SLIP_OFFSETS, parse_question
+    from bench.chain_steps import parse_question, slip_offsets
 
     values = parse_question(question).values
     steps, keep = len(values), max(1, n // width)
-    fits = {
-        t: [o for o in SLIP_OFFSETS if all(0 <= v + o <= 99 for v in values[t - 1 :])]
-        for t in range(1, steps + 1)
-    }
+    fits = {t: slip_offsets(values[t - 1 :]) for t in range(1, steps + 1)}
     rng = random.Random(0)
     total = 0.0
     for _ in range(reps):
@@ -372,15 +363,14 @@ def test_beam_keeps_right_paths_as_the_model_of_it_predicts(searched, width):
 
 
 def _best_of(samples, k: int) -> float:
-    """bon@k of one problem, exact over every k-subset of its samples: is the
-    chain with the best PRM score right. Ranked best first, sample r is the
-    subset's best in C(n-1-r, k-1) of the C(n, k) subsets; samples with equal
-    scores are the same chain (one verdict), so their order does not matter."""
-    from math import comb
+    """bon@k of one problem, as the harness's tables compute it (every
+    k-subset, or random ones when there are too many): is the chain with the
+    best PRM score right."""
+    from bench.analysis.voting import subset_accuracy
 
-    ranked = sorted(samples, key=lambda s: -s[1])
-    n = len(ranked)
-    return sum(right * comb(n - 1 - r, k - 1) for r, (right, *_) in enumerate(ranked)) / comb(n, k)
+    right = [r for r, *_ in samples]
+    scores = [score for _, score, *_ in samples]
+    return subset_accuracy("bon", k, [0] * len(samples), right, scores)
 
 
 def test_beam_against_best_of_n_at_equal_tokens_on_long_chains(searched):
