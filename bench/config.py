@@ -117,6 +117,9 @@ class EngineConfig:
     # blocks recompute less of each answer continuation. None: vLLM's default.
     block_size: int | None = None
     env: dict[str, str] = field(default_factory=dict)  # set before the engine starts
+    # vllm: build the engine inside this process instead of vLLM's engine-core
+    # and worker processes (bench/engines/vllm_process.py): a quarter of the start-up.
+    in_process: bool = False
     delay_s: float = 0.0  # fake engine: simulated latency per finished request
     script: str = "default"  # fake engine: what it writes (FAKE_SCRIPTS)
     # vllm, several GPUs: tensor/pipeline parallel inside one engine; data

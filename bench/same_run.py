@@ -30,6 +30,10 @@ NOT_IN_IDENTITY = {
     ("report",),
     ("plots",),
     ("engine", "delay_s"),
+    # Where vLLM's engine runs (this process or its own): the same model, seed
+    # and sampler. Samples are not bit-equal across the two, but in its own
+    # processes the CPU build's batches follow timing, so they never were.
+    ("engine", "in_process"),
     # Read only by a reward model, whose settings (this one among them) enter
     # the identity as the config's `verifier` when one is used.
     ("model", "step_delimiter"),

@@ -30,6 +30,7 @@ from bench import models
 from bench.config import ConfigError, EngineConfig, VerifierConfig
 from bench.engines.reward_inputs import RewardInput, label_ids, reward_input, tag_id
 from bench.engines.vllm import engine_environment
+from bench.engines.vllm_process import placement, released, runs_here
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,12 @@ class VLLMRewardEngine:
             started = time.perf_counter()
             # The CPU build sizes its KV cache from the environment when the
             # engine starts: the verifier's own, not the policy's.
-            with _environment(VLLM_CPU_KVCACHE_SPACE=str(self.verifier.kv_cache_space_gib)):
-                self._llm = LLM(**options)
+            kv_space = str(self.verifier.kv_cache_space_gib)
+            with (
+                _environment(VLLM_CPU_KVCACHE_SPACE=kv_space),
+                placement(self.engine_cfg, self) as where,
+            ):
+                self._llm = LLM(**options, **where)
             self.start_seconds = time.perf_counter() - started
         return self._llm
 
@@ -126,6 +131,7 @@ class VLLMRewardEngine:
             "step_tag_id": self.step_tag_id,
             "label_token_ids": self.label_token_ids,
             "dtype": self.verifier.dtype,
+            "in_process": runs_here(self),
             "start_seconds": self.start_seconds,
             "busy_seconds": round(self.busy_seconds, 3),
         }
@@ -135,6 +141,7 @@ class VLLMRewardEngine:
             with contextlib.suppress(Exception):
                 self._llm.llm_engine.engine_core.shutdown()
             self._llm = None
+            released(self)
 
 
 def _good_scores(

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from bench import models
 from bench.config import ConfigError, EngineConfig, ModelConfig
 from bench.engines.base import generate_all
+from bench.engines.vllm_process import placement, released
 from bench.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,8 @@ class VLLMEngine:
                 options["gpu_memory_utilization"] = self.cfg.gpu_memory_utilization
             if self.native_budget:
                 options["reasoning_config"] = self._reasoning_config()
-            self._llm = LLM(**options)
+            with placement(self.cfg, self) as where:
+                self._llm = LLM(**options, **where)
             self.start_seconds = time.perf_counter() - started
         return self._llm
 
@@ -240,6 +242,7 @@ class VLLMEngine:
             except Exception as exc:  # shutting down must never mask the run's own outcome
                 log.warning("vLLM engine shutdown: %s", exc)
             self._llm = None
+            released(self)
 
 
 def token_certainty(logprobs: Any) -> tuple[float, ...] | None:
