@@ -43,19 +43,29 @@ ifeq ($(EXTRA),cpu)
 endif
 	touch $(STAMP)
 
-# The main job: two real models on the same chain problems, six budgets each
-# (0: no thinking), then a cost-adjusted comparison: the reference reasoner
-# (models/reasoner) whose accuracy rises with thinking, beside SmolLM2-135M,
-# which does not; and the reasoner's non-thinking mode, which must agree with
-# its budget 0 (the comparison's non_thinking table).
+# The main job, on the same 60 chain problems with the reference models:
+# - thinking longer: the reference reasoner (models/reasoner), whose accuracy
+#   rises with thinking, at six budgets (0: no thinking), beside SmolLM2-135M,
+#   which does not, and the reasoner's non-thinking mode, which must agree
+#   with its budget 0 (the comparison's non_thinking table);
+# - sampling more and verifying: the slipping policy (models/slipper), 8
+#   samples a problem at four budgets, each scored by the reference PRM
+#   (majority, best-of-k and weighted votes for k = 1..8);
+# - searching: beam search with the same PRM, n = 8, width 2;
+# then one cost-adjusted comparison of all of them, with every dial on one
+# axis of total tokens per problem (policy + verifier) in its terminal table.
 # Fixed run names: a second `make run` resumes and generates nothing.
-# Each sweep's own table is left to the comparison, which shows both.
+# Each sweep's own table is left to the comparison, which shows them all.
 RUN_SWEEP := suite=chain budget=chain summary=false $(ARGS)
+DIALS := model=slipper strategy.verifier=reference-prm strategy.n=8
+RUNS := default-reasoner default-reasoner-nothink default-smollm2 default-slipper-bon default-slipper-beam
 run: setup
 	@$(BIN)/bench sweep model=reasoner run_name=default-reasoner $(RUN_SWEEP)
 	@$(BIN)/bench sweep model=reasoner model.thinking=false run_name=default-reasoner-nothink $(RUN_SWEEP) budget.tokens=[0]
 	@$(BIN)/bench sweep model=smollm2-135m run_name=default-smollm2 $(RUN_SWEEP)
-	@$(BIN)/bench compare results/default-reasoner results/default-reasoner-nothink results/default-smollm2 --out results/default-compare
+	@$(BIN)/bench sweep $(DIALS) strategy=bon run_name=default-slipper-bon $(RUN_SWEEP) budget.tokens=[16,32,64,128]
+	@$(BIN)/bench sweep $(DIALS) strategy=beam strategy.beam_width=2 run_name=default-slipper-beam $(RUN_SWEEP) budget.tokens=[128]
+	@$(BIN)/bench compare $(addprefix results/,$(RUNS)) --out results/default-compare
 
 test: setup
 	$(BIN)/pytest -q $(ARGS)

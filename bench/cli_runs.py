@@ -120,10 +120,13 @@ def compare(args) -> int:
         )
     except (PricingError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    from bench.report.summary import LEGEND, format_table, summary_rows
+    from bench.report.summary import LEGEND, format_table, matched_compute_text, summary_rows
 
     rows = [row for run_dir in run_dirs for row in summary_rows(run_dir)]
     print(format_table(rows, legend=False))
+    dials = matched_compute_text(out / "matched_compute.csv")
+    if dials:
+        print(dials)
     print(f"compared {len(run_dirs)} runs: {out / 'index.html'} ({len(files)} files); {LEGEND}")
     return 0
 

@@ -12,6 +12,7 @@ search's kept paths are no search of their own and get no row.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from bench.analysis.cost import policy_generated, verifier_read
@@ -99,3 +100,48 @@ def _voted(group: pd.DataFrame, by: tuple[str, ...], search: bool) -> pd.DataFra
         table = table[table["method"].isin(("bon", "wbon"))]
         table = table[table["k"] == table.groupby(keys)["k"].transform("max")]
     return table
+
+
+# Which dial of test-time compute a strategies_table row turns.
+DIALS = ("think longer", "sample more", "verify", "search")
+
+
+def dial(strategy: str, method: str, k: int) -> str:
+    if strategy in ("beam", "dvts"):
+        return "search"
+    if k == 1 or method == "pass":  # one chain per problem: only its budget moved
+        return "think longer"
+    return "sample more" if method == "maj" else "verify"
+
+
+def matched_compute(compared: pd.DataFrame, columns: int = 8) -> pd.DataFrame:
+    """The dials side by side at equal compute: per model x task x dial, the
+    best accuracy any of its points reaches within each total-token level
+    (policy + verifier tokens per problem; levels a power of 2 apart, or 4
+    where the range is wide). Empty where a dial has no point that cheap."""
+    if compared.empty:
+        return pd.DataFrame()
+    points = compared.assign(
+        dial=[
+            dial(str(s), str(m), int(k))
+            for s, m, k in zip(compared["strategy"], compared["method"], compared["k"], strict=True)
+        ]
+    )
+    cost = points["total_tokens_per_problem"].astype(float)
+    low = max(1, int(np.ceil(np.log2(max(cost.min(), 1.0)))))
+    high = max(low, int(np.ceil(np.log2(max(cost.max(), 1.0)))))
+    step = max(1, int(np.ceil((high - low + 1) / columns)))
+    # From the cheapest point up, so it has a level; the last reaches the dearest.
+    levels = [2 ** (low + i * step) for i in range(-(-(high - low) // step) + 1)]
+    rows = []
+    for (model, task, name), group in points.groupby(["model", "task", "dial"], sort=False):
+        row: dict = {"model": model, "task": task, "dial": name}
+        for level in levels:
+            within = group[group["total_tokens_per_problem"] <= level]
+            row[f"<={level}"] = float(within["accuracy"].max()) if len(within) else np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    order = {name: i for i, name in enumerate(DIALS)}
+    return table.sort_values(
+        ["model", "task", "dial"], key=lambda c: c.map(order) if c.name == "dial" else c
+    ).reset_index(drop=True)

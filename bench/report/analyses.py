@@ -29,7 +29,7 @@ from bench.analysis.grading_status import status_counts
 from bench.analysis.modes import non_thinking_agreement
 from bench.analysis.published import published_check
 from bench.analysis.seeds import seed_variance
-from bench.analysis.strategies import is_search, strategies_table
+from bench.analysis.strategies import is_search, matched_compute, strategies_table
 from bench.analysis.truncation import cut_vs_finished, truncation_policies
 from bench.analysis.verifiers import verifiers_table
 from bench.report import plots
@@ -155,6 +155,14 @@ def _strategy_tables(records: pd.DataFrame, tables: list[Table], figures: list[F
             "Thinking longer, sampling more, verifying and searching: accuracy and total "
             "tokens per problem (policy + verifier), every strategy's answer",
             compared,
+        )
+    )
+    tables.append(
+        (
+            "matched_compute",
+            "The dials at equal compute: the best accuracy each reaches within a total of "
+            "so many tokens per problem (policy + verifier); empty: nothing that cheap",
+            matched_compute(compared),
         )
     )
     if "difficulty" in records and records["difficulty"].fillna("").ne("").any():

@@ -85,6 +85,27 @@ def format_table(rows: list[dict[str, Any]], title: str = "", legend: bool = Tru
     return "\n".join(([title] if title else []) + text + ([LEGEND] if legend else []))
 
 
+def matched_compute_text(path: Path) -> str:
+    """The report's matched_compute table (when it has one) as plain text: each
+    dial's best accuracy within each total-token level; "" when absent."""
+    path = Path(path)
+    if not path.is_file():
+        return ""
+    table = pd.read_csv(path)
+    if table.empty:
+        return ""
+    levels = [c for c in table.columns if c.startswith("<=")]
+    rows = [
+        [str(r["model"]), str(r["task"]), str(r["dial"])]
+        + [f"{r[c]:.3f}" if pd.notna(r[c]) else "-" for c in levels]
+        for _, r in table.iterrows()
+    ]
+    title = (
+        "the dials at equal compute: best accuracy within N tokens per problem (policy + verifier)"
+    )
+    return "\n".join([title, *aligned(["model", "task", "dial", *levels], rows)])
+
+
 def aligned(headers: list[str], rows: list[list[str]]) -> list[str]:
     """Plain-text columns, left-aligned, two spaces apart: header line first."""
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
