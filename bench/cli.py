@@ -10,6 +10,9 @@ bench compare RUN_DIR... [--out DIR] [--pricing NAME]
 bench route RUN_DIR... [--out DIR] [--pricing NAME] [--splits N]
                                    routing policies (single, oracle, difficulty, cascades)
                                    scored on held-out problems -> routing.csv, .png, .md
+bench view RUN_DIR... [--port N] [--host H] [--export DIR]
+                                   every attempt in a browser: where each budget cut the
+                                   thinking, the answers, verdicts and why (127.0.0.1:8765)
 bench grade RUN_DIR...             re-grade stored generations (after a grader fix), then report
 bench merge RUN_DIR... --into DIR  join the shard runs of one sweep (shard=i/n) into one run
 bench repair RUN_DIR...            set damaged files aside (RUN/damaged/); a re-run regenerates them
@@ -50,6 +53,13 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UsageError(f"{self.prog}: {message}; see {self.prog} --help")
+
+
+VIEW_FLAGS = (
+    ("--port", {"type": int, "default": 8765, "help": "default 8765; 0: any free port"}),
+    ("--host", {"default": "127.0.0.1", "help": "default 127.0.0.1 (this machine only)"}),
+    ("--export", {"metavar": "DIR", "help": "write a static copy to DIR instead of serving"}),
+)
 
 
 def build_parser() -> Parser:
@@ -106,6 +116,7 @@ def build_parser() -> Parser:
         pricing,
         ("--splits", {"type": int, "default": 20, "help": "held-out splits (default 20)"}),
     )
+    runs_command("view", "look at every attempt in a browser (or --export DIR)", *VIEW_FLAGS)
     runs_command("merge", "join shard runs into one", ("--into", {"required": True}))
     runs_command("repair", "set damaged files aside")
     listing = commands.add_parser("runs", help="the stored runs, one line each")
@@ -177,6 +188,10 @@ def _run(argv: list[str]) -> int:
         from bench import perf
 
         return perf.run(args)
+    if args.command == "view":
+        from bench.view import view
+
+        return view(args)
     from bench import cli_runs
 
     if args.command in ("report", "grade"):

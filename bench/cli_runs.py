@@ -110,6 +110,7 @@ def compare(args) -> int:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or Path("results") / f"compare-{stamp}")
     names = " vs ".join(d.name for d in run_dirs)
+    viewed = _export_view(run_dirs, out, sum(len(f) for f in frames))
     try:
         files = _page(
             out,
@@ -128,7 +129,23 @@ def compare(args) -> int:
     if dials:
         print(dials)
     print(f"compared {len(run_dirs)} runs: {out / 'index.html'} ({len(files)} files); {LEGEND}")
+    where = f" (a static copy: {viewed})" if viewed else ""
+    print(f"every chain, answer and verdict: bench view {' '.join(map(str, run_dirs))}{where}")
     return 0
+
+
+# The comparison exports the chain view beside its page up to this many
+# attempts (about 10 s on 2 cores); larger runs are served by `bench view`.
+EXPORT_ATTEMPTS = 20_000
+
+
+def _export_view(run_dirs: list[Path], out: Path, attempts: int) -> Path | None:
+    if attempts > EXPORT_ATTEMPTS:
+        return None
+    from bench.view.data import RunView
+    from bench.view.export import export
+
+    return export([RunView(d) for d in run_dirs], out / "view", progress=False)
 
 
 def route(args) -> int:

@@ -15,7 +15,9 @@ Checking benchmarks (bench/perf_checks.py) need the offline data sets
 (--data, default $THINKBENCH_DATA: a folder with <set>/test.jsonl).
 `--only` picks benchmarks: engine, served, math, code, analysis, grading,
 verifier (bench/perf_verifier.py: verifier_overhead_ratio, goal <= 1.10),
-search (bench/perf_search.py: search_overhead_ratio, goal <= 1.15).
+search (bench/perf_search.py: search_overhead_ratio, goal <= 1.15),
+view (bench/perf_view.py: `bench view` on a generated 20,000-attempt run:
+view_overview_seconds <= 2, view_problem_seconds <= 0.5, peak memory).
 
   served_overhead_ratio  the same reuse sweep through engine=openai against a
                          local `vllm serve` (same model and engine settings)
@@ -53,7 +55,9 @@ if TYPE_CHECKING:
     from bench.config import Config
 
 
-BENCHMARKS = {"engine", "served", "math", "code", "analysis", "grading", "verifier", "search"}
+BENCHMARKS = {
+    *("engine", "served", "math", "code", "analysis", "grading", "verifier", "search", "view"),
+}
 
 
 class RecordingEngine:
@@ -357,6 +361,11 @@ def run(args: argparse.Namespace) -> int:
 
         print("beam search against the engine calls it makes (slipper, reference PRM):", flush=True)
         result.update(search_overhead(args.overrides))
+    if "view" in chosen:
+        from bench.perf_view import view_scale
+
+        print("bench view on a generated run (20,000 attempts, 8,000-token chains):", flush=True)
+        result.update(view_scale())
     if "analysis" in chosen:
         from bench.perf_checks import analysis_seconds
 

@@ -205,6 +205,14 @@ def test_compare_merges_runs_into_one_report(two_runs, tmp_path):
     assert set(paired["matched"]) == {"budget", "cost"} or set(paired["matched"]) == {"budget"}
     cost = pd.read_csv(out / "cost.csv")
     assert set(cost["strategy"]) == {"single", "wait"}
+    # The chains of both runs, exported beside the page and linked from it;
+    # the last line names the command that serves them.
+    assert (out / "view" / "index.html").is_file()
+    assert len(list((out / "view" / "data" / "p" / "1").glob("*.js"))) == 9
+    assert "href='view/index.html'" in (out / "index.html").read_text()
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("every chain, answer and verdict: bench view ")
+    assert str(two_runs / "plain") in last and str(out / "view" / "index.html") in last
 
 
 def test_partial_runs_are_reported_as_partial(two_runs):

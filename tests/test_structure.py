@@ -26,8 +26,10 @@ LAYERS = [
     "bench.strategies",  # plugins over the engines
     "bench.configure bench.prompts",  # compose + check; problems to prompts
     "bench.report",
+    "bench.view",  # reads run folders, shapes and serves the pages
     "bench.verification bench.runner bench.sweep_end",
     "bench.perf bench.perf_checks bench.perf_grading bench.perf_verifier bench.perf_search "
+    "bench.perf_view "
     "bench.cli_errors bench.cli_runs bench.cli_sweep bench.cli",
 ]
 

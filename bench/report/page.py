@@ -289,6 +289,7 @@ def _html(report: Report, tables, figures) -> str:
             "problems it has.</p>"
         )
     parts.append("</div>")
+    parts.append(_chains_line(report))
     for run in report.runs:
         rows = "".join(
             f"<tr><th>{html.escape(k)}</th><td style='text-align:left'><code>{html.escape(v)}"
@@ -314,6 +315,16 @@ def _html(report: Report, tables, figures) -> str:
     prices = html.escape(str(report.pricing))
     parts.append(f"<h2>Prices used</h2><p><code>{prices}</code></p></body></html>")
     return "\n".join(parts)
+
+
+def _chains_line(report: Report) -> str:
+    """Where to read the chains: the static view beside this page when one was
+    exported there (`bench compare` does), and the command that serves it."""
+    command = "bench view " + " ".join(str(run.run_dir) for run in report.runs)
+    link = ""
+    if (Path(report.out_dir) / "view" / "index.html").is_file():
+        link = "<a href='view/index.html'>Every chain, answer and verdict</a> (static view); or "
+    return f"<p>{link}<code>{html.escape(command)}</code> serves them on this machine.</p>"
 
 
 def _markdown(report: Report, tables, figures) -> str:
