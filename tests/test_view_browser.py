@@ -11,11 +11,11 @@ import shutil
 import threading
 
 import pytest
+from test_view import HOSTILE, _known_run
 
 from bench.view.data import RunView
 from bench.view.export import export
 from bench.view.server import make_server
-from tests.test_view import HOSTILE, _known_run
 
 playwright = pytest.importorskip("playwright.sync_api", reason="make setup installs playwright")
 pytestmark = pytest.mark.slow
