@@ -267,6 +267,17 @@ def test_the_server_serves_nothing_else(served, path):
     assert b"passwd" not in body and b"root:" not in body
 
 
+@pytest.mark.parametrize(
+    ("host", "port"), [("127.0.0.1", -1), ("127.0.0.1", 70000), ("192.0.2.1", 0)]
+)
+def test_a_place_that_cannot_be_listened_on_is_one_line(known, host, port):
+    with pytest.raises(UsageError) as caught:
+        make_server([known], host, port)
+    assert "\n" not in str(caught.value) and (
+        "port" in str(caught.value) or host in str(caught.value)
+    )
+
+
 def test_a_port_in_use_is_one_line(known):
     first = make_server([known], "127.0.0.1", 0)
     try:

@@ -127,6 +127,8 @@ def _handler(viewer: Viewer) -> type[BaseHTTPRequestHandler]:
 
 def make_server(runs: list[RunView], host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """The server, bound; port 0 takes a free one. A port in use is one line."""
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a port; give 1..65535, or 0 for any free one")
     try:
         server = ThreadingHTTPServer((host, port), _handler(Viewer(runs)))
     except OSError as exc:
