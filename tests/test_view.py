@@ -174,6 +174,26 @@ def test_the_view_follows_a_run_while_it_is_written(tmp_path):
     ]  # from the verdicts so far: the sweep has not written scaling.csv
 
 
+def test_an_empty_run_and_a_damaged_part(tmp_path):
+    folder = tmp_path / "fresh"
+    RunStore(folder)
+    write_json_atomic({"status": "running", "config": {}}, folder / "manifest.json")
+    run = RunView(folder)
+    assert problem_list(run) == [] and run.describe()["scaling"] == []
+    assert run.describe()["attempts"] == 0
+    _known_run(folder)  # three parts, one problem each
+    parts = sorted((folder / "generations").glob("part-*.parquet"))
+    parts[1].write_bytes(b"PAR1 cut off")
+    (folder / "grades" / "part-99999.parquet").write_bytes(b"")
+    run = RunView(folder)
+    rows = problem_list(run)
+    assert len(rows) == 2  # the readable two; the damaged one is named, not fatal
+    damaged = run.describe()["damaged"]
+    assert set(damaged) == {f"generations/{parts[1].name}", "grades/part-99999.parquet"}
+    assert all(damaged.values())
+    assert problem_page(run, rows[0]["id"])["chains"]
+
+
 def test_a_problem_reads_only_the_parts_that_hold_it(known, monkeypatch):
     import pyarrow.parquet as pq
 

@@ -20,7 +20,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from bench.errors import UsageError
-from bench.store import GENERATIONS, GRADES, MANIFEST, VERIFICATIONS, read_manifest, read_part
+from bench.store import (
+    GENERATIONS,
+    GRADES,
+    MANIFEST,
+    VERIFICATIONS,
+    DamagedRunError,
+    read_manifest,
+    read_part,
+)
 
 # The light columns the overview needs; the text is read per problem.
 LIGHT = [
@@ -79,6 +87,7 @@ class RunView:
         self._index = pd.DataFrame()
         self._where: dict[str, list[Path]] = {}  # problem id -> generation parts holding it
         self._questions: dict[str, str] | None = None
+        self.damaged: dict[str, str] = {}  # part -> why it could not be read
 
     # -- what the run is ---------------------------------------------------
     @property
@@ -102,6 +111,7 @@ class RunView:
             "attempts": len(index),
             "scaling": self.scaling(),
             "step_delimiter": (cfg.get("model") or {}).get("step_delimiter"),
+            "damaged": dict(self.damaged),
         }
 
     def scaling(self) -> list[dict[str, Any]]:
@@ -119,7 +129,9 @@ class RunView:
             ]
             return _clean(table[keep].to_dict("records"))
         index = self.index()
-        graded = index[index["correct"].notna()] if "correct" in index else index.iloc[:0]
+        if index.empty:
+            return []
+        graded = index[index["correct"].notna()]
         rows = []
         for (strategy, budget), group in graded.groupby(["strategy", "budget"], sort=True):
             rows.append(
@@ -153,20 +165,41 @@ class RunView:
                 self._signature = signature
             return self._index
 
+    def _light(self, path: Path, wanted: list[str]) -> pd.DataFrame:
+        """A part's light columns; a damaged part is left out and named (the
+        viewer shows what can be read; `bench repair` sets the rest aside)."""
+        try:
+            return _read(path, wanted)
+        except (DamagedRunError, OSError, ValueError) as exc:
+            self.damaged[str(path.relative_to(self.run_dir))] = getattr(exc, "reason", str(exc))
+            return pd.DataFrame()
+
+    def _readable(self, kind: str) -> list[Path]:
+        return [
+            p
+            for p in _parts(self.run_dir, kind)
+            if str(p.relative_to(self.run_dir)) not in self.damaged
+        ]
+
     def _build(self) -> tuple[pd.DataFrame, dict[str, list[Path]]]:
         frames, where = [], {}
+        self.damaged = {}
         for path in _parts(self.run_dir, GENERATIONS):
-            part = _read(path, LIGHT)
+            part = self._light(path, LIGHT)
+            if part.empty:
+                continue
             frames.append(part)
             for pid in part["problem_id"].unique():
                 where.setdefault(str(pid), []).append(path)
         index = _latest(frames)
         if index.empty:
             return index, where
-        grades = _latest([_read(p, GRADE_LIGHT) for p in _parts(self.run_dir, GRADES)])
+        grades = _latest([self._light(p, GRADE_LIGHT) for p in _parts(self.run_dir, GRADES)])
         if not grades.empty:
             index = index.merge(grades, on="key", how="left")
-        scored = _latest([_read(p, VERIFY_LIGHT) for p in _parts(self.run_dir, VERIFICATIONS)])
+        scored = _latest(
+            [self._light(p, VERIFY_LIGHT) for p in _parts(self.run_dir, VERIFICATIONS)]
+        )
         if not scored.empty:
             mapped = index["key"].map(scored.set_index("key")["verifier_score"])
             index["verifier_score"] = mapped.where(mapped.notna(), index.get("verifier_score"))
@@ -232,7 +265,7 @@ class RunView:
         """A reward model's scores (per step too) in place of the generation's own."""
         keys = set(rows["key"])
         frames = []
-        for path in _parts(self.run_dir, VERIFICATIONS):
+        for path in self._readable(VERIFICATIONS):
             names = pq.read_schema(path).names
             frames.append(
                 pq.read_table(path, columns=names, filters=[("key", "in", keys)]).to_pandas()
@@ -250,7 +283,7 @@ class RunView:
     def _grade_details(self, keys: set[str]) -> dict[str, Any]:
         """The grader's detail (the sandbox's output) for these attempts."""
         found: dict[str, Any] = {}
-        for path in _parts(self.run_dir, GRADES):
+        for path in self._readable(GRADES):
             if "detail" not in pq.read_schema(path).names:
                 continue
             part = pq.read_table(path, columns=["key", "detail"], filters=[("key", "in", keys)])

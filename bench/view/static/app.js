@@ -192,7 +192,10 @@ function scalingBlock() {
     el("td", {}, r.name), el("td", {}, r.model), el("td", {}, s.strategy), el("td", {}, s.budget),
     el("td", {}, fmt(s.accuracy)), el("td", {}, s.ci_low === undefined ? "–" : fmt(s.ci_low, 2) + "–" + fmt(s.ci_high, 2)),
     el("td", {}, s.n)))));
-  return el("div", {}, curve(), table);
+  const damaged = runs.filter((r) => r.damaged && Object.keys(r.damaged).length).map((r) =>
+    el("p", { class: "wrong damaged" }, r.name + ": left out what cannot be read (" +
+      Object.entries(r.damaged).map(([part, why]) => part + ": " + why).join("; ") + "); bench repair " + r.name + " sets it aside"));
+  return el("div", {}, damaged, curve(), table);
 }
 
 function curve() {
