@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from test_view import HOSTILE, _known_run
@@ -23,14 +24,22 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (make setup installs it)")
-    with playwright.sync_playwright() as p:
-        # --no-sandbox: as root (CI) chromium refuses its own sandbox.
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
+    # The browser's profile, caches and settings go to the test's folder, not ~ or /tmp.
+    home = tmp_path_factory.mktemp("browser-home")
+    places = {"HOME": home, "TMPDIR": home, "XDG_CACHE_HOME": home / "cache"}
+    places |= {"XDG_CONFIG_HOME": home / "config", "XDG_RUNTIME_DIR": home / "run"}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in places.items():
+            Path(value).mkdir(exist_ok=True)
+            patch.setenv(key, str(value))
+        with playwright.sync_playwright() as p:
+            # --no-sandbox: as root (CI) chromium refuses its own sandbox.
+            launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            yield launched
+            launched.close()
 
 
 @pytest.fixture
