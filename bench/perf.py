@@ -322,9 +322,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results/perf/latest.json")
     parser.add_argument(
         "--only",
-        default="engine,served,math,code,analysis,grading,verifier,search",
+        default="engine,served,math,code,analysis,grading,verifier,search,view",
         help="comma-separated benchmarks (engine, served, math, code, analysis, grading, "
-        "verifier, search); default: all",
+        "verifier, search, view); default: all",
     )
     parser.add_argument(
         "--data",
