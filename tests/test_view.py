@@ -194,6 +194,17 @@ def test_an_empty_run_and_a_damaged_part(tmp_path):
     assert problem_page(run, rows[0]["id"])["chains"]
 
 
+def test_a_damaged_manifest_or_scaling_table_still_shows_the_attempts(tmp_path):
+    folder = _known_run(tmp_path / "run")
+    (folder / "scaling.csv").write_text('budget,accuracy\n8,"0.5\n')  # cut off mid-row
+    assert [r["budget"] for r in RunView(folder).describe()["scaling"]] == [8, 32, 128]
+    (folder / "manifest.json").write_text('{"status": "compl')
+    run = RunView(folder)
+    described = run.describe()
+    assert described["attempts"] == 9 and "manifest.json" in described["damaged"]
+    assert len(problem_list(run)) == 3
+
+
 def test_a_problem_reads_only_the_parts_that_hold_it(known, monkeypatch):
     import pyarrow.parquet as pq
 

@@ -92,7 +92,11 @@ class RunView:
     # -- what the run is ---------------------------------------------------
     @property
     def manifest(self) -> dict[str, Any]:
-        return read_manifest(self.run_dir) or {}
+        try:
+            return read_manifest(self.run_dir) or {}
+        except DamagedRunError as exc:  # the parts can still be shown
+            self.damaged[MANIFEST] = exc.reason
+            return {}
 
     def describe(self) -> dict[str, Any]:
         manifest = self.manifest
@@ -119,7 +123,13 @@ class RunView:
         else the stored verdicts so far (single samples; no interval yet)."""
         path = self.run_dir / "scaling.csv"
         if path.is_file() and self.manifest.get("status") == "complete":
-            table = pd.read_csv(path)
+            try:
+                table = pd.read_csv(path)
+            except (OSError, ValueError):  # cut off or not a table: count the verdicts instead
+                table = pd.DataFrame()
+        else:
+            table = pd.DataFrame()
+        if not table.empty and {"budget", "accuracy"} <= set(table.columns):
             if "method" in table:
                 table = table[table["method"] == "sample"]
             keep = [
@@ -183,7 +193,7 @@ class RunView:
 
     def _build(self) -> tuple[pd.DataFrame, dict[str, list[Path]]]:
         frames, where = [], {}
-        self.damaged = {}
+        self.damaged = {k: v for k, v in self.damaged.items() if k == MANIFEST}
         for path in _parts(self.run_dir, GENERATIONS):
             part = self._light(path, LIGHT)
             if part.empty:
