@@ -82,14 +82,14 @@ lint: setup
 perf: setup
 	$(BIN)/bench perf $(ARGS)
 
-# The published example (results/example/): `make run`'s comparison of the
-# two models, with the reasoner's own report and routing analysis.
+# The published example (results/example/): `make run`'s comparison of every
+# dial (its chain view in view/), with the reasoner's own report and routing analysis.
 example: run
 	$(BIN)/bench route results/default-reasoner
 	$(BIN)/bench report results/default-reasoner
 	rm -rf results/example
 	mkdir -p results/example/reasoner
-	cp results/default-compare/* results/example/
+	cp -r results/default-compare/* results/example/
 	cp results/default-reasoner/report/* results/example/reasoner/
 	rm -f results/example/*.svg results/example/reasoner/*.svg
 
