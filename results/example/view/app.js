@@ -62,6 +62,8 @@ function el(tag, attrs, ...children) {
   }
   return node;
 }
+// Runs are lettered A, B, … in column heads, where their names would not fit.
+const letter = (i) => (i < 26 ? String.fromCharCode(65 + i) : "R" + (i + 1));
 const fmt = (x, d = 3) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
 
 // -- routes: #/?filters and #/p/<run-independent id>?b=<budget> ---------------
@@ -159,7 +161,7 @@ function filtersForm(p) {
     difficulties.add(r.difficulty);
     Object.values(r.budgets).forEach((b) => b.status.forEach((s) => statuses.add(s)));
   }));
-  const runOpts = [["", "—"], ...runs.map((r, i) => [i, r.name])];
+  const runOpts = [["", "—"], ...runs.map((r, i) => [i, letter(i) + " " + r.name])];
   const form = el("form", { class: "filters", id: "filters" },
     el("label", {}, "search", el("input", { name: "q", id: "q", value: p.get("q") || "", placeholder: "problem, answer, gold" })),
     el("label", {}, "budget", select([["", "any"], ...budgets.map((b) => [b, b])], p.get("budget"), "budget")),
@@ -219,7 +221,7 @@ function curve() {
     path.setAttribute("points", pts.map((s) => x(s.budget) + "," + y(s.accuracy)).join(" "));
     path.setAttribute("fill", "none"); path.setAttribute("stroke", colors[i % colors.length]); path.setAttribute("stroke-width", 2);
     svg.appendChild(path);
-    label(W - pad - 120, pad + 12 * i, r.name).setAttribute("fill", colors[i % colors.length]);
+    label(W - pad - 150, pad + 12 * i, letter(i) + " " + r.name).style.fill = colors[i % colors.length];
   });
   return svg;
 }
@@ -238,7 +240,7 @@ function drawList(p) {
   visible = entries.map(([id]) => id);
   selected = Math.min(selected, Math.max(visible.length - 1, 0));
   const head = el("tr", {}, el("th", {}, "problem"), el("th", {}, "difficulty"), el("th", {}, "gold"),
-    runs.map((r) => budgets.map((b) => el("th", { title: r.name }, (runs.length > 1 ? r.name + " " : "") + b))),
+    runs.map((r, i) => budgets.map((b) => el("th", { title: r.name + ", budget " + b }, (runs.length > 1 ? letter(i) + " " : "") + b))),
     el("th", {}, "flips"), el("th", {}, "first stable"), el("th", {}, "tokens"));
   const table = el("table", { id: "problems" }, head);
   entries.forEach(([id, perRun], n) => {
@@ -329,7 +331,7 @@ function problemView(id, p) {
       el("h3", {}, "question"), el("pre", { id: "question" }, first.question || "(the suite's data is not on this machine)"),
       el("p", {}, "gold: ", el("b", { id: "gold" }, first.gold)));
     const cols = el("div", { class: "runs" }, pages.map((page, i) => {
-      const sec = el("section", {}, el("h3", {}, runs[i].name + " (" + runs[i].model + ", " + runs[i].strategy + ")"));
+      const sec = el("section", {}, el("h3", {}, (runs.length > 1 ? letter(i) + " " : "") + runs[i].name + " (" + runs[i].model + ", " + runs[i].strategy + ")"));
       if (!page || page.error) { sec.appendChild(el("p", { class: "muted" }, page ? page.error : "not in this run")); return sec; }
       page.chains.forEach((chain) => {
         const box = el("div", { class: "chain" }, el("h4", {}, "sample " + chain.sample + (chain.repeat ? " repeat " + chain.repeat : "") + " · " + chain.strategy));
@@ -375,7 +377,7 @@ function render() {
 
 getRuns().then((found) => {
   runs = found;
-  document.getElementById("runs").replaceChildren(...runs.map((r) => el("span", { class: "chip" }, r.name + " · " + r.model + " · " + r.strategy + (r.status && r.status !== "complete" ? " · " + r.status : ""))));
+  document.getElementById("runs").replaceChildren(...runs.map((r, i) => el("span", { class: "chip" }, (runs.length > 1 ? letter(i) + " " : "") + r.name + " · " + r.model + " · " + r.strategy + (r.status && r.status !== "complete" ? " · " + r.status : ""))));
   return Promise.all(runs.map((_, i) => getList(i)));
 }).then((found) => {
   lists = found;
