@@ -23,12 +23,16 @@ def nobody_holds_it(monkeypatch):
     monkeypatch.delenv(VAR, raising=False)
 
 
+class Engine:  # what holds the slot: any object that can be weakly referenced
+    pass
+
+
 def _cfg(**kw) -> EngineConfig:
     return EngineConfig(kind="vllm", device="cpu", **{"in_process": True, **kw})
 
 
 def test_the_first_engine_runs_here_and_the_environment_is_put_back():
-    policy = object()
+    policy = Engine()
     with placement(_cfg(), policy) as where:
         assert where == {"distributed_executor_backend": "uni"}
         assert os.environ[VAR] == "0"
@@ -38,7 +42,7 @@ def test_the_first_engine_runs_here_and_the_environment_is_put_back():
 
 
 def test_a_second_engine_beside_it_gets_its_own_processes():
-    policy, verifier = object(), object()
+    policy, verifier = Engine(), Engine()
     with placement(_cfg(), policy):
         pass
     with placement(_cfg(), verifier) as where:
@@ -48,7 +52,7 @@ def test_a_second_engine_beside_it_gets_its_own_processes():
     released(verifier)  # the other one's release frees nothing
     assert runs_here(policy)
     released(policy)
-    later = object()
+    later = Engine()
     with placement(_cfg(), later) as where:  # freed: the next one runs here
         assert where == {"distributed_executor_backend": "uni"}
     assert runs_here(later)
@@ -64,7 +68,7 @@ def test_a_second_engine_beside_it_gets_its_own_processes():
     ids=["not asked", "tensor parallel", "pipeline parallel"],
 )
 def test_engines_that_cannot_or_need_not_run_here(cfg):
-    owner = object()
+    owner = Engine()
     with placement(cfg, owner) as where:
         assert where == {} and os.environ[VAR] == "1"
     assert not runs_here(owner)
@@ -72,12 +76,25 @@ def test_engines_that_cannot_or_need_not_run_here(cfg):
 
 def test_a_failed_start_holds_nothing_and_restores_the_users_setting(monkeypatch):
     monkeypatch.setenv(VAR, "0")  # the user's own, kept for what starts later
-    owner = object()
+    owner = Engine()
     with pytest.raises(RuntimeError), placement(_cfg(), owner):
         raise RuntimeError("the engine did not start")
     assert not runs_here(owner)
     assert os.environ[VAR] == "0"
-    with placement(_cfg(), object()) as where:  # still free
+    with placement(_cfg(), Engine()) as where:  # still free
+        assert where == {"distributed_executor_backend": "uni"}
+
+
+def test_an_engine_dropped_without_close_frees_the_slot():
+    import gc
+
+    forgotten = Engine()
+    with placement(_cfg(), forgotten):
+        pass
+    assert runs_here(forgotten)
+    del forgotten
+    gc.collect()
+    with placement(_cfg(), Engine()) as where:  # nothing keeps the dropped one alive
         assert where == {"distributed_executor_backend": "uni"}
 
 
@@ -86,9 +103,9 @@ def test_vllms_cached_environment_is_read_afresh_for_the_next_engine():
 
     envs.enable_envs_cache()  # what an in-process engine core does as it starts
     try:
-        with placement(_cfg(in_process=False), object()):
+        with placement(_cfg(in_process=False), Engine()):
             assert envs.VLLM_ENABLE_V1_MULTIPROCESSING is True
-        with placement(_cfg(), object()):
+        with placement(_cfg(), Engine()):
             assert envs.VLLM_ENABLE_V1_MULTIPROCESSING is False
     finally:
         envs.disable_envs_cache()

@@ -19,13 +19,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 from bench.config import EngineConfig
 
 _MULTIPROCESSING = "VLLM_ENABLE_V1_MULTIPROCESSING"
-_holder: object | None = None  # the engine running inside this process, if any
+# The engine running inside this process, if any. A weak reference: an engine
+# dropped without close() frees the slot (and its memory) when it is collected.
+_holder: weakref.ref | None = None
+
+
+def _held() -> object | None:
+    return _holder() if _holder is not None else None
 
 
 @contextlib.contextmanager
@@ -34,14 +41,14 @@ def placement(engine_cfg: EngineConfig, owner: object) -> Iterator[dict[str, Any
     environment vLLM reads while it starts set to match."""
     global _holder
     single = engine_cfg.tensor_parallel_size * engine_cfg.pipeline_parallel_size == 1
-    here = engine_cfg.in_process and single and _holder is None
+    here = engine_cfg.in_process and single and _held() is None
     saved = os.environ.get(_MULTIPROCESSING)
     os.environ[_MULTIPROCESSING] = "0" if here else "1"
     _forget_cached_environment()
     try:
         yield {"distributed_executor_backend": "uni"} if here else {}
         if here:
-            _holder = owner
+            _holder = weakref.ref(owner)
     finally:
         # Restored for processes started later (a `vllm serve`); the engine
         # read it while it started (an in-process one cached it then).
@@ -52,13 +59,13 @@ def placement(engine_cfg: EngineConfig, owner: object) -> Iterator[dict[str, Any
 
 
 def runs_here(owner: object) -> bool:
-    return owner is not None and _holder is owner
+    return owner is not None and _held() is owner
 
 
 def released(owner: object) -> None:
     """The engine `owner` has shut down: the next one may run in this process."""
     global _holder
-    if _holder is owner:
+    if _held() is owner:
         _holder = None
 
 
