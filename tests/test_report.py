@@ -5,6 +5,7 @@ and the messages for bad input."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -169,6 +170,10 @@ def test_report_page_renders_in_headless_chromium(two_runs, tmp_path):
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (make setup installs it)")
     shot = tmp_path / "page.png"
+    # Chromium's profile, caches and settings (dconf) go to the test's folder, not ~.
+    home = tmp_path / "home"
+    home.mkdir()
+    places = {k: str(home) for k in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
     subprocess.run(
         [
             chromium,
@@ -183,6 +188,7 @@ def test_report_page_renders_in_headless_chromium(two_runs, tmp_path):
         capture_output=True,
         timeout=120,
         check=True,
+        env={**os.environ, **places},
     )
     import matplotlib.image
 
