@@ -95,15 +95,10 @@ def _get(url: str) -> tuple[float, int]:
     return time.perf_counter() - started, size
 
 
-def _peak_rss_mib(pid: int) -> float:
+def _memory_mib(pid: int, field: str) -> float:
+    """A process's memory from /proc: VmRSS (now) or VmHWM (its peak)."""
     status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"VmHWM:\s+(\d+) kB", status)
-    return int(found.group(1)) / 1024 if found else float("nan")
-
-
-def _rss_mib(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"VmRSS:\s+(\d+) kB", status)
+    found = re.search(rf"{field}:\s+(\d+) kB", status)
     return int(found.group(1)) / 1024 if found else float("nan")
 
 
@@ -129,7 +124,7 @@ def view_scale(problems: int = 2500) -> dict[str, Any]:
             if not found:
                 raise RuntimeError(f"bench view did not start: {line.strip()}")
             base = f"http://127.0.0.1:{found.group(1)}"
-            started_rss = _rss_mib(server.pid)  # imports done, nothing read yet
+            started_rss = _memory_mib(server.pid, "VmRSS")  # imports done, nothing read yet
             runs_s, _ = _get(base + "/api/runs")
             list_s, list_bytes = _get(base + "/api/problems?run=0")
             again_s, _ = _get(base + "/api/problems?run=0")
@@ -137,7 +132,7 @@ def view_scale(problems: int = 2500) -> dict[str, Any]:
                 f"p{p:05d}" for p in np.random.default_rng(1).choice(problems, 20, replace=False)
             ]
             pages = [_get(f"{base}/api/problem?run=0&id={pid}")[0] for pid in ids]
-            peak = _peak_rss_mib(server.pid)
+            peak = _memory_mib(server.pid, "VmHWM")
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -19,8 +19,8 @@ from tqdm import tqdm
 from bench.errors import UsageError
 from bench.store import write_text_atomic
 from bench.view.data import RunView
-from bench.view.pages import problem_list, problem_pages
-from bench.view.server import STATIC, _prices
+from bench.view.pages import prices_for, problem_list, problem_pages
+from bench.view.server import STATIC
 
 
 def _script(key: str, value: Any) -> str:
@@ -65,7 +65,7 @@ def _export_run(i: int, run: RunView, data: Path, progress: bool) -> None:
     write_text_atomic(_script(f"problems/{i}", rows), data / f"problems-{i}.js")
     folder = data / "p" / str(i)
     folder.mkdir(parents=True, exist_ok=True)
-    prices: Callable | None = _prices(run)
+    prices: Callable | None = prices_for(run)
     files = {row["id"]: row["file"] for row in rows}
     bar = tqdm(total=len(rows), desc=f"export {run.name}", unit="problem", disable=not progress)
     for pid, page in problem_pages(run, list(files), prices=prices):

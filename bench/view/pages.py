@@ -93,8 +93,9 @@ def _status(index: pd.DataFrame) -> pd.Series:
     status = index["status"].astype("object") if "status" in index else answer.map(lambda _: None)
     graded = index["correct"].notna() if "correct" in index else answer.isna()
     no_answer = graded & (answer.isna() | (answer.astype(str).str.strip() == ""))
-    plain = {"passed", "failed", "ok", "pass", "fail", None}
-    own = status.map(lambda s: "" if s in plain or pd.isna(s) else str(s))
+    # A plain pass or fail is a verdict; the sandbox's other outcomes are statuses.
+    plain = {"passed", "failed"}
+    own = status.map(lambda s: "" if pd.isna(s) or s in plain else str(s))
     return own.where(~no_answer, "no answer")
 
 
@@ -227,3 +228,23 @@ def verdict_reason(row: Mapping[str, Any]) -> str:
     if correct:
         return f"the extracted answer equals the gold answer by the {grader} grader's rules{cut}"
     return f"the extracted answer differs from the gold answer ({grader} grader){cut}"
+
+
+def prices_for(run: RunView):
+    """A function pricing a problem's attempts as the run's report does, or None."""
+    manifest = run.manifest
+    pricing = (manifest.get("config") or {}).get("pricing")
+    if not pricing:
+        return None
+
+    def price(rows):
+        from bench.analysis.cost import price_records
+        from bench.report.page import RunInfo, run_costs
+
+        try:
+            priced = price_records(rows, pricing, run_costs([RunInfo(run.run_dir, manifest)]))
+        except Exception:  # no price for this device: the page shows tokens only
+            return None
+        return priced["usd"].to_numpy()
+
+    return price

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from bench.errors import UsageError
 from bench.view.data import RunView
-from bench.view.pages import problem_list, problem_page
+from bench.view.pages import prices_for, problem_list, problem_page
 
 STATIC = Path(__file__).parent / "static"
 FILES = {
@@ -53,7 +53,7 @@ class Viewer:
             return problem_list(run)
         if path == "/api/problem":
             pid = (query.get("id") or [""])[0]
-            page = problem_page(run, pid, prices=_prices(run))
+            page = problem_page(run, pid, prices=prices_for(run))
             if page is None:
                 raise LookupError(f"run {run.name} has no problem {pid!r}")
             return page
@@ -64,26 +64,6 @@ class Viewer:
         if not value.isdigit() or int(value) >= len(self.runs):
             raise LookupError(f"run={value!r}: give 0..{len(self.runs) - 1}")
         return self.runs[int(value)]
-
-
-def _prices(run: RunView):
-    """A function pricing a problem's attempts as the run's report does, or None."""
-    manifest = run.manifest
-    pricing = (manifest.get("config") or {}).get("pricing")
-    if not pricing:
-        return None
-
-    def price(rows):
-        from bench.analysis.cost import price_records
-        from bench.report.page import RunInfo, run_costs
-
-        try:
-            priced = price_records(rows, pricing, run_costs([RunInfo(run.run_dir, manifest)]))
-        except Exception:  # no price for this device: the page shows tokens only
-            return None
-        return priced["usd"].to_numpy()
-
-    return price
 
 
 def _handler(viewer: Viewer) -> type[BaseHTTPRequestHandler]:
