@@ -63,13 +63,18 @@ def test_rerun_generates_nothing(make_cfg, monkeypatch):
     cfg = make_cfg("engine=fake", "run_name=b", "suite.limit=12")
     run_dir = Sweep(cfg).run()
     parts = sorted((run_dir / "generations").iterdir())
-    calls = []
-    import bench.strategies as strategies
+    # Spy where generation really happens: every request reaches the engine's
+    # complete(). The spy sees the first run's requests, so it can fail.
+    from bench.engines.fake import FakeEngine
 
-    original = strategies.SingleChain.run
+    calls = []
+    original = FakeEngine.complete
     monkeypatch.setattr(
-        strategies.SingleChain, "run", lambda *a, **k: calls.append(1) or original(*a, **k)
+        FakeEngine, "complete", lambda self, request: calls.append(1) or original(self, request)
     )
+    Sweep(make_cfg("engine=fake", "run_name=fresh", "suite.limit=12")).run()
+    assert calls, "the spy must see a run that generates"
+    calls.clear()
     Sweep(make_cfg("engine=fake", "run_name=b", "suite.limit=12")).run()
     assert calls == []
     assert sorted((run_dir / "generations").iterdir()) == parts

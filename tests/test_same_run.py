@@ -46,13 +46,31 @@ def _with(path: str, value):
         ("engine.show_progress", False),
         ("engine.delay_s", 0.5),
         ("pricing.name", "other"),
-        ("repeats", 1),
-        ("strategy.top_k", None),
         ("model.non_thinking", {"answer_prefix": "x"}),  # unused while thinking
     ],
 )
 def test_what_does_not_decide_results_leaves_the_identity(path, value):
+    assert _with(path, value) != CONFIG  # the case changes something
     assert config_identity(_with(path, value)) == config_identity(CONFIG)
+
+
+def _without(path: str):
+    config = copy.deepcopy(CONFIG)
+    node = config
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node[key]
+    del node[last]
+    return config
+
+
+@pytest.mark.parametrize("path", ["repeats", "strategy.top_k"])
+def test_a_key_at_its_neutral_value_counts_as_absent(path):
+    """Runs stored before a key existed resume: the key at its neutral value
+    (repeats 1, top_k None) has the identity of a config without it."""
+    assert config_identity(_without(path)) == config_identity(CONFIG)
+    # ...and only at that value: the same key set otherwise does change it.
+    assert config_identity(_with(path, 3)) != config_identity(CONFIG)
 
 
 @pytest.mark.parametrize(
