@@ -1,23 +1,8 @@
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from bench.config import CONFIG_DIR  # noqa: F401  (tests import it from here)
 from bench.configure import compose
-
-
-def bench(*args: str, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """The `bench` command in a process of its own, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "bench.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture

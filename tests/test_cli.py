@@ -6,7 +6,7 @@ import subprocess
 
 import pandas as pd
 import pytest
-from conftest import bench
+from helpers import bench
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import bench
+from helpers import bench
 from scripted_server import ScriptedServer
 
 from bench.engines.http import RetryPolicy

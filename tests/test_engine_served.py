@@ -12,7 +12,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import bench
+from helpers import bench
 
 pytest.importorskip("vllm", reason="vLLM (CPU build) is installed by make setup")
 pytestmark = pytest.mark.engine

@@ -5,12 +5,11 @@ progress display shows both stages."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CONFIG_DIR, bench
+from helpers import CONFIG_DIR, bench, needs_sandbox
 from omegaconf import OmegaConf
 
 from bench.engines.fake import code_script
@@ -18,11 +17,6 @@ from bench.grading.pool import GradingPool
 from bench.grading.stage import GradingStage, GradingStageError
 from bench.runner import Sweep
 from bench.store import RunStore
-
-needs_sandbox = pytest.mark.skipif(
-    shutil.which("bwrap") is None and shutil.which("unshare") is None,
-    reason="the code sandbox needs bubblewrap or unshare",
-)
 
 
 def mini_humaneval(root: Path, problems: int = 8) -> Path:

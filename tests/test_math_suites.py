@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import bench
+from helpers import bench
 
 from bench import tasks
 from bench.config import ConfigError

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import bench
+from helpers import bench
 
 from bench.analysis.compare import paired_comparison
 from bench.analysis.cost import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import bench
+from helpers import bench
 
 from bench.analysis.cost import pareto_frontier
 from bench.analysis.routing import build_tiers, evaluate, verdict

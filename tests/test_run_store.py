@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import bench
+from helpers import bench
 
 from bench.cli import EXIT_BAD_INPUT, EXIT_DAMAGED, EXIT_LOCKED, EXIT_TERMINATED, main
 from bench.config import ConfigError

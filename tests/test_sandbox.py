@@ -13,15 +13,14 @@ from math import comb
 from pathlib import Path
 
 import pytest
+from helpers import needs_sandbox
 
 from bench.analysis.metrics import pass_at_k
 from bench.grading.code import extract_code, run_tests
-from bench.grading.sandbox import OUTPUT_CAP, isolation
+from bench.grading.sandbox import OUTPUT_CAP
 from bench.grading.sandbox_accounting import processes_of
 
-pytestmark = pytest.mark.skipif(
-    isolation() == "rlimits", reason="no namespace tool here (make setup installs bubblewrap)"
-)
+pytestmark = needs_sandbox
 
 ADD = "def add(a, b):\n    return a + b\n"
 CHECK = "def check(candidate):\n    assert candidate(2, 3) == 5\n"

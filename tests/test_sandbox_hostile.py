@@ -14,15 +14,14 @@ import threading
 import time
 
 import pytest
+from helpers import needs_bwrap
 from test_sandbox import _accept
 
-from bench.grading.sandbox import isolation, run_many, run_tests
+from bench.grading.sandbox import run_many, run_tests
 from bench.grading.sandbox_accounting import processes_of
 from bench.grading.sandbox_view import Scratch
 
-pytestmark = pytest.mark.skipif(
-    isolation() != "bwrap", reason="needs bubblewrap (make setup installs it)"
-)
+pytestmark = needs_bwrap
 
 ADD = "def add(a, b):\n    return a + b\n"
 CHECK = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"

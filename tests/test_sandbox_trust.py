@@ -22,6 +22,7 @@ import time
 
 import pandas as pd
 import pytest
+from helpers import needs_bwrap, needs_sandbox
 
 from bench.cli_errors import EXIT_SANDBOX, exit_code
 from bench.grading import code, sandbox, sandbox_view
@@ -29,10 +30,6 @@ from bench.grading.pool import GradingPool
 from bench.grading.sandbox import check_sandbox, isolation, run_many, run_tests
 from bench.grading.sandbox_outcome import DETAIL_CHARS, SANDBOX_ERROR, SandboxError
 from bench.grading.sandbox_view import Scratch, harness_folders, runtime_paths
-
-needs_bwrap = pytest.mark.skipif(
-    isolation() != "bwrap", reason="needs bubblewrap (make setup installs it)"
-)
 
 ADD = "def add(a, b):\n    return a + b\n"
 SUB = "def add(a, b):\n    return a - b\n"
@@ -195,7 +192,7 @@ def test_the_view_ignores_ld_preload_and_ld_library_path(planted_engine_environm
     assert not [b for b in binds if b == planted or b.startswith(planted + "/")]
 
 
-@pytest.mark.skipif(isolation() == "rlimits", reason="needs a namespace sandbox")
+@needs_sandbox
 def test_verdicts_are_right_after_an_engine_set_its_libraries(planted_engine_environment):
     assert run_tests(ADD, CHECK, "add").status == "passed"
     wrong = run_tests(SUB, CHECK, "add")
@@ -379,7 +376,7 @@ def test_unjudged_attempts_are_exactly_those_without_a_verdict(tmp_path):
 
 @needs_bwrap
 def test_bench_grade_unjudged_regrades_only_those(make_cfg, tmp_path):
-    from conftest import bench
+    from helpers import bench
     from test_grading_stage import CODE, mini_humaneval
 
     from bench.runner import Sweep

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CONFIG_DIR, bench
+from helpers import CONFIG_DIR, bench
 from hydra import compose, initialize_config_dir
 
 from bench.config import ConfigError, register

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import bench
+from helpers import bench
 
 from bench.cli import main
 from bench.engine_log import engine_log
