@@ -233,6 +233,10 @@ class Sweep:
             # beside the policy (and scores the finished attempts afterwards).
             self.reward_engine = make_reward_engine(self.verifier, cfg.engine)
             strategy.attach(self.reward_engine, [p.problem.question for p, _ in plan.pending])
+        if plan.pending and hasattr(engine, "start"):
+            # Started outside the strategy's timed span (its stats.seconds):
+            # a start of ~10 s inside it made a short run's tokens look dear.
+            engine.start()
         graders = {name: spec.grader_name for name, spec in self.specs.items()}
         # Graded beside generation (grading/stage.py): the engine loop only
         # stores finished attempts and hands the part over.

@@ -181,3 +181,25 @@ def test_stored_parts_follow_the_record_schema(make_cfg):
     store = RunStore(run_dir)
     assert list(store.generations().columns) == list(GENERATION)
     assert list(store.grades().columns) == list(GRADE)
+
+
+def test_the_engine_starts_before_the_timed_span_and_only_with_work(make_cfg, monkeypatch):
+    """Engine seconds price every token (cost.py): a start inside the span
+    they time made a short run's tokens look dear. A rerun with nothing to
+    generate does not start the engine at all."""
+    import json
+    import time
+
+    from bench.engines.fake import FakeEngine
+
+    starts = []
+    monkeypatch.setattr(
+        FakeEngine, "start", lambda self: starts.append(1) or time.sleep(0.5), raising=False
+    )
+    cfg = make_cfg("engine=fake", "run_name=timed", "suite.limit=6")
+    run_dir = Sweep(cfg).run()
+    assert starts == [1]
+    work = json.loads((run_dir / "manifest.json").read_text())["engine_work"]
+    assert work["seconds"] < 0.5
+    Sweep(make_cfg("engine=fake", "run_name=timed", "suite.limit=6")).run()
+    assert starts == [1]

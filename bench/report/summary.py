@@ -78,7 +78,7 @@ def format_table(rows: list[dict[str, Any]], title: str = "", legend: bool = Tru
                 f"{r['accuracy']:.3f} ({r['ci_low']:.2f}-{r['ci_high']:.2f})",
                 f"{r['mean_thinking_tokens']:.1f}",
                 f"{r['share_cut']:.0%}" if pd.notna(r.get("share_cut")) else "-",
-                f"{usd:.5f}" if usd is not None and pd.notna(usd) else "-",
+                f"{usd:.2e}" if usd is not None and pd.notna(usd) else "-",
             ]
         )
     text = aligned(headers, lines)
