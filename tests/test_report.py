@@ -208,7 +208,10 @@ def test_compare_merges_runs_into_one_report(two_runs, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     paired = pd.read_csv(out / "paired.csv")
-    assert set(paired["matched"]) == {"budget", "cost"} or set(paired["matched"]) == {"budget"}
+    # At equal budget, and at each side's cost points where the other's curve reaches.
+    assert {"budget"} <= set(paired["matched"]) <= {"budget", "cost", "cost_b"}
+    at_b = paired[paired["matched"] == "cost_b"]
+    assert at_b["cost_b"].notna().all() and at_b["cost_a"].isna().all()
     cost = pd.read_csv(out / "cost.csv")
     assert set(cost["strategy"]) == {"single", "wait"}
     # The chains of both runs, exported beside the page and linked from it;

@@ -134,3 +134,12 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def label_key(label: object) -> tuple:
+    """Sort key for difficulty labels: numbers in numeric order ("2" before
+    "10"), then the other labels in text order."""
+    try:
+        return (0, float(str(label)), "")
+    except ValueError:
+        return (1, 0.0, str(label))

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from bench.analysis.compare import paired_comparison
+from bench.analysis.compare import matched_cost_verdicts, paired_by, paired_comparison
 from bench.analysis.cost import cost_table, cost_to_target, pareto_frontier, price_records
 from bench.config import record_model_name
 from bench.report import plots
@@ -166,9 +166,35 @@ def _core_tables(priced: pd.DataFrame, computed: ScalingTables) -> tuple[list[Ta
     )
     if paired is not None and not paired.empty:
         tables.append(
-            ("paired", "B - A on the same problems (at equal budget and at A's cost)", paired)
+            (
+                "paired",
+                "B - A on the same problems (at equal budget, at A's cost and at B's)",
+                paired,
+            )
         )
+        if computed.by_difficulty is not None:
+            tables += _paired_by_difficulty(priced)
     return tables, cost
+
+
+def _paired_by_difficulty(priced: pd.DataFrame) -> list[Table]:
+    """The paired comparison within each difficulty level, and per level who
+    wins at matched cost: where a dearer configuration starts to pay."""
+    by = ("difficulty",)
+    labelled = priced[priced["difficulty"].fillna("").ne("")]
+    paired = paired_by(labelled, by, resamples=400)
+    if paired.empty:
+        return []
+    verdicts = matched_cost_verdicts(paired, by)
+    return [
+        ("paired_by_difficulty", "B - A per difficulty level", paired),
+        (
+            "matched_cost_by_difficulty",
+            "Per difficulty level, who wins at matched cost: A (cheaper and as good), "
+            "B (buys accuracy A cannot reach at its cost), both, or tie",
+            verdicts,
+        ),
+    ]
 
 
 def _core_figures(
