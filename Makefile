@@ -8,7 +8,7 @@ EXTRA ?= cpu
 STAMP := $(VENV)/.installed-$(EXTRA)
 ARGS ?=
 
-.PHONY: setup system run test test-fast lint perf clean-venv example reasoner slipper reward-models
+.PHONY: setup system run test test-fast lint perf clean-venv example reasoner instant slipper reward-models
 
 setup: $(STAMP) system
 
@@ -52,20 +52,26 @@ endif
 #   samples a problem at four budgets, each scored by the reference PRM
 #   (majority, best-of-k and weighted votes for k = 1..8);
 # - searching: beam search with the same PRM, n = 8, width 2;
+# - answering at once: the reference instant model (models/instant), three
+#   times the reasoner's parameters and no thinking: right on short chains only;
 # then one cost-adjusted comparison of all of them, with every dial on one
-# axis of total tokens per problem (policy + verifier) in its terminal table.
+# axis of total tokens per problem (policy + verifier) in its terminal table,
+# and the routing analysis of the tiered setup (instant model for the easy
+# chains, reasoner for the hard ones), whose verdict is the last line.
 # Fixed run names: a second `make run` resumes and generates nothing.
 # Each sweep's own table is left to the comparison, which shows them all.
 RUN_SWEEP := suite=chain budget=chain summary=false $(ARGS)
 DIALS := model=slipper strategy.verifier=reference-prm strategy.n=8
-RUNS := default-reasoner default-reasoner-nothink default-smollm2 default-slipper-bon default-slipper-beam
+RUNS := default-reasoner default-reasoner-nothink default-smollm2 default-slipper-bon default-slipper-beam default-instant
 run: setup
 	@$(BIN)/bench sweep model=reasoner run_name=default-reasoner $(RUN_SWEEP)
 	@$(BIN)/bench sweep model=reasoner model.thinking=false run_name=default-reasoner-nothink $(RUN_SWEEP) budget.tokens=[0]
 	@$(BIN)/bench sweep model=smollm2-135m run_name=default-smollm2 $(RUN_SWEEP)
 	@$(BIN)/bench sweep $(DIALS) strategy=bon run_name=default-slipper-bon $(RUN_SWEEP) budget.tokens=[16,32,64,128]
 	@$(BIN)/bench sweep $(DIALS) strategy=beam strategy.beam_width=2 run_name=default-slipper-beam $(RUN_SWEEP) budget.tokens=[128]
+	@$(BIN)/bench sweep model=instant run_name=default-instant $(RUN_SWEEP) budget.tokens=[0]
 	@$(BIN)/bench compare $(addprefix results/,$(RUNS)) --out results/default-compare
+	@$(BIN)/bench route results/default-instant results/default-reasoner --out results/default-route --brief
 
 test: setup
 	$(BIN)/pytest -q $(ARGS)
@@ -83,7 +89,8 @@ perf: setup
 	$(BIN)/bench perf $(ARGS)
 
 # The published example (results/example/): `make run`'s comparison of every
-# dial (its chain view in view/), with the reasoner's own report and routing analysis.
+# dial (its chain view in view/), the reasoner's own report and routing
+# analysis, and the routing between the instant model and the reasoner (route/).
 example: run
 	$(BIN)/bench route results/default-reasoner
 	$(BIN)/bench report results/default-reasoner
@@ -91,12 +98,21 @@ example: run
 	mkdir -p results/example/reasoner
 	cp -r results/default-compare/* results/example/
 	cp results/default-reasoner/report/* results/example/reasoner/
+	mkdir -p results/example/route
+	cp results/default-route/routing* results/example/route/
 	rm -f results/example/*.svg results/example/reasoner/*.svg
 
 # Retrain the reference reasoner into models/reasoner (about 15 min on 2 cores;
 # the command, seed and data recipe are in models/reasoner/recipe.json).
 reasoner: setup
 	$(BIN)/python -m bench.reasoner --out models/reasoner
+
+# Retrain the reference instant model into models/instant (about 22 min on
+# 2 cores): the reasoner grown to 12 layers (2.6M parameters), trained to
+# answer with no thinking; its accuracy per chain length is in
+# models/instant/recipe.json.
+instant: setup
+	$(BIN)/python -m bench.reasoner --out models/instant --instant 1.0 --grow_from models/reasoner --layers 12 --batch 64 --steps 2600 --lr 0.002 --eval 480
 
 # Retrain the slipping policy into models/slipper: the reasoner's recipe with
 # running values off by 1..3 at rate 0.08 per step in its training chains

@@ -7,7 +7,7 @@ bench report RUN_DIR... [--pricing NAME] [--wait]
                                    (index.html, README.md, CSV/Markdown/LaTeX tables, PNG/SVG)
 bench compare RUN_DIR... [--out DIR] [--pricing NAME]
                                    one report over several runs on the same problems
-bench route RUN_DIR... [--out DIR] [--pricing NAME] [--splits N]
+bench route RUN_DIR... [--out DIR] [--pricing NAME] [--splits N] [--brief]
                                    routing policies (single, oracle, difficulty, cascades)
                                    scored on held-out problems -> routing.csv, .png, .md
 bench view RUN_DIR... [--port N] [--host H] [--export DIR]
@@ -115,6 +115,10 @@ def build_parser() -> Parser:
         out,
         pricing,
         ("--splits", {"type": int, "default": 20, "help": "held-out splits (default 20)"}),
+        (
+            "--brief",
+            {"action": "store_true", "help": "print the verdicts only, not the runs' table"},
+        ),
     )
     runs_command("view", "look at every attempt in a browser (or --export DIR)", *VIEW_FLAGS)
     runs_command("merge", "join shard runs into one", ("--into", {"required": True}))

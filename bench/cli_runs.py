@@ -149,7 +149,7 @@ def _export_view(run_dirs: list[Path], out: Path, attempts: int) -> Path | None:
 
 
 def route(args) -> int:
-    """bench route RUN... [--out DIR] [--pricing NAME] [--splits N]: routing policies."""
+    """bench route RUN... [--out DIR] [--pricing NAME] [--splits N] [--brief]: routing policies."""
     import pandas as pd
 
     from bench.analysis import routing
@@ -193,14 +193,29 @@ def route(args) -> int:
     write_atomic(lambda t: table.to_csv(t, index=False, float_format="%.6g"), out / "routing.csv")
     plots.routing(table, out / "routing.png")
     text = routing.verdict(table)
-    write_text_atomic(f"# Routing\n\n{text}\n\n{to_markdown(table)}", out / "routing.md")
+    choices = routing.difficulty_choices(tiers, splits=splits)
+    tasks = records["task"].dropna().unique()
+    tiered = routing.tiered_verdict(table, choices, str(tasks[0]) if len(tasks) == 1 else "")
+    written = ["routing.csv", "routing.png", "routing.md"]
+    body = f"# Routing\n\n{text}\n\n{to_markdown(table)}"
+    if not choices.empty:
+        write_atomic(
+            lambda t: choices.to_csv(t, index=False, float_format="%.6g"),
+            out / "routing_by_difficulty.csv",
+        )
+        written.append("routing_by_difficulty.csv")
+        body += f"\n\n## Where the difficulty router sends each level\n\n{to_markdown(choices)}"
+    if tiered:
+        body = body.replace("\n\n", f"\n\n{tiered}\n\n", 1)
+    write_text_atomic(body + "\n", out / "routing.md")
     from bench.report.summary import format_table, summary_rows
 
-    print(format_table([row for run_dir in run_dirs for row in summary_rows(run_dir)]))
+    if not args.brief:
+        print(format_table([row for run_dir in run_dirs for row in summary_rows(run_dir)]))
     print(text)
-    print(
-        f"{out}: routing.csv, routing.png, routing.md ({len(table)} policies, {len(tiers.names)} tiers)"
-    )
+    print(f"{out}: {', '.join(written)} ({len(table)} policies, {len(tiers.names)} tiers)")
+    if tiered:
+        print(tiered)
     return 0
 
 

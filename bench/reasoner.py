@@ -7,6 +7,16 @@ problems ("7+3-2+5=?", bench/chain.py) by writing every running value inside
 of thinking tokens; cut shorter, the answer is a guess. So the curve a sweep
 measures has a truth to check it against (tests/test_reasoner.py).
 
+The instant model (models/instant, `--instant 1 --grow_from models/reasoner
+--layers 12`) is the other side of the tiered trade-off: the reasoner grown
+to three times its depth and parameters (`grow`: the trained layers kept,
+identity layers between them), the same tokenizer and chat template, then
+trained to answer after an empty thinking block ("<think></think>13"). A
+fixed number of layers can add only so many numbers in one pass, so it is
+right on short chains and wrong on long ones; its recipe.json records by how
+much, per chain length. From scratch, the answer alone (a digit or two an
+example) taught it too slowly: one-step chains 0.48 right after 2,400 steps.
+
 Training data: random chains of 1..12 steps; in a share of them (MERGE_RATE)
 two steps are written as one ("+3-2=8"), so sampled chains differ in length
 and majority voting has disagreeing samples to work with. Greedy decoding
@@ -16,6 +26,7 @@ exact). Everything is seeded: the same command gives the same weights on the
 same torch build.
 
     python -m bench.reasoner --out models/reasoner            # the shipped model
+    python -m bench.reasoner --out models/instant --instant 1 --grow_from models/reasoner ...
     python -m bench.reasoner --out /tmp/r --steps 200         # a quick check
 """
 
@@ -66,6 +77,11 @@ DEFAULTS = {
     # The context the saved config declares (RoPE needs no trained positions;
     # the chains end within ~100 tokens): more lets longer budgets be asked for.
     "serve_context": 256,
+    # The instant model (models/instant): the share of examples answered at
+    # once ("<think></think>ANSWER</s>"); the others are the reasoner's chains.
+    "instant": 0.0,
+    # A trained model's folder to start from (grown in depth, see `grow`); "" = from scratch.
+    "grow_from": "",
 }
 
 
@@ -96,8 +112,20 @@ def example(
     max_chain: int = MAX_STEPS,
     slip_rate: float = 0.0,
     merge_rate: float = MERGE_RATE,
+    instant: float = 0.0,
 ) -> tuple[str, str]:
-    """(prompt, completion) text of one training example."""
+    """(prompt, completion) text of one training example: with probability
+    `instant`, the question answered at once after an empty thinking block
+    (the prompt ends as the non-thinking template and budget 0 end it)."""
+    if instant and rng.random() < instant:
+        # Chains of k steps with probability proportional to 1/k^2: the answer
+        # is the only signal (a digit or two an example, against the
+        # reasoner's every running value), so the short chains it can learn
+        # in one pass come often; every length still comes.
+        lengths = range(MIN_STEPS, max_chain + 1)
+        steps = rng.choices(lengths, weights=[1 / k**2 for k in lengths])[0]
+        chain = random_chain(rng, steps)
+        return f"<s><|user|>{chain.question}<|assistant|><think></think>", f"{chain.answer}</s>"
     steps = rng.randint(MIN_STEPS, max_chain)
     chain: Chain = random_chain(rng, steps)
     prompt = f"<s><|user|>{chain.question}<|assistant|><think>"
@@ -116,7 +144,11 @@ def _batch(
     rows, labels = [], []
     for _ in range(size):
         prompt, completion = example(
-            rng, settings["max_chain"], settings["slip_rate"], settings["merge_rate"]
+            rng,
+            settings["max_chain"],
+            settings["slip_rate"],
+            settings["merge_rate"],
+            float(settings.get("instant") or 0.0),
         )
         p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         c = tokenizer(completion, add_special_tokens=False)["input_ids"]
@@ -147,6 +179,36 @@ def build_model(tokenizer: Any, settings: dict[str, Any]) -> Any:
         pad_token_id=tokenizer.pad_token_id,
     )
     return LlamaForCausalLM(config)
+
+
+def grow(model: Any, source: Path) -> None:
+    """Start `model` from a trained model of the same width and fewer layers,
+    as the same function: source layer i goes to layer i * (L / L_source),
+    and every layer in between starts as the identity (its attention output
+    and MLP down projections zero, so it adds nothing to the residual until
+    training moves them). Depth up-scaling: the trained model's skills are
+    kept, the new layers add room to compute more in one pass."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    trained = LlamaForCausalLM.from_pretrained(source, torch_dtype=torch.float32)
+    old, new = trained.model.layers, model.model.layers
+    if len(new) % len(old) or trained.config.hidden_size != model.config.hidden_size:
+        raise ValueError(
+            f"--grow_from {source}: {len(old)} layers of width {trained.config.hidden_size} "
+            f"cannot grow into {len(new)} of width {model.config.hidden_size}; give a "
+            "multiple of its layers at its width"
+        )
+    spread = len(new) // len(old)
+    with torch.no_grad():
+        model.model.embed_tokens.weight.copy_(trained.model.embed_tokens.weight)
+        model.model.norm.weight.copy_(trained.model.norm.weight)
+        for i, layer in enumerate(new):
+            if i % spread == 0:
+                layer.load_state_dict(old[i // spread].state_dict())
+            else:
+                layer.self_attn.o_proj.weight.zero_()
+                layer.mlp.down_proj.weight.zero_()
 
 
 def warmup_cosine(optimizer: Any, total: int) -> Any:
@@ -205,6 +267,8 @@ def train(settings: dict[str, Any], log_every: int = 100) -> tuple[Any, Any, lis
     rng = random.Random(settings["seed"])
     tokenizer = build_tokenizer()
     model = build_model(tokenizer, settings)
+    if settings.get("grow_from"):
+        grow(model, Path(settings["grow_from"]))
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.01)
     total = settings["steps"]
     schedule = warmup_cosine(optimizer, total)
@@ -227,15 +291,22 @@ def train(settings: dict[str, Any], log_every: int = 100) -> tuple[Any, Any, lis
 
 
 def accuracy(
-    model: Any, tokenizer: Any, count: int = 64, seed: int = 99, max_chain: int = MAX_STEPS
+    model: Any,
+    tokenizer: Any,
+    count: int = 64,
+    seed: int = 99,
+    max_chain: int = MAX_STEPS,
+    instant: bool = False,
 ) -> dict[int, float]:
-    """Greedy accuracy per chain length on fresh problems (no budget)."""
+    """Greedy accuracy per chain length on fresh problems (no budget; with
+    `instant`, answered at once after an empty thinking block)."""
 
     rng = random.Random(seed)
     chains = [
         random_chain(rng, MIN_STEPS + index % (max_chain - MIN_STEPS + 1)) for index in range(count)
     ]
-    prompts = [f"<s><|user|>{chain.question}<|assistant|><think>" for chain in chains]
+    opening = "<think></think>" if instant else "<think>"
+    prompts = [f"<s><|user|>{chain.question}<|assistant|>{opening}" for chain in chains]
     right: dict[int, list[bool]] = {}
     for chain, text in zip(chains, complete(model, tokenizer, prompts, sample=False), strict=True):
         answer = text.split("</think>")[-1].strip()
@@ -284,7 +355,11 @@ def save(model: Any, tokenizer: Any, out: Path, settings: dict[str, Any], record
     model.to(torch.float32).save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     what = (
-        "thinkbench slipping policy: the reference reasoner's recipe, with each running "
+        "thinkbench instant model: the reference reasoner grown to three times its depth "
+        "(and parameters), then trained to answer chain problems after an empty thinking "
+        "block; right on short chains, wrong on long ones (accuracy_by_steps)"
+        if settings.get("instant")
+        else "thinkbench slipping policy: the reference reasoner's recipe, with each running "
         f"value off by 1..3 at rate {settings['slip_rate']} in its training chains, so "
         "sampled chains slip at a known per-step rate while greedy ones stay right"
         if settings["slip_rate"]
@@ -300,14 +375,31 @@ def save(model: Any, tokenizer: Any, out: Path, settings: dict[str, Any], record
             f" --serve_context {settings['serve_context']}"
             if settings["slip_rate"]
             else ""
+        )
+        + (
+            f" --instant {settings['instant']} --grow_from {settings['grow_from']}"
+            f" --layers {settings['layers']} --batch {settings['batch']} --lr {settings['lr']}"
+            if settings.get("instant")
+            else ""
         ),
         "settings": settings,
         "data": {
             "problems": f"bench/chain.py random_chain: start 0..99, 1..{settings['max_chain']} "
-            "signed single-digit steps, values within 0..99",
+            "signed single-digit steps, values within 0..99"
+            + (
+                f"; a share of {settings['instant']} answered at once (k steps with probability "
+                "proportional to 1/k^2), the rest thought through"
+                if settings.get("instant")
+                else ""
+            ),
             "merge_rate": settings["merge_rate"],
             "slip_rate": settings["slip_rate"],
-            "format": "<s><|user|>Q<|assistant|><think>CHAIN</think>ANSWER</s>",
+            "format": "<s><|user|>Q<|assistant|><think>CHAIN</think>ANSWER</s>"
+            + (
+                " and, answered at once, <s><|user|>Q<|assistant|><think></think>ANSWER</s>"
+                if settings.get("instant")
+                else ""
+            ),
         },
         **record,
     }
@@ -328,7 +420,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     model, tokenizer, losses = train(settings)
     seconds = round(time.monotonic() - started, 1)
-    by_steps = accuracy(model, tokenizer, args.eval, max_chain=settings["max_chain"])
+    by_steps = accuracy(
+        model,
+        tokenizer,
+        args.eval,
+        max_chain=settings["max_chain"],
+        instant=settings["instant"] > 0,
+    )
     overall = sum(by_steps.values()) / len(by_steps)
     print(f"trained in {seconds} s; greedy accuracy {overall:.3f} by steps {by_steps}")
     slips = {}

@@ -10,7 +10,8 @@ Policies:
   single      one tier for every problem
   oracle      per problem the cheapest tier that is right (an upper bound)
   difficulty  per difficulty label, the cheapest tier within `slack` of the
-              best accuracy on that label (fitted)
+              best accuracy on that label (fitted; a label the training half
+              lacks goes to the tier chosen the same way over all of it)
   cascade     start on a cheap tier, escalate to a dearer one when a signal
               fires: no answer, cut, agreement < tau, verifier < tau (tau fitted)
 
@@ -26,6 +27,8 @@ from itertools import permutations
 
 import numpy as np
 import pandas as pd
+
+from bench.analysis.metrics import label_key
 
 TIER = ["model", "strategy", "budget"]
 SIGNALS = ("no_answer", "cut", "agreement", "verifier")
@@ -127,21 +130,64 @@ def _fit_tau(t: Tiers, train: np.ndarray, a: int, b: int, signal: str, slack: fl
     return min((s for s in scores if s[0] >= best - slack), key=lambda s: s[1])[2]
 
 
+def _cheapest_good(t: Tiers, rows: np.ndarray, slack: float) -> int:
+    """The cheapest tier within `slack` of the best accuracy on `rows`."""
+    accuracy = t.correct[rows].mean(axis=0)
+    ok = np.flatnonzero(accuracy >= accuracy.max() - slack)
+    return int(ok[np.argmin(t.cost[rows][:, ok].mean(axis=0))])
+
+
 def _fit_difficulty(t: Tiers, train: np.ndarray, slack: float) -> dict[str, int]:
-    choice = {}
+    """Per difficulty label, the cheapest tier within `slack` of the best on
+    the training rows of that label; under the key None, the same over all
+    training rows: where a label the training half never saw goes."""
+    choice: dict = {None: _cheapest_good(t, train, slack)}
     for label in np.unique(t.difficulty):
         rows = train[t.difficulty[train] == label]
-        if rows.size == 0:
-            continue
-        accuracy = t.correct[rows].mean(axis=0)
-        ok = np.flatnonzero(accuracy >= accuracy.max() - slack)
-        choice[label] = int(ok[np.argmin(t.cost[rows][:, ok].mean(axis=0))])
+        if rows.size:
+            choice[label] = _cheapest_good(t, rows, slack)
     return choice
+
+
+def _halves(n: int, splits: int, seed: int):
+    """(train, test) row indices of `splits` random half-splits; the same
+    seed gives the same splits to every function that asks."""
+    rng = np.random.default_rng(seed)
+    for _ in range(splits):
+        order = rng.permutation(n)
+        yield order[: n // 2], order[n // 2 :]
+
+
+def difficulty_choices(
+    t: Tiers, splits: int = 20, slack: float = 0.02, seed: int = 0
+) -> pd.DataFrame:
+    """Which tier the difficulty router sends each label to: the tier its
+    training halves chose most often (the splits `evaluate` scores), with
+    the share of splits that chose it. Empty without difficulty labels."""
+    chosen: dict[str, list[int]] = {}
+    if np.any(t.difficulty != ""):
+        for train, _ in _halves(len(t.problems), splits, seed):
+            for label, tier in _fit_difficulty(t, train, slack).items():
+                if label is None:
+                    continue
+                chosen.setdefault(str(label), []).append(tier)
+    rows = []
+    for label in sorted(chosen, key=label_key):
+        counts = np.bincount(chosen[label], minlength=len(t.names))
+        tier = int(counts.argmax())
+        rows.append(
+            {
+                "difficulty": label,
+                "tier": t.names[tier],
+                "model": t.names[tier].split(" · ")[0],
+                "share_of_splits": counts[tier] / len(chosen[label]),
+            }
+        )
+    return pd.DataFrame(rows, columns=["difficulty", "tier", "model", "share_of_splits"])
 
 
 def evaluate(t: Tiers, splits: int = 20, slack: float = 0.02, seed: int = 0) -> pd.DataFrame:
     """Every policy on held-out halves of `splits` random splits."""
-    rng = np.random.default_rng(seed)
     n = len(t.problems)
     results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     fitted: dict[tuple[str, str], list[float]] = {}
@@ -161,9 +207,7 @@ def evaluate(t: Tiers, splits: int = 20, slack: float = 0.02, seed: int = 0) -> 
         if signal in t.signals and not np.isnan(t.signals[signal][:, a]).all()
     ]
     labelled = bool(np.any(t.difficulty != ""))
-    for _ in range(splits):
-        order = rng.permutation(n)
-        train, test = order[: n // 2], order[n // 2 :]
+    for train, test in _halves(n, splits, seed):
         for j, name in enumerate(t.names):
             add("single", name, t.correct[test, j], t.cost[test, j], np.zeros(test.size))
         right = t.correct[test] > 0
@@ -174,7 +218,7 @@ def evaluate(t: Tiers, splits: int = 20, slack: float = 0.02, seed: int = 0) -> 
         add("oracle", "cheapest right tier", right.any(axis=1), oracle_cost, np.zeros(test.size))
         if labelled:
             choice = _fit_difficulty(t, train, slack)
-            picks = np.array([choice.get(label, 0) for label in t.difficulty[test]])
+            picks = np.array([choice.get(label, choice[None]) for label in t.difficulty[test]])
             add(
                 "difficulty",
                 f"slack={slack}",
@@ -193,6 +237,7 @@ def evaluate(t: Tiers, splits: int = 20, slack: float = 0.02, seed: int = 0) -> 
     for (policy, params), values in results.items():
         acc, cost, escalated = (np.array(v) for v in zip(*values, strict=True))
         low, high = np.percentile(acc, [2.5, 97.5])
+        cost_low, cost_high = np.percentile(cost, [2.5, 97.5])
         rows.append(
             {
                 "policy": policy,
@@ -201,6 +246,8 @@ def evaluate(t: Tiers, splits: int = 20, slack: float = 0.02, seed: int = 0) -> 
                 "ci_low": low,
                 "ci_high": high,
                 f"mean_cost_{t.cost_unit}": cost.mean(),
+                "cost_ci_low": cost_low,
+                "cost_ci_high": cost_high,
                 "escalated_share": escalated.mean(),
                 # the threshold each split's training half chose (median over splits)
                 "tau": float(np.median(fitted[(policy, params)]))
@@ -232,4 +279,75 @@ def verdict(table: pd.DataFrame, within: float = 0.02) -> str:
         f"{cheapest['policy']} ({cheapest['parameters']}), accuracy {cheapest['accuracy']:.3f} at "
         f"{cheapest[cost]:.4g} {unit}/problem, {saving:.0%} cheaper. Held-out halves of "
         f"{int(best['splits'])} random splits; fitted rules never saw the problems they are scored on."
+    )
+
+
+# How the one-line routing verdict names difficulty levels, per task: chain
+# problems' difficulty is their number of steps (bench/chain.py).
+DIFFICULTY_WORDS = {"chain": ("chains of ≤ {k} steps", "longer ones")}
+GENERIC_WORDS = ("problems of difficulty ≤ {k}", "harder ones")
+
+
+def tiered_verdict(table: pd.DataFrame, choices: pd.DataFrame, task: str = "") -> str | None:
+    """One line for a tiered deployment: where the difficulty router splits
+    traffic between two models, and what it scores (held out) against the
+    model of the hard cases alone; or, when it sends every level to one of
+    two models, that. None when its choices are no threshold."""
+    if choices.empty or "difficulty" not in set(table["policy"]):
+        return None
+    # A level half the splits or fewer agree on (few problems a level) is
+    # undecided: named, but it does not break the split.
+    undecided = choices[choices["share_of_splits"] <= 0.5]["difficulty"].tolist()
+    choices = choices[choices["share_of_splits"] > 0.5]
+    if choices.empty:
+        return None
+    note = f" (undecided: {', '.join(map(str, undecided))})" if undecided else ""
+    line = _tiered_line(table, choices, task)
+    return line and f"{line}, on held-out halves{note}"
+
+
+def _tiered_line(table: pd.DataFrame, choices: pd.DataFrame, task: str) -> str | None:
+    """The verdict from the decided levels' choices (see tiered_verdict)."""
+    models = list(dict.fromkeys(choices["model"]))
+    singles = table[table["policy"] == "single"]["parameters"].str.split(" · ").str[0]
+    others = sorted(set(singles) - set(models))
+    if len(models) == 1 and len(others) == 1:
+        return _one_tier_line(table, models[0], others[0], task)
+    if len(models) != 2:
+        return None
+    easy, hard = models
+    to_easy = (choices["model"] == easy).to_numpy()
+    cut = int(np.argmin(to_easy)) if not to_easy.all() else len(to_easy)
+    if to_easy[cut:].any():
+        return None  # not a threshold: some harder label goes back to the easy model
+    cost = next(c for c in table.columns if c.startswith("mean_cost_"))
+    unit = cost.removeprefix("mean_cost_")
+    router = table[table["policy"] == "difficulty"].iloc[0]
+    best = _best_single(table, hard, cost)
+    lower, upper = DIFFICULTY_WORDS.get(task, GENERIC_WORDS)
+    return (
+        f"route {lower.format(k=choices['difficulty'].iloc[cut - 1])} to {easy}, {upper} to "
+        f"{hard}: accuracy {router['accuracy']:.3f} at {router[cost]:.3g} {unit}/problem, vs "
+        f"{best['accuracy']:.3f} at {best[cost]:.3g} for {hard} alone ({best['parameters']})"
+    )
+
+
+def _best_single(table: pd.DataFrame, model: str, cost: str) -> pd.Series:
+    """The model's most accurate single tier (the cheapest of equals)."""
+    alone = table[(table["policy"] == "single") & table["parameters"].str.startswith(f"{model} · ")]
+    return alone[alone["accuracy"] == alone["accuracy"].max()].sort_values(cost).iloc[0]
+
+
+def _one_tier_line(table: pd.DataFrame, chosen: str, other: str, task: str) -> str:
+    """The router sends every level to one model: say so, and what the other
+    model alone would score and cost."""
+    cost = next(c for c in table.columns if c.startswith("mean_cost_"))
+    unit = cost.removeprefix("mean_cost_")
+    router = table[table["policy"] == "difficulty"].iloc[0]
+    best = _best_single(table, other, cost)
+    what = "chain" if task == "chain" else "problem"
+    return (
+        f"route every {what} to {chosen} ({other} is on no level as accurate for less): "
+        f"accuracy {router['accuracy']:.3f} at {router[cost]:.3g} {unit}/problem, vs "
+        f"{best['accuracy']:.3f} at {best[cost]:.3g} for {other} alone ({best['parameters']})"
     )
