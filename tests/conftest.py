@@ -1,8 +1,33 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from bench.configure import compose
+
+# Everything a test session writes to the temporary folder goes into one
+# folder of its own, removed when the session ends: pytest's tmp_path
+# folders (--basetemp), and through TMPDIR what vLLM leaves there (ZMQ
+# sockets, vllm_dist_* files) and the sandbox's uid registry, in this
+# process and every process it starts. Tests leave nothing in /tmp.
+# A short name: unix socket paths under it (Ray's, vLLM's) must stay under 108 bytes.
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="tb-"))
+os.environ["TMPDIR"] = str(_SESSION_TMP)
+tempfile.tempdir = str(_SESSION_TMP)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.option.basetemp:
+        config.option.basetemp = str(_SESSION_TMP / "pytest")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 # Everything Ray reads or writes lives in this session's own folder, and
 # everything it starts talks over loopback (see ray_env).
-RAY_ROOT = Path(tempfile.gettempdir()) / f"thinkbench-ray-test-{secrets.token_hex(6)}"
+RAY_ROOT = Path(tempfile.gettempdir()) / f"ray-{secrets.token_hex(3)}"  # short: socket paths
 _real_cache = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
 ENV = dict(
     os.environ,
