@@ -16,6 +16,8 @@ from bench.configure import compose
 # process and every process it starts. Tests leave nothing in /tmp.
 # A short name: unix socket paths under it (Ray's, vLLM's) must stay under 108 bytes.
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="tb-"))
+# As /tmp itself: the sandbox runs code as other users, who must reach its scratch folders.
+_SESSION_TMP.chmod(0o1777)
 os.environ["TMPDIR"] = str(_SESSION_TMP)
 tempfile.tempdir = str(_SESSION_TMP)
 
