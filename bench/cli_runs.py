@@ -197,17 +197,15 @@ def route(args) -> int:
     tasks = records["task"].dropna().unique()
     tiered = routing.tiered_verdict(table, choices, str(tasks[0]) if len(tasks) == 1 else "")
     written = ["routing.csv", "routing.png", "routing.md"]
-    body = f"# Routing\n\n{text}\n\n{to_markdown(table)}"
+    sections = ["# Routing", *([tiered] if tiered else []), text, to_markdown(table)]
     if not choices.empty:
         write_atomic(
             lambda t: choices.to_csv(t, index=False, float_format="%.6g"),
             out / "routing_by_difficulty.csv",
         )
         written.append("routing_by_difficulty.csv")
-        body += f"\n\n## Where the difficulty router sends each level\n\n{to_markdown(choices)}"
-    if tiered:
-        body = body.replace("\n\n", f"\n\n{tiered}\n\n", 1)
-    write_text_atomic(body + "\n", out / "routing.md")
+        sections += ["## Where the difficulty router sends each level", to_markdown(choices)]
+    write_text_atomic("\n\n".join(sections) + "\n", out / "routing.md")
     from bench.report.summary import format_table, summary_rows
 
     if not args.brief:

@@ -301,18 +301,33 @@ def tiered_verdict(table: pd.DataFrame, choices: pd.DataFrame, task: str = "") -
     choices = choices[choices["share_of_splits"] > 0.5]
     if choices.empty:
         return None
+    route = _route_words(table, choices, task)
+    if route is None:
+        return None
+    alone = route[1]
+    cost = next(c for c in table.columns if c.startswith("mean_cost_"))
+    router = table[table["policy"] == "difficulty"].iloc[0]
+    best = _best_single(table, alone, cost)
     note = f" (undecided: {', '.join(map(str, undecided))})" if undecided else ""
-    line = _tiered_line(table, choices, task)
-    return line and f"{line}, on held-out halves{note}"
+    return (
+        f"{route[0]}: accuracy {router['accuracy']:.3f} at {router[cost]:.3g} "
+        f"{cost.removeprefix('mean_cost_')}/problem, vs {best['accuracy']:.3f} at "
+        f"{best[cost]:.3g} for {alone} alone ({best['parameters']}), on held-out halves{note}"
+    )
 
 
-def _tiered_line(table: pd.DataFrame, choices: pd.DataFrame, task: str) -> str | None:
-    """The verdict from the decided levels' choices (see tiered_verdict)."""
+def _route_words(table: pd.DataFrame, choices: pd.DataFrame, task: str) -> tuple[str, str] | None:
+    """(where the decided levels go, the model to score alone beside it), or
+    None when the choices are no threshold between two models."""
     models = list(dict.fromkeys(choices["model"]))
     singles = table[table["policy"] == "single"]["parameters"].str.split(" · ").str[0]
     others = sorted(set(singles) - set(models))
     if len(models) == 1 and len(others) == 1:
-        return _one_tier_line(table, models[0], others[0], task)
+        what = "chain" if task == "chain" else "problem"
+        return (
+            f"route every {what} to {models[0]} ({others[0]} is on no level as accurate for less)",
+            others[0],
+        )
     if len(models) != 2:
         return None
     easy, hard = models
@@ -320,34 +335,12 @@ def _tiered_line(table: pd.DataFrame, choices: pd.DataFrame, task: str) -> str |
     cut = int(np.argmin(to_easy)) if not to_easy.all() else len(to_easy)
     if to_easy[cut:].any():
         return None  # not a threshold: some harder label goes back to the easy model
-    cost = next(c for c in table.columns if c.startswith("mean_cost_"))
-    unit = cost.removeprefix("mean_cost_")
-    router = table[table["policy"] == "difficulty"].iloc[0]
-    best = _best_single(table, hard, cost)
     lower, upper = DIFFICULTY_WORDS.get(task, GENERIC_WORDS)
-    return (
-        f"route {lower.format(k=choices['difficulty'].iloc[cut - 1])} to {easy}, {upper} to "
-        f"{hard}: accuracy {router['accuracy']:.3f} at {router[cost]:.3g} {unit}/problem, vs "
-        f"{best['accuracy']:.3f} at {best[cost]:.3g} for {hard} alone ({best['parameters']})"
-    )
+    k = choices["difficulty"].iloc[cut - 1]
+    return f"route {lower.format(k=k)} to {easy}, {upper} to {hard}", hard
 
 
 def _best_single(table: pd.DataFrame, model: str, cost: str) -> pd.Series:
     """The model's most accurate single tier (the cheapest of equals)."""
     alone = table[(table["policy"] == "single") & table["parameters"].str.startswith(f"{model} · ")]
     return alone[alone["accuracy"] == alone["accuracy"].max()].sort_values(cost).iloc[0]
-
-
-def _one_tier_line(table: pd.DataFrame, chosen: str, other: str, task: str) -> str:
-    """The router sends every level to one model: say so, and what the other
-    model alone would score and cost."""
-    cost = next(c for c in table.columns if c.startswith("mean_cost_"))
-    unit = cost.removeprefix("mean_cost_")
-    router = table[table["policy"] == "difficulty"].iloc[0]
-    best = _best_single(table, other, cost)
-    what = "chain" if task == "chain" else "problem"
-    return (
-        f"route every {what} to {chosen} ({other} is on no level as accurate for less): "
-        f"accuracy {router['accuracy']:.3f} at {router[cost]:.3g} {unit}/problem, vs "
-        f"{best['accuracy']:.3f} at {best[cost]:.3g} for {other} alone ({best['parameters']})"
-    )
