@@ -105,29 +105,29 @@ example: run
 # Retrain the reference reasoner into models/reasoner (about 15 min on 2 cores;
 # the command, seed and data recipe are in models/reasoner/recipe.json).
 reasoner: setup
-	$(BIN)/python -m bench.reasoner --out models/reasoner
+	$(BIN)/python -m bench.training.reasoner --out models/reasoner
 
 # Retrain the reference instant model into models/instant (about 22 min on
 # 2 cores): the reasoner grown to 12 layers (2.6M parameters), trained to
 # answer with no thinking; its accuracy per chain length is in
 # models/instant/recipe.json.
 instant: setup
-	$(BIN)/python -m bench.reasoner --out models/instant --instant 1.0 --grow_from models/reasoner --layers 12 --batch 64 --steps 2600 --lr 0.002 --eval 480
+	$(BIN)/python -m bench.training.reasoner --out models/instant --instant 1.0 --grow_from models/reasoner --layers 12 --batch 64 --steps 2600 --lr 0.002 --eval 480
 
 # Retrain the slipping policy into models/slipper: the reasoner's recipe with
 # running values off by 1..3 at rate 0.08 per step in its training chains
 # (about 40 min on one core); its measured per-step slip rate at temperature 1
 # is in models/slipper/recipe.json.
 slipper: setup
-	$(BIN)/python -m bench.reasoner --out models/slipper --slip_rate 0.08 --merge_rate 0 --steps 2000 --serve_context 512
+	$(BIN)/python -m bench.training.reasoner --out models/slipper --slip_rate 0.08 --merge_rate 0 --steps 2000 --serve_context 512
 
 # Rebuild the reference PRM and ORM into models/prm and models/orm
 # (Qwen2.5-Math-PRM's format: the reasoner with a slip detector on top, the
 # score head trained; about 3 min each on one core, side by side on 2 cores;
 # the held-out AUROC and the within-problem pick are in each recipe.json).
 reward-models: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m bench.reward_models --kind prm --out models/prm & \
-	OMP_NUM_THREADS=1 $(BIN)/python -m bench.reward_models --kind orm --out models/orm; \
+	OMP_NUM_THREADS=1 $(BIN)/python -m bench.training.reward_models --kind prm --out models/prm & \
+	OMP_NUM_THREADS=1 $(BIN)/python -m bench.training.reward_models --kind orm --out models/orm; \
 	wait
 
 clean-venv:

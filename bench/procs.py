@@ -1,5 +1,5 @@
 """What the kernel says about processes (/proc), read in one place: used to
-account a sandbox run's process tree (grading/sandbox_accounting.py), by the
+account a sandbox run's process tree (grading/sandbox/accounting.py), by the
 watchdog that follows a sweep (watchdog.py), and by `bench perf`.
 
 Fields come from /proc/PID/stat, split after the last ")" (a process name

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.configure import compose
+from bench.sweep.compose import compose
 
 # Everything a test session writes to the temporary folder goes into one
 # folder of its own, removed when the session ends: pytest's tmp_path

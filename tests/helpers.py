@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from bench.config import CONFIG_DIR
-from bench.grading.sandbox import isolation
+from bench.config.schema import CONFIG_DIR
+from bench.grading.sandbox.execute import isolation
 
 __all__ = ["CONFIG_DIR", "bench", "needs_bwrap", "needs_sandbox"]
 

@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 
-from bench import arith
+from bench.tasks import arith
 
 
 def _solve(question: str) -> int:

@@ -94,7 +94,7 @@ def test_models_list_and_unknown_prepare():
     ],
 )
 def test_every_command_takes_bad_arguments_as_one_line(capsys, argv, fragment):
-    from bench.cli import EXIT_BAD_INPUT, main
+    from bench.cli.main import EXIT_BAD_INPUT, main
 
     assert main(argv) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
@@ -103,7 +103,7 @@ def test_every_command_takes_bad_arguments_as_one_line(capsys, argv, fragment):
 
 def test_version_and_per_command_help(capsys):
     from bench import __version__
-    from bench.cli import main
+    from bench.cli.main import main
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"thinkbench {__version__}"
@@ -141,8 +141,8 @@ def test_sweep_help_is_hydras_with_the_config_groups():
     ],
 )
 def test_engine_numbers_out_of_range_are_one_line(make_cfg, override, fragment):
-    from bench.config import ConfigError
-    from bench.config_checks import validate
+    from bench.config.checks import validate
+    from bench.config.schema import ConfigError
 
     with pytest.raises(ConfigError) as raised:
         validate(make_cfg("engine=fake", override))
@@ -163,7 +163,7 @@ def test_engine_numbers_out_of_range_are_one_line(make_cfg, override, fragment):
     ],
 )
 def test_engine_numbers_at_their_bounds_are_accepted(make_cfg, override):
-    from bench.config_checks import validate
+    from bench.config.checks import validate
 
     validate(make_cfg("engine=fake", override))
 
@@ -201,6 +201,6 @@ def test_a_word_that_is_no_override_is_one_line(tmp_path, argv):
     ],
 )
 def test_hydra_flags_and_their_values_are_not_taken_for_words(argv):
-    from bench.cli_sweep import _not_an_override
+    from bench.cli.sweep import _not_an_override
 
     assert _not_an_override(argv) is None

@@ -8,9 +8,9 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-from bench.config import CONFIG_DIR, ENGINE_KINDS, ConfigError
-from bench.config_checks import validate_budgets
-from bench.configure import validate
+from bench.config.checks import validate_budgets
+from bench.config.schema import CONFIG_DIR, ENGINE_KINDS, ConfigError
+from bench.sweep.compose import validate
 
 
 def _options(group: str) -> list[str]:
@@ -116,7 +116,7 @@ def test_bad_strategy_name_is_refused(make_cfg):
 def test_one_context_check_with_one_margin_at_its_boundary(make_cfg):
     """config_checks.validate (no prompt yet) and every prompt's check use the same
     rule: prompt + largest budget + answer + CONTEXT_MARGIN <= max_model_len."""
-    from bench.config_checks import CONTEXT_MARGIN, check_context
+    from bench.config.checks import CONTEXT_MARGIN, check_context
 
     cfg = make_cfg("budget.tokens=[100]", "model.answer_max_tokens=20")
     fits = 100 + 20 + CONTEXT_MARGIN

@@ -14,7 +14,7 @@ from scripted_server import ScriptedServer
 
 from bench.engines.http import RetryPolicy
 from bench.errors import AdherenceError, RequestsFailedError
-from bench.runner import run_sweep
+from bench.sweep.runner import run_sweep
 
 # Columns that say how a record was produced rather than what it holds.
 HOW = ["key", "seconds", "token_source"]
@@ -159,7 +159,7 @@ def test_a_rejected_request_stops_the_sweep_in_one_line(tmp_path):
 
 
 def test_an_unreachable_server_is_one_config_error(make_cfg):
-    from bench.config import ConfigError
+    from bench.config.schema import ConfigError
 
     cfg = served(make_cfg, "http://127.0.0.1:9/v1", "suite.limit=2")
     with pytest.raises(ConfigError, match="cannot reach the server at http://127.0.0.1:9/v1"):

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.engine
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
 
-    from bench import models
-    from bench.configure import compose
+    from bench.engines import models
     from bench.engines.serve import ServerProcess, free_port, serve_command, server_env
+    from bench.sweep.compose import compose
 
     cfg = compose(["engine=vllm_cpu"])
     port = free_port()
@@ -84,7 +84,7 @@ def test_bench_sweep_against_vllm_serve(server, tmp_path):
 
 
 def test_native_budget_through_the_server(server, make_cfg):
-    from bench.runner import run_sweep
+    from bench.sweep.runner import run_sweep
 
     cfg = make_cfg(
         "engine=openai",

@@ -11,7 +11,7 @@ import json
 import pandas as pd
 import pytest
 
-from bench.config import ConfigError
+from bench.config.schema import ConfigError
 
 vllm = pytest.importorskip("vllm", reason="vLLM (CPU build) is installed by make setup")
 
@@ -47,8 +47,8 @@ def test_local_engines_talk_over_loopback(make_cfg, monkeypatch):
 def test_real_sweep_token_accounting(make_cfg):
     import os
 
-    from bench.grading.sandbox import isolation, run_tests
-    from bench.runner import Sweep
+    from bench.grading.sandbox.execute import isolation, run_tests
+    from bench.sweep.runner import Sweep
 
     user_host_ip = os.environ.get("VLLM_HOST_IP")
     cfg = make_cfg("engine=vllm_cpu", "suite.limit=3", "budget.tokens=[16,96]", "run_name=real")
@@ -80,8 +80,8 @@ def test_real_sweep_token_accounting(make_cfg):
     # Prompt tokens are the chat template's own token count.
     from transformers import AutoTokenizer
 
-    from bench import models
-    from bench.tasks import load_problems, load_spec
+    from bench.engines import models
+    from bench.tasks.loader import load_problems, load_spec
 
     tokenizer = AutoTokenizer.from_pretrained(models.prepare(cfg.model.source))
     spec = load_spec("arith")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bench.grading import get_grader
-from bench.grading.math import answer_classes, equivalent, equivalent_many, extract_answer
-from bench.grading.pool import GradingPool
+from bench.grading.math.grade import answer_classes, equivalent, equivalent_many, extract_answer
+from bench.grading.runtime.pool import GradingPool
 
 CASES = json.loads((Path(__file__).parent / "data" / "math_cases.json").read_text())
 
@@ -115,7 +115,7 @@ def test_multiple_choice_is_a_task_property_not_a_guess(tmp_path, monkeypatch):
     assert equivalent("A = 5", "A = 6") is False
     assert equivalent("(B)", "B") is True  # the same spelling is still the same answer
     assert get_grader("math_choice").check(("B", "(B)", 5.0)) is True
-    import bench.tasks as tasks
+    import bench.tasks.loader as tasks
 
     monkeypatch.setattr(tasks, "TASKS_DIR", tmp_path)
     (tmp_path / "mc.yaml").write_text("name: mc\ngrader: math\nmultiple_choice: true\n")
@@ -137,7 +137,7 @@ def test_multiple_choice_is_a_task_property_not_a_guess(tmp_path, monkeypatch):
     ],
 )
 def test_exact_shapes_are_equal_without_the_parser(pred, gold):
-    from bench.grading.math_exact import exactly_equal
+    from bench.grading.math.exact import exactly_equal
 
     assert exactly_equal(pred, gold)
 
@@ -155,7 +155,7 @@ def test_exact_shapes_are_equal_without_the_parser(pred, gold):
     ],
 )
 def test_exact_evaluator_never_claims_what_it_cannot_know(pred, gold):
-    from bench.grading.math_exact import exactly_equal
+    from bench.grading.math.exact import exactly_equal
 
     assert not exactly_equal(pred, gold)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from bench.grading import get_grader
-from bench.grading.numeric import extract_number, grade
+from bench.grading.math.numeric import extract_number, grade
 
 CASES = json.loads((Path(__file__).parent / "data" / "numeric_cases.json").read_text())
 
@@ -25,7 +25,7 @@ def test_unknown_grader_names_choices():
 
 
 def test_pool_grades_rows_in_order_and_keeps_extracted_answers():
-    from bench.grading.pool import GradingPool
+    from bench.grading.runtime.pool import GradingPool
 
     rows = [
         {

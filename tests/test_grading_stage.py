@@ -1,4 +1,4 @@
-"""Grading beside generation (bench/grading/stage.py): the same verdicts as
+"""Grading beside generation (bench/grading/runtime/stage.py): the same verdicts as
 grading everything at once, failures named, kills lose nothing, and the
 progress display shows both stages."""
 
@@ -13,10 +13,10 @@ from helpers import CONFIG_DIR, bench, needs_sandbox
 from omegaconf import OmegaConf
 
 from bench.engines.fake import code_script
-from bench.grading.pool import GradingPool
-from bench.grading.stage import GradingStage, GradingStageError
-from bench.runner import Sweep
-from bench.store import RunStore
+from bench.grading.runtime.pool import GradingPool
+from bench.grading.runtime.stage import GradingStage, GradingStageError
+from bench.run.store import RunStore
+from bench.sweep.runner import Sweep
 
 
 def mini_humaneval(root: Path, problems: int = 8) -> Path:

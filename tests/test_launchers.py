@@ -20,7 +20,7 @@ import pytest
 from helpers import CONFIG_DIR, bench
 from hydra import compose, initialize_config_dir
 
-from bench.config import job_cpus, job_gpus, register
+from bench.config.schema import job_cpus, job_gpus, register
 
 ray_plugin = pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the scale extra")
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the scale extra")
@@ -362,7 +362,7 @@ def test_a_missing_launcher_plugin_is_one_line(tmp_path, launcher):
         f"        if name.startswith('hydra_plugins.{module}'):\n"
         "            raise ModuleNotFoundError(name)\n"
         "sys.meta_path.insert(0, Hide())\n"
-        "from bench.cli import main\n"
+        "from bench.cli.main import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     result = subprocess.run(

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from helpers import bench
 
-from bench import tasks
-from bench.config import ConfigError
-from bench.prompts import load_suite
-from bench.runner import Sweep
+from bench.config.schema import ConfigError
+from bench.sweep.prompts import load_suite
+from bench.sweep.runner import Sweep
+from bench.tasks import loader as tasks
 
 
 def write_sets(root, count=4):

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from bench.config import ConfigError, apply_thinking_mode, record_model_name, to_container
-from bench.configure import validate
+from bench.config.identity import comparable_config, config_identity
+from bench.config.schema import ConfigError, apply_thinking_mode, record_model_name, to_container
 from bench.engines.openai import OpenAIEngine
-from bench.prompts import chain_settings
-from bench.runner import Sweep
-from bench.same_run import comparable_config, config_identity
 from bench.strategies import SingleChain
+from bench.sweep.compose import validate
+from bench.sweep.prompts import chain_settings
+from bench.sweep.runner import Sweep
 from bench.types import GenerationRequest
 
 EXPERIMENTS = sorted(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.chain import Chain, generate, random_chain
+from bench.tasks.chain import Chain, generate, random_chain
 
 ROOT = Path(__file__).resolve().parent.parent
 # 0: no thinking at all; 128 fits every chain of the suite (<= ~75): the unbudgeted run.
@@ -43,7 +43,7 @@ def test_chain_problems_are_deterministic_and_their_lengths_known():
 def test_a_short_training_run_learns():
     """The shipped recipe's script, 600 steps of a 2-layer model on one-step
     chains (about 15 s): the loss falls and a few problems come out right."""
-    from bench.reasoner import DEFAULTS, accuracy, train
+    from bench.training.reasoner import DEFAULTS, accuracy, train
 
     settings = DEFAULTS | {"steps": 600, "batch": 32, "layers": 2, "max_chain": 1}
     model, tokenizer, losses = train(settings, log_every=100)
@@ -60,7 +60,7 @@ def test_the_shipped_reasoner_has_its_recipe_beside_it():
 
     folder = ROOT / "models" / "reasoner"
     recipe = json.loads((folder / "recipe.json").read_text())
-    assert recipe["command"].startswith("python -m bench.reasoner")
+    assert recipe["command"].startswith("python -m bench.training.reasoner")
     assert recipe["train_seconds"] <= 20 * 60
     size = sum(p.stat().st_size for p in folder.iterdir())
     assert size <= 25 * 2**20
@@ -69,13 +69,13 @@ def test_the_shipped_reasoner_has_its_recipe_beside_it():
 
 @pytest.fixture(scope="module")
 def single_run(tmp_path_factory):
-    from bench.runner import Sweep
+    from bench.sweep.runner import Sweep
 
     return Sweep(_cfg(tmp_path_factory.mktemp("single"), "strategy=single")).run()
 
 
 def _cfg(results: Path, *overrides: str):
-    from bench.configure import compose
+    from bench.sweep.compose import compose
 
     return compose(
         [
@@ -123,7 +123,7 @@ def test_budget_zero_and_the_non_thinking_mode_agree_token_for_token(single_run,
     """The reasoner's thinking switch closes the block in its template; budget 0
     closes it with the forced answer: the same tokens, so the same answers."""
     from bench.analysis.modes import non_thinking_agreement
-    from bench.runner import Sweep
+    from bench.sweep.runner import Sweep
 
     run_dir = Sweep(_cfg(tmp_path, "model.thinking=false", "budget.tokens=[0]")).run()
     off = pd.read_parquet(run_dir / "records.parquet").set_index("problem_id")
@@ -142,7 +142,7 @@ def test_budget_zero_and_the_non_thinking_mode_agree_token_for_token(single_run,
 
 @pytest.mark.engine
 def test_majority_voting_gains_where_sampled_chains_disagree(tmp_path):
-    from bench.runner import Sweep
+    from bench.sweep.runner import Sweep
 
     cfg = _cfg(tmp_path, "strategy=sc", "strategy.n=8", "strategy.temperature=1.0")
     run_dir = Sweep(cfg).run()

@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.config import ConfigError
-from bench.runner import Sweep
-from bench.store import DiskFullError, RunStore
-from bench.tasks import TaskError
+from bench.config.schema import ConfigError
+from bench.run.store import DiskFullError, RunStore
+from bench.sweep.runner import Sweep
+from bench.tasks.loader import TaskError
 
 COMPARED = [
     "key",

@@ -1,4 +1,4 @@
-"""The reference reward models' slip detector (bench/reward_circuit.py),
+"""The reference reward models' slip detector (bench/training/reward_circuit.py),
 checked token by token on chains whose every slip is known, with a
 transformers forward pass (no vLLM: tests/test_verifier_engine.py runs the
 shipped models through vLLM's pooling runner)."""
@@ -11,11 +11,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from bench import reward_circuit  # noqa: E402
-from bench.chain import Chain, random_chain  # noqa: E402
-from bench.chain_steps import SLIP_OFFSETS, slipped, step_labels, written_steps  # noqa: E402
-from bench.models import PROJECT_ROOT  # noqa: E402
-from bench.reward_models import (  # noqa: E402
+from bench.engines.models import PROJECT_ROOT  # noqa: E402
+from bench.tasks.chain import Chain, random_chain  # noqa: E402
+from bench.tasks.chain_steps import SLIP_OFFSETS, slipped, step_labels, written_steps  # noqa: E402
+from bench.training import reward_circuit  # noqa: E402
+from bench.training.reward_models import (  # noqa: E402
     STEP_TAG,
     RewardModel,
     build_tokenizer,

@@ -19,13 +19,13 @@ import pandas as pd
 import pytest
 from helpers import bench
 
-from bench.cli import EXIT_BAD_INPUT, EXIT_DAMAGED, EXIT_LOCKED, EXIT_TERMINATED, main
-from bench.config import ConfigError
-from bench.config_checks import validate_run_name
-from bench.configure import validate
-from bench.runlock import RunLock, RunLockedError, holder
-from bench.runner import Sweep
-from bench.store import DamagedRunError, DiskFullError, RunStore, _temporary
+from bench.cli.main import EXIT_BAD_INPUT, EXIT_DAMAGED, EXIT_LOCKED, EXIT_TERMINATED, main
+from bench.config.checks import validate_run_name
+from bench.config.schema import ConfigError
+from bench.run.lock import RunLock, RunLockedError, holder
+from bench.run.store import DamagedRunError, DiskFullError, RunStore, _temporary
+from bench.sweep.compose import validate
+from bench.sweep.runner import Sweep
 
 FAKE = ["engine=fake", "budget=smoke", "report=false", "engine.show_progress=false"]
 COMPARED = ["key", "answer_text", "thinking_tokens", "answer_tokens", "correct"]
@@ -122,7 +122,7 @@ def test_the_lock_names_its_holder_and_frees_itself_when_the_holder_dies(tmp_pat
         [
             sys.executable,
             "-c",
-            "import sys, time; from bench.runlock import RunLock; "
+            "import sys, time; from bench.run.lock import RunLock; "
             f"RunLock({str(tmp_path)!r}, 'x').acquire(); print('held', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
@@ -455,7 +455,7 @@ def test_from_manifest_with_versions_of_the_wrong_type_is_damaged(
 def test_from_manifest_says_which_versions_changed_and_keeps_both(tmp_path, reference):
     import shutil
 
-    from bench.manifest import package_versions
+    from bench.run.manifest import package_versions
 
     run_dir = tmp_path / "run"
     shutil.copytree(reference, run_dir)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from bench.analysis.metrics import scaling_table
-from bench.runner import Sweep
-from bench.store import RunStore
+from bench.run.store import RunStore
+from bench.sweep.runner import Sweep
 
 REQUIRED = {
     "model",
@@ -117,7 +117,7 @@ def test_changing_the_budget_list_reuses_nothing_wrongly(make_cfg):
 
 
 def test_prompt_too_long_for_context_is_refused(make_cfg):
-    from bench.config import ConfigError
+    from bench.config.schema import ConfigError
 
     cfg = make_cfg("engine=fake", "suite.limit=3", "model.max_model_len=400")
     with pytest.raises(ConfigError, match="exceed max_model_len"):
@@ -125,7 +125,7 @@ def test_prompt_too_long_for_context_is_refused(make_cfg):
 
 
 def test_run_dir_of_another_model_is_refused(make_cfg):
-    from bench.config import ConfigError
+    from bench.config.schema import ConfigError
 
     Sweep(make_cfg("engine=fake", "run_name=d", "suite.limit=3")).run()
     with pytest.raises(ConfigError, match="different model"):
@@ -173,9 +173,9 @@ def test_crash_mid_sweep_keeps_finished_problems(make_cfg, monkeypatch):
 
 
 def test_stored_parts_follow_the_record_schema(make_cfg):
-    """bench/records.py names every column a part holds: nothing more, nothing less."""
-    from bench.records import GENERATION, GRADE
-    from bench.store import RunStore
+    """bench/run/records.py names every column a part holds: nothing more, nothing less."""
+    from bench.run.records import GENERATION, GRADE
+    from bench.run.store import RunStore
 
     run_dir = Sweep(make_cfg("engine=fake", "suite.limit=4", "budget.tokens=[0,16]")).run()
     store = RunStore(run_dir)

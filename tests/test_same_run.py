@@ -1,4 +1,4 @@
-"""The "same run" rules (bench/same_run.py): identity, one run folder, shards, comparable runs."""
+"""The "same run" rules (bench/config/identity.py): identity, one run folder, shards, comparable runs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from bench.same_run import (
+from bench.config.identity import (
     comparable_config,
     config_identity,
     differs_in_one_run,

@@ -16,9 +16,9 @@ import pytest
 from helpers import needs_sandbox
 
 from bench.analysis.metrics import pass_at_k
-from bench.grading.code import extract_code, run_tests
-from bench.grading.sandbox import OUTPUT_CAP
-from bench.grading.sandbox_accounting import processes_of
+from bench.grading.code.grade import extract_code, run_tests
+from bench.grading.sandbox.accounting import processes_of
+from bench.grading.sandbox.execute import OUTPUT_CAP
 
 pytestmark = needs_sandbox
 
@@ -167,7 +167,7 @@ def test_pass_at_k_matches_the_definition_and_stays_stable():
 def test_grading_pool_runs_code_checks_in_parallel_sandboxes():
     import json
 
-    from bench.grading.pool import GradingPool
+    from bench.grading.runtime.pool import GradingPool
 
     gold = json.dumps({"test": CHECK, "entry_point": "add", "prompt": "def add(a, b):\n"})
     rows = [

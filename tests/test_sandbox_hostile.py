@@ -17,9 +17,9 @@ import pytest
 from helpers import needs_bwrap
 from test_sandbox import _accept
 
-from bench.grading.sandbox import run_many, run_tests
-from bench.grading.sandbox_accounting import processes_of
-from bench.grading.sandbox_view import Scratch
+from bench.grading.sandbox.accounting import processes_of
+from bench.grading.sandbox.execute import run_many, run_tests
+from bench.grading.sandbox.view import Scratch
 
 pytestmark = needs_bwrap
 
@@ -190,7 +190,7 @@ def test_forging_wire_messages_fails():
     """A program that answers the channel itself with crafted messages."""
     program = """
         import os, sys
-        wire = sys.modules["sandbox_wire"]
+        wire = sys.modules["wire"]
         wire.send(int(sys.argv[2]), {"ready": {"add": "callable"}})
         wire.send(int(sys.argv[2]), {"ok": {"x": "not a tag"}})
         wire.send(int(sys.argv[2]), {"ok": {"i": "5"}})
@@ -391,7 +391,7 @@ def test_no_zombie_or_survivor_where_init_never_reaps(tmp_path):
     some containers' init): after many runs, nothing was orphaned to it."""
     script = tmp_path / "harness.py"
     script.write_text(
-        "from bench.grading.sandbox import run_many\n"
+        "from bench.grading.sandbox.execute import run_many\n"
         f"jobs = [({ADD!r}, {CHECK!r}, 'add')] * 30 + [({HOGS['fork bomb']!r}, {CHECK!r}, 'add')] * 2\n"
         "print(sum(r.passed for r in run_many(jobs, timeout_s=1.0)))\n"
     )

@@ -24,12 +24,14 @@ import pandas as pd
 import pytest
 from helpers import needs_bwrap, needs_sandbox
 
-from bench.cli_errors import EXIT_SANDBOX, exit_code
-from bench.grading import code, sandbox, sandbox_view
-from bench.grading.pool import GradingPool
-from bench.grading.sandbox import check_sandbox, isolation, run_many, run_tests
-from bench.grading.sandbox_outcome import DETAIL_CHARS, SANDBOX_ERROR, SandboxError
-from bench.grading.sandbox_view import Scratch, harness_folders, runtime_paths
+from bench.cli.errors import EXIT_SANDBOX, exit_code
+from bench.grading.code import grade as code
+from bench.grading.runtime.pool import GradingPool
+from bench.grading.sandbox import execute as sandbox
+from bench.grading.sandbox import view as sandbox_view
+from bench.grading.sandbox.execute import check_sandbox, isolation, run_many, run_tests
+from bench.grading.sandbox.outcome import DETAIL_CHARS, SANDBOX_ERROR, SandboxError
+from bench.grading.sandbox.view import Scratch, harness_folders, runtime_paths
 
 ADD = "def add(a, b):\n    return a + b\n"
 SUB = "def add(a, b):\n    return a - b\n"
@@ -276,8 +278,8 @@ def test_a_broken_sandbox_exits_8_with_one_line(capsys):
 
 
 def test_a_stage_that_found_the_sandbox_broken_raises_sandbox_error(tmp_path):
-    from bench.grading.stage import GradingStage
-    from bench.grading.stage_process import _error
+    from bench.grading.runtime.stage import GradingStage
+    from bench.grading.runtime.stage_process import _error
 
     kind, text = _error(SandboxError("the code sandbox does not work here: x"))
     assert kind == "sandbox_error"
@@ -294,7 +296,7 @@ def test_a_sweep_stops_before_generating_when_the_sandbox_is_broken(
 ):
     from test_grading_stage import CODE, mini_humaneval
 
-    from bench.runner import Sweep
+    from bench.sweep.runner import Sweep
 
     data = mini_humaneval(tmp_path / "data", problems=2)
     cfg = make_cfg(*CODE, f"suite.data_dir={data}")
@@ -311,7 +313,7 @@ def test_grade_records_keep_the_sandbox_status_and_a_short_detail(make_cfg, tmp_
     from test_grading_stage import CODE, mini_humaneval
 
     from bench.report.summary import format_statuses, status_table
-    from bench.runner import Sweep
+    from bench.sweep.runner import Sweep
 
     data = mini_humaneval(tmp_path / "data", problems=4)
     run_dir = Sweep(make_cfg(*CODE, f"suite.data_dir={data}")).run()
@@ -351,7 +353,7 @@ def test_status_counts_per_budget_on_hand_made_records():
 
 def test_unjudged_attempts_are_exactly_those_without_a_verdict(tmp_path):
     from bench.grading import verdict_statuses
-    from bench.store import RunStore
+    from bench.run.store import RunStore
 
     store = RunStore(tmp_path / "run")
     keys = [f"k{i}" for i in range(7)]
@@ -379,8 +381,8 @@ def test_bench_grade_unjudged_regrades_only_those(make_cfg, tmp_path):
     from helpers import bench
     from test_grading_stage import CODE, mini_humaneval
 
-    from bench.runner import Sweep
-    from bench.store import RunStore
+    from bench.run.store import RunStore
+    from bench.sweep.runner import Sweep
 
     data = mini_humaneval(tmp_path / "data", problems=2)
     run_dir = Sweep(make_cfg(*CODE, f"suite.data_dir={data}")).run()

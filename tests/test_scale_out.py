@@ -15,10 +15,10 @@ import pytest
 from helpers import CONFIG_DIR, bench
 from hydra import compose, initialize_config_dir
 
-from bench.config import ConfigError, register
-from bench.configure import compose as compose_sweep
-from bench.merge import merge_runs
-from bench.runner import run_sweep
+from bench.config.schema import ConfigError, register
+from bench.run.merge import merge_runs
+from bench.sweep.compose import compose as compose_sweep
+from bench.sweep.runner import run_sweep
 
 
 def records(run_dir: Path) -> pd.DataFrame:

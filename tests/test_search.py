@@ -19,15 +19,15 @@ import time
 import pandas as pd
 import pytest
 
-from bench.chain_steps import step_labels
-from bench.config import ConfigError, load_verifier
+from bench.config.schema import ConfigError, load_verifier
 from bench.engines.fake import FakeEngine, default_script
 from bench.engines.fake_chain import ChainWriter
 from bench.engines.reward import FakeRewardEngine
-from bench.runner import Sweep
 from bench.strategies.base import ChainSettings
 from bench.strategies.search import SearchSettings, StepSearch
-from bench.tasks import load_problems, load_spec
+from bench.sweep.runner import Sweep
+from bench.tasks.chain_steps import step_labels
+from bench.tasks.loader import load_problems, load_spec
 
 SEARCH = ["model=slipper", "suite=chain", "engine=fake", "engine.script=chain"]
 
@@ -265,7 +265,7 @@ def test_a_killed_beam_sweep_resumes_to_the_same_records(tmp_path):
 )
 @pytest.mark.parametrize("strategy", ["beam", "dvts"])
 def test_bad_search_settings_are_one_line(make_cfg, strategy, overrides, message):
-    from bench.configure import validate
+    from bench.sweep.compose import validate
 
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as caught:
         validate(make_cfg(*SEARCH, f"strategy={strategy}", *overrides))
@@ -273,7 +273,7 @@ def test_bad_search_settings_are_one_line(make_cfg, strategy, overrides, message
 
 
 def test_widths_that_divide_n_are_accepted(make_cfg):
-    from bench.configure import validate
+    from bench.sweep.compose import validate
 
     for n, width in ((8, 1), (8, 2), (8, 8), (6, 3), (4, 4)):
         validate(
@@ -283,7 +283,7 @@ def test_widths_that_divide_n_are_accepted(make_cfg):
 
 def test_a_partial_chain_is_read_without_an_answer():
     from bench.engines.reward_inputs import reward_input
-    from bench.reward_models import build_tokenizer
+    from bench.training.reward_models import build_tokenizer
 
     verifier = load_verifier("reference-prm")
     made = reward_input(verifier, build_tokenizer(), "7+3-2=?", "7,+3=10,", None, ",")
@@ -401,7 +401,7 @@ def test_compute_optimal_among_strategies_reads_every_kind_of_run(make_cfg):
 
 
 def test_the_comparison_report_has_the_strategy_tables(make_cfg, tmp_path):
-    from bench.cli import main
+    from bench.cli.main import main
 
     runs = []
     for name, overrides in {

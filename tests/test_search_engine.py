@@ -15,7 +15,7 @@ import json
 import pandas as pd
 import pytest
 
-from bench.chain_steps import step_labels
+from bench.tasks.chain_steps import step_labels
 
 vllm = pytest.importorskip("vllm", reason="vLLM (CPU build) is installed by make setup")
 pytestmark = pytest.mark.engine
@@ -25,8 +25,8 @@ N, WIDTH = 4, 2
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from bench.configure import compose
-    from bench.runner import Sweep
+    from bench.sweep.compose import compose
+    from bench.sweep.runner import Sweep
 
     results = tmp_path_factory.mktemp("beam")
     cfg = compose(
@@ -42,7 +42,7 @@ def run(tmp_path_factory):
 
 
 def _questions():
-    from bench.tasks import load_problems, load_spec
+    from bench.tasks.loader import load_problems, load_spec
 
     return {p.problem_id: p.question for p in load_problems(load_spec("chain"))}
 
@@ -60,10 +60,10 @@ def test_beam_records_n_paths_per_problem_and_budget(run):
 
 
 def test_the_kept_score_is_the_prms_forward_pass_on_the_path(run):
-    from bench.config import load_verifier
+    from bench.config.schema import load_verifier
+    from bench.engines.models import PROJECT_ROOT
     from bench.engines.reward_inputs import reward_text
-    from bench.models import PROJECT_ROOT
-    from bench.reward_models import RewardModel, step_scores
+    from bench.training.reward_models import RewardModel, step_scores
 
     _, records = run
     model, tokenizer = RewardModel.load(PROJECT_ROOT / "models" / "prm")
@@ -108,9 +108,9 @@ def _survival(model, tokenizer, verifier, question: str, rate: float, width: int
     accuracy among siblings."""
     from math import comb
 
-    from bench.chain_steps import parse_question, slip_offsets
     from bench.engines.reward_inputs import reward_text
-    from bench.reward_models import step_scores
+    from bench.tasks.chain_steps import parse_question, slip_offsets
+    from bench.training.reward_models import step_scores
 
     chain = parse_question(question)
     values = chain.values
@@ -138,12 +138,12 @@ def searched():
     plain samples per problem for best-of-N: every kept path and its problem, the
     samples with their PRM scores and tokens, and the PRM's scores of the
     partial chains the beam model (_beam_share) needs."""
-    from bench.config import load_verifier
-    from bench.configure import compose
+    from bench.config.schema import load_verifier
     from bench.engines import make_engine
     from bench.engines.reward import make_reward_engine
-    from bench.prompts import build_prompts, chain_settings, load_suite
     from bench.strategies import get
+    from bench.sweep.compose import compose
+    from bench.sweep.prompts import build_prompts, chain_settings, load_suite
     from bench.types import GenerationRequest
 
     out = {}
@@ -217,7 +217,7 @@ def _partial_scores(verifier, questions):
     can hold: right through step t, or slipped first at step j by offset o
     (the chain going on from there, as the slipper's training chains do) and
     written on to step t. One verifier batch."""
-    from bench.chain_steps import parse_question, slip_offsets, written_steps
+    from bench.tasks.chain_steps import parse_question, slip_offsets, written_steps
 
     keys, inputs = [], []
     for question in questions:
@@ -250,9 +250,9 @@ def test_dvts_keeps_right_paths_as_the_model_of_it_predicts(searched, width):
     run to run (two runs at width 4 on 36 problems: 0.444 and 0.625 against
     0.554 predicted), hence all 60 problems and the wider interval."""
     from bench.analysis.metrics import bootstrap_ci
-    from bench.config import load_verifier
-    from bench.models import PROJECT_ROOT
-    from bench.reward_models import RewardModel
+    from bench.config.schema import load_verifier
+    from bench.engines.models import PROJECT_ROOT
+    from bench.training.reward_models import RewardModel
 
     recipe = json.loads((PROJECT_ROOT / "models" / "slipper" / "recipe.json").read_text())
     rate = recipe["sampled"]["per_step_slip_rate"]
@@ -282,7 +282,7 @@ def test_dvts_keeps_right_paths_as_the_model_of_it_predicts(searched, width):
 
 
 def _chains(problem_ids):
-    from bench.chain_steps import parse_question
+    from bench.tasks.chain_steps import parse_question
 
     questions = _questions()
     return [parse_question(questions[i]) for i in problem_ids]
@@ -306,7 +306,7 @@ def _beam_share(partial, question: str, rate: float, n: int, width: int, reps: i
     times with a fixed seed."""
     import random
 
-    from bench.chain_steps import parse_question, slip_offsets
+    from bench.tasks.chain_steps import parse_question, slip_offsets
 
     values = parse_question(question).values
     steps, keep = len(values), max(1, n // width)
@@ -338,7 +338,7 @@ def test_beam_keeps_right_paths_as_the_model_of_it_predicts(searched, width):
     chains a beam can hold. The prediction lies within the 99% bootstrap CI
     (problems resampled) of the measured share."""
     from bench.analysis.metrics import bootstrap_ci
-    from bench.models import PROJECT_ROOT
+    from bench.engines.models import PROJECT_ROOT
 
     recipe = json.loads((PROJECT_ROOT / "models" / "slipper" / "recipe.json").read_text())
     rate = recipe["sampled"]["per_step_slip_rate"]

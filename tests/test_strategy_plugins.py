@@ -12,11 +12,11 @@ import pytest
 from hydra.errors import ConfigCompositionException
 
 import bench.strategies as strategies_pkg
-from bench.config import CONFIG_DIR, ConfigError
-from bench.configure import compose, structured, validate
-from bench.runner import Sweep
+from bench.config.schema import CONFIG_DIR, ConfigError
 from bench.strategies import registry
 from bench.strategies.plugin import BUDGET_CONTROLS, StrategyPlugin
+from bench.sweep.compose import compose, structured, validate
+from bench.sweep.runner import Sweep
 
 BUILT_IN = {"single", "sc", "bon", "wait", "native", "api", "beam", "dvts"}
 
@@ -74,7 +74,7 @@ MODULE = textwrap.dedent(
 
     from dataclasses import dataclass
 
-    from bench.config import ConfigError, StrategyConfig
+    from bench.config.schema import ConfigError, StrategyConfig
     from bench.strategies.chains import SingleChain
     from bench.strategies.plugin import StrategyPlugin
 

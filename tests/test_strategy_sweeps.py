@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bench.config import ConfigError
-from bench.configure import validate
-from bench.runner import Sweep
+from bench.config.schema import ConfigError
+from bench.sweep.compose import validate
+from bench.sweep.runner import Sweep
 
 
 def run(make_cfg, *overrides):

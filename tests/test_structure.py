@@ -11,26 +11,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "bench"
 
-# Lowest first. A module may import its own layer and those below, never above.
-# A package name covers its modules (bench.engines: bench.engines.vllm, ...).
+# Lowest first, one entry per folder of bench/. A module may import its own
+# layer and those below, never above. A package covers its modules
+# (bench.engines: bench.engines.vllm, ...). README's Layout section names
+# every folder here, in this order (test_readme_layout_follows_the_layers).
 LAYERS = [
-    # foundations: no config, no engine
-    "bench bench.types bench.errors bench.store bench.records bench.same_run bench.procs "
-    "bench.runlock "
-    "bench.manifest bench.engine_log bench.models bench.arith bench.chain bench.chain_steps "
-    "bench.reasoner bench.reward_models "
-    "bench.watchdog",
-    "bench.config bench.config_checks",  # schemas, and the checks they cannot express
+    "bench bench.types bench.errors bench.paths bench.procs",  # shared leaves
+    "bench.config",  # schemas, the checks they cannot express, a run's identity
     # what a sweep is made of, each on its own
-    "bench.tasks bench.engines bench.grading bench.analysis bench.run_dir bench.merge",
+    "bench.run bench.tasks bench.engines bench.grading bench.analysis bench.training",
     "bench.strategies",  # plugins over the engines
-    "bench.configure bench.prompts",  # compose + check; problems to prompts
-    "bench.report",
+    "bench.report",  # tables, plots, the page
+    "bench.sweep",  # compose + check, prompts, the runner, the end of a sweep
     "bench.view",  # reads run folders, shapes and serves the pages
-    "bench.verification bench.runner bench.sweep_end",
-    "bench.perf bench.perf_checks bench.perf_grading bench.perf_verifier bench.perf_search "
-    "bench.perf_view "
-    "bench.cli_errors bench.cli_runs bench.cli_sweep bench.cli",
+    "bench.perf bench.cli",  # entry points
 ]
 
 
@@ -61,7 +55,14 @@ def _imports() -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text())):
             targets = []
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                # `from bench.engines import models` imports the module
+                # bench.engines.models; a name that is no module is the package's.
+                targets = [
+                    f"{node.module}.{a.name}"
+                    if f"{node.module}.{a.name}" in modules
+                    else node.module
+                    for a in node.names
+                ]
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             deps[name].update(t for t in targets if t in modules and t != name)
@@ -107,12 +108,12 @@ def test_the_layer_check_sees_an_upward_import(tmp_path, monkeypatch):
         target = fake / path.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(path.read_text())
-    config = fake / "config.py"
-    config.write_text(config.read_text() + "\nfrom bench.runner import Sweep\n")
+    config = fake / "config" / "schema.py"
+    config.write_text(config.read_text() + "\nfrom bench.sweep.runner import Sweep\n")
     monkeypatch.setattr(__import__(__name__), "ROOT", fake)
-    with pytest.raises(AssertionError, match="bench.config .*imports bench.runner"):
+    with pytest.raises(AssertionError, match="bench.config.schema .*imports bench.sweep.runner"):
         test_every_module_has_a_layer_and_imports_none_above_it()
-    with pytest.raises(AssertionError, match="bench.config"):
+    with pytest.raises(AssertionError, match="bench.config.schema"):
         test_no_import_cycle()
 
 
@@ -128,3 +129,43 @@ def test_no_function_longer_than_80_lines():
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(ROOT.parent)}: {node.name} ({lines} lines)")
     assert not long, "split these:\n" + "\n".join(long)
+
+
+# The leaves every layer shares; anything else at bench/'s root belongs in the
+# folder of its layer.
+ROOT_MODULES = {"__init__", "types", "errors", "paths", "procs"}
+
+
+def _folders() -> list[str]:
+    return sorted(
+        "bench." + path.parent.relative_to(ROOT).as_posix().replace("/", ".")
+        for path in ROOT.glob("*/__init__.py")
+    )
+
+
+def test_bench_root_holds_only_the_shared_leaves():
+    extra = sorted(p.stem for p in ROOT.glob("*.py") if p.stem not in ROOT_MODULES)
+    assert not extra, f"move these into the folder of their layer: {extra}"
+    leaves = {f"bench.{name}" for name in ROOT_MODULES - {"__init__"}}
+    assert set(LAYERS[0].split()) == {"bench", *leaves}
+
+
+def test_the_layers_name_folders_and_every_folder_has_one():
+    named = [name for layer in LAYERS[1:] for name in layer.split()]
+    assert sorted(named) == _folders()
+
+
+def test_readme_layout_follows_the_layers():
+    """README's Layout section names each layer's folders, in the layers' order."""
+    readme = (ROOT.parent / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :]
+    layout = layout[: layout.index("```", layout.index("```") + 3)]
+    positions = []
+    for index, layer in enumerate(LAYERS[1:], start=1):
+        for name in layer.split():
+            folder = name.removeprefix("bench.") + "/"
+            assert f" {folder}" in layout, f"README's Layout does not name {folder}"
+            positions.append((layout.index(f" {folder}"), index, folder))
+            assert f"\n           {index}  " in layout, f"README's Layout lacks layer {index}"
+    order = [folder for _, _, folder in sorted(positions)]
+    assert order == [folder for _, _, folder in sorted(positions, key=lambda p: p[1])]

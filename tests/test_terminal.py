@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from helpers import bench
 
-from bench.cli import main
-from bench.engine_log import engine_log
+from bench.cli.main import main
+from bench.engines.log import engine_log
 from bench.report.summary import format_table, run_listing, summary_rows
-from bench.runlock import RunLock
+from bench.run.lock import RunLock
 
 FAKE = ["engine=fake", "budget.tokens=[8,64]", "engine.show_progress=false"]
 
@@ -123,7 +123,7 @@ def test_engine_output_goes_to_the_run_log(tmp_path):
     RUN/engine.log; the progress stream still reaches the terminal."""
     script = (
         "import subprocess, sys\n"
-        "from bench.engine_log import engine_log\n"
+        "from bench.engines.log import engine_log\n"
         f"with engine_log({str(tmp_path)!r}) as terminal:\n"
         "    subprocess.run([sys.executable, '-c', 'import sys; sys.stderr.write(\"child noise\\\\n\")'])\n"
         "    print('python warning', file=sys.stderr)\n"

@@ -176,7 +176,7 @@ def test_instant_examples_answer_at_once_and_favour_short_chains():
     import random
     from collections import Counter
 
-    from bench.reasoner import example
+    from bench.training.reasoner import example
 
     rng = random.Random(0)
     lengths: Counter = Counter()
@@ -197,7 +197,7 @@ def test_instant_examples_answer_at_once_and_favour_short_chains():
 def test_growing_a_trained_model_keeps_its_function(tmp_path):
     import torch
 
-    from bench.reasoner import DEFAULTS, build_model, build_tokenizer, grow
+    from bench.training.reasoner import DEFAULTS, build_model, build_tokenizer, grow
 
     tokenizer = build_tokenizer()
     small = DEFAULTS | {"layers": 2, "hidden": 64, "heads": 2, "intermediate": 128}
@@ -232,14 +232,14 @@ def test_the_shipped_instant_model_has_its_recipe_beside_it():
     folder = ROOT / "models" / "instant"
     recipe = json.loads((folder / "recipe.json").read_text())
     reasoner = json.loads((ROOT / "models" / "reasoner" / "recipe.json").read_text())
-    assert recipe["command"].startswith("python -m bench.reasoner --out models/instant")
+    assert recipe["command"].startswith("python -m bench.training.reasoner --out models/instant")
     assert recipe["settings"]["instant"] == 1.0 and recipe["train_seconds"] <= 25 * 60
     assert recipe["settings"]["grow_from"] == "models/reasoner"
     # Several times the reasoner's parameters, in at most 25 MB.
     assert recipe["parameters"] >= 2.5 * reasoner["parameters"]
     assert sum(p.stat().st_size for p in folder.iterdir()) <= 25 * 2**20
     # The config's parameter count (FLOPs are priced from it) is the model's.
-    from bench.configure import compose
+    from bench.sweep.compose import compose
 
     parameters = compose(["model=instant"]).model.parameters
     assert parameters == pytest.approx(recipe["parameters"], rel=0.01)
@@ -257,8 +257,8 @@ SLACK = 0.02  # the difficulty router's accuracy slack (routing.evaluate's defau
 def tier_runs(tmp_path_factory):
     """The instant model at budget 0 and the reasoner at five budgets, on the
     same 240 chain problems."""
-    from bench.configure import compose
-    from bench.runner import Sweep
+    from bench.sweep.compose import compose
+    from bench.sweep.runner import Sweep
 
     root = tmp_path_factory.mktemp("tiers")
     common = [
@@ -280,9 +280,9 @@ def per_length_table(runs) -> pd.DataFrame:
     """Per tier (model, budget) and chain length: accuracy and mean cost per
     problem in dollars of device time, priced as `bench route` prices them."""
     from bench.analysis.cost import price_records
-    from bench.cli_runs import load_pricing
+    from bench.cli.runs import load_pricing
     from bench.report.page import RunInfo, run_costs
-    from bench.store import read_manifest
+    from bench.run.store import read_manifest
 
     frames, infos = [], []
     for run in runs.values():
@@ -346,7 +346,7 @@ def test_the_instant_model_is_right_on_short_chains_and_wrong_on_long_ones(tier_
 
 @pytest.mark.engine
 def test_bench_route_and_compare_find_the_predicted_crossover(tier_runs, tmp_path, capsys):
-    from bench.cli import main
+    from bench.cli.main import main
 
     priced = per_length_table(tier_runs)
     choice, accuracy, cost = predicted_router(priced)

@@ -3,7 +3,7 @@
 One sweep of the slipping policy (models/slipper) on the chain suite, 8
 samples at temperature 1, scored by the reference PRM through vLLM's pooling
 runner (STEP pooling on its tag). The truth is known: every step of every
-sampled chain can be labelled from the chain itself (bench/chain_steps.py).
+sampled chain can be labelled from the chain itself (bench/tasks/chain_steps.py).
 So the test checks
 - vLLM's step scores against a transformers forward pass of the same model;
 - the PRM's step AUROC against the true labels, to its recipe's figure;
@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.chain_steps import step_labels
-from bench.config import CONFIG_DIR, load_verifier
-from bench.reward_models import RewardModel, auroc, step_scores
-from bench.verification import answer_only
+from bench.config.schema import CONFIG_DIR, load_verifier
+from bench.sweep.verification import answer_only
+from bench.tasks.chain_steps import step_labels
+from bench.training.reward_models import RewardModel, auroc, step_scores
 
 vllm = pytest.importorskip("vllm", reason="vLLM (CPU build) is installed by make setup")
 pytestmark = pytest.mark.engine
@@ -38,8 +38,8 @@ N = 8
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from bench.configure import compose
-    from bench.runner import Sweep
+    from bench.sweep.compose import compose
+    from bench.sweep.runner import Sweep
 
     results = tmp_path_factory.mktemp("prm")
     cfg = compose(
@@ -63,7 +63,7 @@ def run(tmp_path_factory):
 
 
 def _questions(records: pd.DataFrame):
-    from bench.tasks import load_problems, load_spec
+    from bench.tasks.loader import load_problems, load_spec
 
     wanted = set(records["problem_id"])
     for problem in load_problems(load_spec("chain")):
@@ -191,8 +191,8 @@ def _per_problem(frame: pd.DataFrame, method: str, score: str) -> float:
 
 
 def test_verifying_against_voting_on_long_chains_and_the_orm(run):
-    from bench.configure import compose
     from bench.engines.reward import VLLMRewardEngine
+    from bench.sweep.compose import compose
 
     _, records, _ = run
     largest = records[records["budget"] == records["budget"].max()]
@@ -229,11 +229,11 @@ def test_verifying_against_voting_on_long_chains_and_the_orm(run):
 def test_the_served_prm_answers_on_pooling_as_the_offline_engine(run, tmp_path):
     import dataclasses
 
-    from bench import models
-    from bench.configure import compose
+    from bench.engines import models
     from bench.engines.reward import ServedRewardEngine, reward_serve_command
     from bench.engines.reward_inputs import label_ids, tag_id
     from bench.engines.serve import ServerProcess, free_port, server_env
+    from bench.sweep.compose import compose
 
     _, records, _ = run
     verifier = load_verifier("reference-prm")

@@ -11,10 +11,10 @@ import random
 import pandas as pd
 import pytest
 
-from bench.chain import random_chain
-from bench.chain_steps import parse_question, slipped, split_steps, step_labels
-from bench.config import ConfigError, VerifierConfig, load_verifier, verifier_names
+from bench.config.schema import ConfigError, VerifierConfig, load_verifier, verifier_names
 from bench.engines.reward_inputs import reward_input, reward_text
+from bench.tasks.chain import random_chain
+from bench.tasks.chain_steps import parse_question, slipped, split_steps, step_labels
 
 # ---- the truth: which steps of a written chain hold ----
 
@@ -148,7 +148,7 @@ def test_a_reference_verifiers_parameters_are_its_shipped_models(kind):
     model that changed size must not leave the old count behind."""
     import json
 
-    from bench.models import PROJECT_ROOT
+    from bench.engines.models import PROJECT_ROOT
 
     recipe = json.loads((PROJECT_ROOT / "models" / kind / "recipe.json").read_text())
     config = json.loads((PROJECT_ROOT / "models" / kind / "config.json").read_text())
@@ -202,7 +202,7 @@ def test_rlhflow_reads_steps_as_user_turns_and_scores_before_each_plus():
 
 
 def test_the_reference_prm_reads_the_chain_steps_and_the_answer():
-    from bench.reward_models import STEP_TAG, build_tokenizer, prm_text
+    from bench.training.reward_models import STEP_TAG, build_tokenizer, prm_text
 
     tokenizer = build_tokenizer()
     verifier = load_verifier("reference-prm")
@@ -224,8 +224,8 @@ def test_the_reference_prm_reads_the_chain_steps_and_the_answer():
 
 
 def test_bad_verifier_settings_are_one_line(make_cfg, tmp_path, monkeypatch):
-    from bench.config_checks import validate
-    from bench.configure import validate as validate_all
+    from bench.config.checks import validate
+    from bench.sweep.compose import validate as validate_all
 
     cases = [
         (("strategy.verifier=no-such-prm",), "strategy.verifier='no-such-prm' is not known"),
@@ -245,8 +245,8 @@ def test_bad_verifier_settings_are_one_line(make_cfg, tmp_path, monkeypatch):
 
 
 def test_a_prm_config_without_a_step_tag_is_refused(make_cfg, tmp_path, monkeypatch):
-    from bench import config as config_mod
-    from bench.configure import validate as validate_all
+    from bench.config import schema as config_mod
+    from bench.sweep.compose import validate as validate_all
 
     folder = tmp_path / "configs"
     (folder / "verifier").mkdir(parents=True)
@@ -283,8 +283,8 @@ def test_a_reward_model_needs_a_vllm_engine(make_cfg):
 
 
 def test_a_sweep_scores_every_attempt_once_and_resumes(make_cfg):
-    from bench.runner import Sweep
-    from bench.store import RunStore
+    from bench.run.store import RunStore
+    from bench.sweep.runner import Sweep
 
     args = (
         "engine=fake", "model=reasoner", "suite=chain", "suite.limit=12", "strategy=bon",
@@ -314,7 +314,7 @@ def test_a_sweep_scores_every_attempt_once_and_resumes(make_cfg):
 
 
 def test_the_aggregate_decides_the_score_and_the_identity(make_cfg):
-    from bench.runner import Sweep
+    from bench.sweep.runner import Sweep
 
     base = (
         "engine=fake", "model=reasoner", "suite=chain", "suite.limit=6", "strategy=bon",
@@ -357,7 +357,7 @@ def test_flops_count_the_verifier_at_its_own_parameters():
 def test_the_reward_model_trainer_saves_what_it_trained(tmp_path):
     """A few steps of the recipe: the saved model (Qwen2ForProcessRewardModel
     layout, the reasoner's weights underneath) scores as the trained one did."""
-    from bench.reward_models import (
+    from bench.training.reward_models import (
         DEFAULTS,
         RewardModel,
         held_out,
@@ -397,6 +397,6 @@ def test_the_reward_model_trainer_saves_what_it_trained(tmp_path):
     ],
 )
 def test_the_verifier_reads_the_answer_without_the_end_of_thinking(text, cues, expected):
-    from bench.verification import answer_only
+    from bench.sweep.verification import answer_only
 
     assert answer_only(text, cues) == expected

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from bench.errors import UsageError
-from bench.store import RunStore, write_json_atomic
+from bench.run.store import RunStore, write_json_atomic
 from bench.view.data import RunView
 from bench.view.export import export, problem_file
 from bench.view.pages import problem_list, problem_page, verdict_reason
@@ -65,7 +65,7 @@ CHAIN = "7,+3=10,-2=8,+5=13"
 
 
 def _questions():
-    from bench.tasks import load_problems, load_spec
+    from bench.tasks.loader import load_problems, load_spec
 
     return {p.problem_id: p.question for p in load_problems(load_spec("chain"))}
 
@@ -238,7 +238,7 @@ def test_a_folder_that_is_not_a_run_is_one_line(tmp_path, make):
 
 
 def test_cli_names_what_is_wrong(tmp_path, capsys):
-    from bench.cli import main
+    from bench.cli.main import main
 
     assert main(["view", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()

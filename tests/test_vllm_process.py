@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("vllm", reason="vLLM (CPU build) is installed by make setup")
 
-from bench.config import EngineConfig  # noqa: E402
+from bench.config.schema import EngineConfig  # noqa: E402
 from bench.engines import vllm_process  # noqa: E402
 from bench.engines.vllm_process import placement, released, runs_here  # noqa: E402
 

@@ -283,7 +283,7 @@ def verdict(table: pd.DataFrame, within: float = 0.02) -> str:
 
 
 # How the one-line routing verdict names difficulty levels, per task: chain
-# problems' difficulty is their number of steps (bench/chain.py).
+# problems' difficulty is their number of steps (bench/tasks/chain.py).
 DIFFICULTY_WORDS = {"chain": ("chains of ≤ {k} steps", "longer ones")}
 GENERIC_WORDS = ("problems of difficulty ≤ {k}", "harder ones")
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from bench.engines.base import Engine, Tokenizer
 
 if TYPE_CHECKING:
-    from bench.config import EngineConfig, ModelConfig
+    from bench.config.schema import EngineConfig, ModelConfig
 
 
 def make_engine(

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from bench.chain_steps import STEP_DELIMITER, parse_question
+from bench.tasks.chain_steps import STEP_DELIMITER, parse_question
 
 THINKING_END = "</think>"
 # Per-step slip chance of a sampled take (take 0, greedy, never slips).

@@ -39,7 +39,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench.config import ConfigError, EngineConfig, ModelConfig
+from bench.config.schema import ConfigError, EngineConfig, ModelConfig
 from bench.engines.base import generate_all
 from bench.engines.certainty import self_certainty
 from bench.engines.http import (
@@ -105,7 +105,7 @@ class OpenAIEngine:
             from bench.engines.fake import ByteTokenizer
 
             return ByteTokenizer()
-        from bench import models
+        from bench.engines import models
         from bench.engines.vllm import HFTokenizer
 
         try:

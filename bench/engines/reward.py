@@ -12,7 +12,7 @@ P(good): the `good_label` column of a two-class head, or P(good) / (P(good)
 + P(bad)) over the two label tokens.
 
 `FakeRewardEngine` (unit tests and dry runs only) scores a chain problem's
-steps from their true labels (bench/chain_steps.py), with noise, so the
+steps from their true labels (bench/tasks/chain_steps.py), with noise, so the
 combinatorics are testable without a model.
 """
 
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import models
-from bench.config import ConfigError, EngineConfig, VerifierConfig
+from bench.config.schema import ConfigError, EngineConfig, VerifierConfig
+from bench.engines import models
 from bench.engines.reward_inputs import RewardInput, label_ids, reward_input, tag_id
 from bench.engines.vllm import engine_environment
 from bench.engines.vllm_process import placement, released, runs_here
@@ -181,7 +181,7 @@ class FakeRewardEngine:
     kind = "fake"
 
     def __init__(self, verifier: VerifierConfig, flip: float = 0.1, seed: int = 0) -> None:
-        from bench.reward_models import build_tokenizer
+        from bench.training.reward_models import build_tokenizer
 
         self.verifier = verifier
         self.tokenizer = build_tokenizer()
@@ -195,7 +195,7 @@ class FakeRewardEngine:
     def inputs(
         self, question: str, thinking: str, answer: str | None, delimiter: str
     ) -> RewardInput:
-        from bench.chain_steps import step_labels
+        from bench.tasks.chain_steps import step_labels
 
         made = reward_input(
             self.verifier, self.tokenizer, question, thinking, answer, delimiter, self.step_tag_id

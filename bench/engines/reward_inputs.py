@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench.config import VerifierConfig
+from bench.config.schema import VerifierConfig
 
 
 @dataclass(frozen=True)

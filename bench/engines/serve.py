@@ -24,8 +24,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from bench import models
-from bench.config import ConfigError, EngineConfig, ModelConfig
+from bench.config.schema import ConfigError, EngineConfig, ModelConfig
+from bench.engines import models
 from bench.engines.openai import OpenAIEngine
 from bench.engines.vllm import ONE_MACHINE_ENV, engine_environment, resolve_dtype
 

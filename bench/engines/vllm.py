@@ -22,8 +22,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import models
-from bench.config import ConfigError, EngineConfig, ModelConfig
+from bench.config.schema import ConfigError, EngineConfig, ModelConfig
+from bench.engines import models
 from bench.engines.base import generate_all
 from bench.engines.vllm_process import placement, released
 from bench.types import Completion, GenerationRequest

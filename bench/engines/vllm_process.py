@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from bench.config import EngineConfig
+from bench.config.schema import EngineConfig
 
 _MULTIPROCESSING = "VLLM_ENABLE_V1_MULTIPROCESSING"
 # The engine running inside this process, if any. A weak reference: an engine

@@ -14,8 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.grading import code, math_equivalence, math_text, numeric
-from bench.grading import math as math_grader
+from bench.grading.code import grade as code
+from bench.grading.math import equivalence as math_equivalence
+from bench.grading.math import grade as math_grader
+from bench.grading.math import numeric
+from bench.grading.math import text as math_text
 
 
 @dataclass(frozen=True)

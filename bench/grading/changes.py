@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 # The comparison rules' own patterns, so a reason names the rule that applied.
-from bench.grading.math_equivalence import FONT_LETTER, OPERATOR, PLAIN_MATH
+from bench.grading.math.equivalence import FONT_LETTER, OPERATOR, PLAIN_MATH
 
 _LETTER_LABEL = re.compile(r"^\s*\(?[A-J]\)?\s*[:.=]")
 

@@ -33,7 +33,7 @@ from bench.analysis.strategies import is_search, matched_compute, strategies_tab
 from bench.analysis.truncation import cut_vs_finished, truncation_policies
 from bench.analysis.verifiers import verifiers_table
 from bench.report import plots
-from bench.store import write_atomic
+from bench.run.store import write_atomic
 
 Table = tuple[str, str, pd.DataFrame]
 Figure = tuple[str, str, Callable[[Path], Any]]

@@ -10,7 +10,7 @@ import pandas as pd
 from bench.analysis.metrics import scaling_table
 from bench.analysis.voting import voting_table
 from bench.report.plots import accuracy_vs_thinking
-from bench.store import write_atomic
+from bench.run.store import write_atomic
 
 SCALING_CSV = "scaling.csv"
 BY_DIFFICULTY_CSV = "scaling_by_difficulty.csv"

@@ -20,12 +20,12 @@ from tqdm import tqdm
 
 from bench.analysis.compare import matched_cost_verdicts, paired_by, paired_comparison
 from bench.analysis.cost import cost_table, cost_to_target, pareto_frontier, price_records
-from bench.config import record_model_name
+from bench.config.schema import record_model_name
 from bench.report import plots
 from bench.report.analyses import analysis_tables
 from bench.report.outputs import ScalingTables, scaling_tables
 from bench.report.tables import to_markdown, write_table
-from bench.store import write_text_atomic
+from bench.run.store import write_text_atomic
 
 REPORT_DIR = "report"
 

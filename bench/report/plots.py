@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.store import write_atomic
+from bench.run.store import write_atomic
 
 
 def _pyplot() -> Any:

@@ -155,8 +155,8 @@ def run_listing(root: Path) -> list[dict[str, Any]]:
     """One entry per run folder under `root`: name, model, suite, strategy,
     budgets, records, status (complete, partial, running with its pid,
     damaged with its problem), when it was made. Reads manifests only."""
-    from bench.runlock import holder
-    from bench.store import DamagedRunError, read_manifest
+    from bench.run.lock import holder
+    from bench.run.store import DamagedRunError, read_manifest
 
     listing = []
     for folder in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.is_symlink()):

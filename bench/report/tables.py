@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.store import write_atomic, write_text_atomic
+from bench.run.store import write_atomic, write_text_atomic
 
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",

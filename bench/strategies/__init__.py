@@ -29,7 +29,7 @@ from bench.strategies.plugin import StrategyPlugin
 from bench.strategies.registry import check_config, find, get, plugins
 
 if TYPE_CHECKING:
-    from bench.config import ModelConfig
+    from bench.config.schema import ModelConfig
 
 
 def make_strategy(

@@ -26,7 +26,7 @@ from bench.strategies.plugin import StrategyPlugin
 from bench.types import Attempt, Completion, GenerationRequest
 
 if TYPE_CHECKING:
-    from bench.config import ModelConfig
+    from bench.config.schema import ModelConfig
 
 
 class ApiBudget(Strategy):

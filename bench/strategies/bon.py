@@ -2,14 +2,14 @@
 (verifiers.py; self_certainty reads the policy's own top-k log-probabilities,
 so the engine returns them; a process or outcome reward model,
 configs/verifier/NAME.yaml, scores the stored attempts in the sweep's
-verification phase, bench/verification.py); analysis keeps the best
+verification phase, bench/sweep/verification.py); analysis keeps the best
 (bon@k) and weights votes by score (wbon@k)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bench.config import (
+from bench.config.schema import (
     VERIFIER_FAMILIES,
     VERIFIER_KINDS,
     Config,
@@ -33,7 +33,7 @@ class BestOfN(StrategyPlugin):
 
     def settings(self, strategy_cfg: StrategyConfig) -> dict[str, Any]:
         # Only self-certainty reads the policy's log-probabilities; a reward
-        # model scores the stored attempts afterwards (bench/verification.py).
+        # model scores the stored attempts afterwards (bench/sweep/verification.py).
         own = strategy_cfg.verifier in VERIFIERS
         return {"logprobs": strategy_cfg.logprobs if own else None}
 

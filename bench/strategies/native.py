@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from bench.config import ConfigError, EngineConfig, ModelConfig
+from bench.config.schema import ConfigError, EngineConfig, ModelConfig
 from bench.engines.base import Engine, Tokenizer
 from bench.strategies.base import (
     AnswerSettings,

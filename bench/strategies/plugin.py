@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.config import (
+from bench.config.schema import (
     Config,
     ConfigError,
     EngineConfig,
@@ -59,7 +59,7 @@ class StrategyPlugin:
 
     def reward_model(self, cfg: Config) -> VerifierConfig | None:
         """The reward model that scores its stored attempts after generation
-        (bench/verification.py), if its config names one; None by default."""
+        (bench/sweep/verification.py), if its config names one; None by default."""
         return None
 
     @property

@@ -12,7 +12,7 @@ import pkgutil
 import sys
 from typing import Any
 
-from bench.config import Config, ConfigError, StrategyConfig
+from bench.config.schema import Config, ConfigError, StrategyConfig
 from bench.strategies.plugin import BUDGET_CONTROLS, StrategyPlugin
 
 _found: dict[str, StrategyPlugin] | None = None

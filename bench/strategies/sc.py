@@ -11,7 +11,7 @@ from bench.strategies.chains import SingleChain
 from bench.strategies.plugin import StrategyPlugin, check_sampling
 
 if TYPE_CHECKING:
-    from bench.config import Config, ModelConfig
+    from bench.config.schema import Config, ModelConfig
 
 
 class SelfConsistency(StrategyPlugin):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bench.config import (
+from bench.config.schema import (
     Config,
     ConfigError,
     ModelConfig,

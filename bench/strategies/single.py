@@ -10,7 +10,7 @@ from bench.strategies.chains import SingleChain
 from bench.strategies.plugin import StrategyPlugin
 
 if TYPE_CHECKING:
-    from bench.config import ModelConfig
+    from bench.config.schema import ModelConfig
 
 
 class Single(StrategyPlugin):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.config import Config, ConfigError, ModelConfig, StrategyConfig
+from bench.config.schema import Config, ConfigError, ModelConfig, StrategyConfig
 from bench.strategies.base import ChainSettings, Strategy
 from bench.strategies.chains import SingleChain
 from bench.strategies.plugin import StrategyPlugin

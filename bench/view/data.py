@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from bench.errors import UsageError
-from bench.store import (
+from bench.run.store import (
     GENERATIONS,
     GRADES,
     MANIFEST,
@@ -228,8 +228,8 @@ class RunView:
                 try:
                     from omegaconf import OmegaConf
 
-                    from bench.config import SuiteConfig
-                    from bench.prompts import load_suite
+                    from bench.config.schema import SuiteConfig
+                    from bench.sweep.prompts import load_suite
 
                     suite = OmegaConf.merge(OmegaConf.structured(SuiteConfig), cfg["suite"])
                     problems, _ = load_suite(suite)

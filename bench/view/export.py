@@ -17,7 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bench.errors import UsageError
-from bench.store import write_text_atomic
+from bench.run.store import write_text_atomic
 from bench.view.data import RunView
 from bench.view.pages import prices_for, problem_list, problem_pages
 from bench.view.server import STATIC

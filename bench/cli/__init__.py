@@ -1,0 +1,1 @@
+"""The `bench` command line: one argparse tree, Hydra for sweeps, exit codes."""

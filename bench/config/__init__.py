@@ -1,0 +1,1 @@
+"""Configuration: the schemas, the checks they cannot express, and a run's identity."""

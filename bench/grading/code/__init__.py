@@ -1,0 +1,1 @@
+"""The code grader: candidate code run against its tests in the sandbox."""

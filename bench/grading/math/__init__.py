@@ -1,0 +1,1 @@
+"""The math grader: extraction, exact and symbolic equivalence, numeric match."""

@@ -1,0 +1,1 @@
+"""`bench perf`: the timed pairs that check speed goals."""

@@ -1,0 +1,1 @@
+"""One sweep end to end: compose and check the config, build prompts, run, write outputs."""

@@ -1,0 +1,1 @@
+"""Problems: the suite loader and the generated suites (arithmetic, chains)."""
