@@ -115,7 +115,7 @@ def test_multiple_choice_is_a_task_property_not_a_guess(tmp_path, monkeypatch):
     assert equivalent("A = 5", "A = 6") is False
     assert equivalent("(B)", "B") is True  # the same spelling is still the same answer
     assert get_grader("math_choice").check(("B", "(B)", 5.0)) is True
-    import bench.tasks.loader as tasks
+    import bench.tasks.spec as tasks
 
     monkeypatch.setattr(tasks, "TASKS_DIR", tmp_path)
     (tmp_path / "mc.yaml").write_text("name: mc\ngrader: math\nmultiple_choice: true\n")

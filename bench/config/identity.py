@@ -60,6 +60,9 @@ NEUTRAL = {
     ("strategy", "top_k"): None,
     ("engine", "script"): "default",
     ("strategy", "step_aggregate"): "last",
+    ("suite", "after"): None,
+    ("suite", "before"): None,
+    ("suite", "version"): None,
 }
 
 

@@ -161,6 +161,11 @@ class SuiteConfig:
     # unset, tasks load from the Hugging Face hub.
     data_dir: str | None = "${oc.env:THINKBENCH_DATA,null}"
     on_bad_row: str = "stop"  # a malformed dataset row: stop (with file:line) or skip (counted)
+    # livecodebench tasks: contest dates after <= date < before (ISO dates, the
+    # contamination control) and the release (release_v5, v6, v1_v3, ...).
+    after: str | None = None
+    before: str | None = None
+    version: str | None = None
 
 
 @dataclass

@@ -66,14 +66,21 @@ def load_suite(
             f"{list(suite_cfg.tasks)}; use suite.data_dir (a folder with <task>/test.jsonl) instead"
         )
     for name in suite_cfg.tasks:
-        spec = tasks_mod.load_spec(name)
-        specs[name] = spec
+        specs[name] = tasks_mod.load_spec(name)
+    _check_selection(suite_cfg, specs)
+    for name, spec in specs.items():
+        selection = tasks_mod.Selection(suite_cfg.after, suite_cfg.before, suite_cfg.version)
         loaded = tasks_mod.load_problems(
-            spec, suite_cfg.path, suite_cfg.on_bad_row, skipped, suite_cfg.data_dir
+            spec, suite_cfg.path, suite_cfg.on_bad_row, skipped, suite_cfg.data_dir, selection
         )
         if not loaded:
             where = suite_cfg.path or f"task {name!r}'s data"
             reason = "every row was malformed (see the warnings)" if skipped else "it has no rows"
+            if spec.source.kind == "livecodebench" and (suite_cfg.after or suite_cfg.before):
+                reason = (
+                    f"no problem's contest date is in suite.after={suite_cfg.after} .. "
+                    f"suite.before={suite_cfg.before} (after <= date < before)"
+                )
             raise ConfigError(
                 f"{where} gave no problems: {reason}; point it at a JSONL file with problems"
             )
@@ -83,6 +90,18 @@ def load_suite(
             f"suite {suite_cfg.name!r} selected no problems; check suite.limit/suite.sample"
         )
     return problems, specs
+
+
+def _check_selection(suite_cfg: SuiteConfig, specs: dict[str, tasks_mod.TaskSpec]) -> None:
+    """Contest dates and releases select LiveCodeBench problems; a suite
+    without such a task cannot use them."""
+    given = [k for k in ("after", "before", "version") if getattr(suite_cfg, k) is not None]
+    dated = [n for n, s in specs.items() if s.source.kind == "livecodebench"]
+    if given and not dated:
+        raise ConfigError(
+            f"suite.{given[0]} selects contest dates or releases of livecodebench tasks; "
+            f"suite {suite_cfg.name!r} has none ({', '.join(specs)})"
+        )
 
 
 def build_prompts(

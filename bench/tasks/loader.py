@@ -11,183 +11,38 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
-from bench.paths import TASKS_DIR
+from bench.tasks.formats import load_format
+from bench.tasks.rows import ON_BAD_ROW, _bad_row, _Row, _rows_from_hub, _rows_from_jsonl
+from bench.tasks.spec import (
+    FORMATS,
+    FieldMap,
+    Selection,
+    SourceSpec,
+    TaskError,
+    TaskSpec,
+    available_tasks,
+    load_spec,
+)
 from bench.types import Problem
 
-
-@dataclass
-class FieldMap:
-    id: str | None = None  # None: the row's index
-    question: str = "question"
-    answer: str = "answer"
-    difficulty: str | None = None
-    subject: str | None = None
-    # Code tasks: the gold answer is a JSON object of these row fields
-    # (key in the object -> field in the row), e.g. test, entry_point, prompt.
-    gold_fields: dict[str, str] | None = None
-    # A field whose lines are appended to the question (MBPP shows its asserts).
-    question_append: str | None = None
-
-
-@dataclass
-class SourceSpec:
-    kind: str = "generator"  # generator | jsonl | hf
-    generator: str | None = None
-    count_per_level: int = 30
-    seed: int = 0
-    path: str | None = None  # jsonl
-    dataset: str | None = None  # hf
-    config: str | None = None
-    split: str = "test"
-    # The hub copy's field names, where they differ from `fields` (which
-    # describe the local JSONL layout <data_dir>/<local>/test.jsonl).
-    hub_fields: FieldMap | None = None
-    # The gold answer is the text after this marker in the answer field
-    # (GSM8K's hub copy ends its worked answer with "#### 18").
-    gold_after: str | None = None
-    local: str | None = None  # folder name under suite.data_dir
-    # Rows of the local file to keep: field -> value (MBPP's standard test split;
-    # the hub serves splits by `split` instead).
-    where: dict[str, str] | None = None
-
-
-@dataclass
-class TaskSpec:
-    name: str
-    source: SourceSpec = field(default_factory=SourceSpec)
-    fields: FieldMap = field(default_factory=FieldMap)
-    grader: str = "numeric"
-    # A property of the task, never guessed from an answer: its answers are
-    # choice letters (A-J), compared as letters (grader math_choice).
-    multiple_choice: bool = False
-    prompt: str = "{question}"
-    # Override the model's answer length and stop strings for this task's
-    # answers (code needs hundreds of tokens and runs over newlines).
-    answer_max_tokens: int | None = None
-    answer_stop: list[str] | None = None
-
-    @property
-    def grader_name(self) -> str:
-        """The grader that checks this task's answers."""
-        return "math_choice" if self.multiple_choice else self.grader
-
-
-class TaskError(ValueError):
-    """A task that cannot be loaded; the message names the file and the fix."""
-
-
-def available_tasks() -> list[str]:
-    return sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
-
-
-def load_spec(name: str) -> TaskSpec:
-    path = TASKS_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise TaskError(
-            f"task {name!r} is not known; choose one of: {', '.join(available_tasks())}"
-        )
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(TaskSpec), OmegaConf.load(path))
-    except Exception as exc:  # omegaconf's messages name the bad key
-        raise TaskError(f"{path.name}: {exc}".splitlines()[0]) from exc
-    spec = OmegaConf.to_object(merged)
-    assert isinstance(spec, TaskSpec)
-    if "{question}" not in spec.prompt:
-        raise TaskError(f"{path.name}: prompt must contain {{question}}")
-    if spec.multiple_choice and spec.grader != "math":
-        raise TaskError(
-            f"{path.name}: multiple_choice: true needs grader: math (it has {spec.grader!r})"
-        )
-    return spec
-
-
-ON_BAD_ROW = ("stop", "skip")
-
-
-@dataclass
-class _Row:
-    where: str  # "file:line" or "dataset row N", for messages
-    data: dict[str, Any]
-
-
-def _rows_from_jsonl(path: Path, on_bad_row: str, skipped: list[str]) -> list[_Row]:
-    if path.is_dir():
-        raise TaskError(
-            f"{path} is a folder; point suite.path at a JSONL file (or suite.data_dir at a folder)"
-        )
-    if not path.is_file():
-        raise TaskError(f"{path}: no such file; point suite.path at a JSONL file")
-    rows = []
-    with path.open("rb") as f:
-        for line_number, raw in enumerate(f, 1):
-            where = f"{path}:{line_number}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:  # never replaced silently
-                _bad_row(
-                    f"{where}: not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})",
-                    on_bad_row,
-                    skipped,
-                )
-                continue
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                if not isinstance(data, dict):
-                    raise ValueError("not a JSON object")
-                _check_text(data)
-            except ValueError as exc:
-                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-                _bad_row(f"{where}: not a valid JSON object ({reason})", on_bad_row, skipped)
-                continue
-            rows.append(_Row(where, data))
-    return rows
-
-
-def _rows_from_hub(source: SourceSpec, task: str) -> list[_Row]:
-    import datasets
-
-    try:
-        data = datasets.load_dataset(source.dataset, source.config, split=source.split)
-    except Exception as exc:  # offline, unknown dataset, no access
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TaskError(
-            f"task {task}: could not load {source.dataset!r} from the Hugging Face hub ({reason}); "
-            f"offline, set suite.data_dir (or THINKBENCH_DATA) to a folder with "
-            f"{source.local or task}/test.jsonl, or suite.path to a JSONL file"
-        ) from exc
-    return [_Row(f"{source.dataset} row {i + 1}", dict(row)) for i, row in enumerate(data)]
-
-
-def _check_text(value: Any) -> None:
-    """ValueError for text no file can hold (a lone surrogate such as \\ud800)."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError(
-                f"a lone surrogate {value[exc.start]!r} at character {exc.start + 1} of a string"
-            ) from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key)
-            _check_text(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_text(item)
-
-
-def _bad_row(message: str, on_bad_row: str, skipped: list[str]) -> None:
-    if on_bad_row == "stop":
-        raise TaskError(f"{message}; fix the row or set suite.on_bad_row=skip")
-    skipped.append(message)
+__all__ = [
+    "FORMATS",
+    "ON_BAD_ROW",
+    "FieldMap",
+    "Selection",
+    "SourceSpec",
+    "TaskError",
+    "TaskSpec",
+    "available_tasks",
+    "load_problems",
+    "load_spec",
+    "problems_sha256",
+    "select",
+    "shard",
+]
 
 
 def _problems_from_rows(
@@ -269,10 +124,12 @@ def load_problems(
     on_bad_row: str = "stop",
     skipped: list[str] | None = None,
     data_dir: str | None = None,
+    selection: Selection | None = None,
 ) -> list[Problem]:
     """The task's problems: from `path` (a JSONL file) if given, else from
     `data_dir`/<local>/test.jsonl for tasks with a local layout, else from the
-    task's own source (generator, JSONL or the hub). Malformed rows stop the
+    task's own source (generator, JSONL or the hub). `selection` (contest
+    dates, release) applies to livecodebench tasks. Malformed rows stop the
     load with file and line, or with on_bad_row="skip" are left out and
     described in `skipped`."""
     if on_bad_row not in ON_BAD_ROW:
@@ -280,6 +137,9 @@ def load_problems(
     skipped = skipped if skipped is not None else []
     source = spec.source
     fields, gold_after = spec.fields, None
+    selection = selection or Selection()
+    if source.kind in FORMATS:
+        return load_format(spec, path, on_bad_row, skipped, data_dir, selection)
     if path is not None:
         rows = _rows_from_jsonl(Path(path), on_bad_row, skipped)
     elif data_dir and source.local:
@@ -309,7 +169,8 @@ def load_problems(
         fields, gold_after = source.hub_fields or spec.fields, source.gold_after
     else:
         raise TaskError(
-            f"task {spec.name}: source.kind={source.kind!r}; choose generator, jsonl or hf"
+            f"task {spec.name}: source.kind={source.kind!r}; choose one of: "
+            "generator, jsonl, hf, livecodebench, gpqa"
         )
     return _problems_from_rows(spec, rows, on_bad_row, skipped, fields, gold_after)
 

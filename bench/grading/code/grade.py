@@ -2,16 +2,23 @@
 tests on it in the sandbox (sandbox.py).
 
 Only the answer part of an attempt is read, so code the model wrote while
-thinking is never executed. The gold answer of a code task is a JSON object
-with the task's `test`, `entry_point`, `prompt` (for HumanEval-style
-continuations) and `imports` (MBPP's test imports).
+thinking is never executed. The gold answer of a code task is a JSON object:
+assert style (HumanEval, MBPP): the task's `test`, `entry_point`, `prompt`
+(for HumanEval-style continuations) and `imports` (MBPP's test imports);
+program style (LiveCodeBench): `tests` with stdin or functional test cases
+(programs.py).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
+from bench.grading.code import programs
 from bench.grading.sandbox.execute import check_sandbox, isolation, run_many, run_tests
 from bench.grading.sandbox.outcome import SANDBOX_ERROR, VERDICTS, SandboxError, TestResult
 
@@ -112,11 +119,19 @@ def _job(code: str, gold: str) -> tuple[str, str, str | None, str]:
     )
 
 
+def _run(code: str, gold: str, timeout_s: float) -> Callable[[], TestResult]:
+    """The sandbox run that judges an answer's code against a task's gold."""
+    spec = json.loads(gold)
+    if programs.is_program_gold(spec):
+        return partial(programs.check_program, extract_code(code), spec, timeout_s)
+    program, test, entry_point, prelude = _job(code, gold)
+    return partial(run_tests, program, test, entry_point, timeout_s=timeout_s, prelude=prelude)
+
+
 def check(item: tuple[str, str, float]) -> bool:
     """Grader entry point: (answer code, gold JSON, timeout_s) -> all tests pass."""
     code, gold, timeout_s = item
-    program, test, entry_point, prelude = _job(code, gold)
-    return run_tests(program, test, entry_point, timeout_s=timeout_s, prelude=prelude).passed
+    return _run(code, gold, timeout_s)().passed
 
 
 # HumanEval/MBPP reference solutions need up to ~2.5 CPU seconds (MBPP 123).
@@ -133,8 +148,10 @@ def check_many(items: list[tuple[str, str, float]], timeout_s: float) -> list[Te
     if not items:
         return []
     check_sandbox()
-    jobs = [_job(code, gold) for code, gold, _ in items]
-    results = run_many(jobs, timeout_s=max(timeout_s, MIN_TIMEOUT_S))
+    timeout_s = max(timeout_s, MIN_TIMEOUT_S)
+    runs = [_run(code, gold, timeout_s) for code, gold, _ in items]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = list(pool.map(lambda run: run(), runs))
     broken = [r for r in results if r.status == SANDBOX_ERROR]
     if broken:
         raise SandboxError(

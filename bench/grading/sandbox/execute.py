@@ -170,28 +170,47 @@ def _limits(cpu_seconds: float, uid: int | None, processes: int) -> None:
         os.setuid(uid)
 
 
-def _drain(stream, keep: list[bytes]) -> None:
-    """Read everything (so the child never blocks on a full pipe), keep the first OUTPUT_CAP."""
+def _drain(stream, keep: list[bytes], cap: int = OUTPUT_CAP) -> None:
+    """Read everything (so the child never blocks on a full pipe), keep the
+    first `cap` bytes and one more, so a reader can tell the output overflowed."""
     kept = 0
     while chunk := stream.read(65536):
-        if kept < OUTPUT_CAP:
-            keep.append(chunk[: OUTPUT_CAP - kept])
+        if kept <= cap:
+            keep.append(chunk[: cap + 1 - kept])
             kept += len(keep[-1])
     stream.close()
+
+
+def _feed(stream, data: bytes) -> None:
+    """Write a program's whole stdin, then close it; a program that exits
+    without reading it all closes the pipe, which is no error of ours."""
+    with contextlib.suppress(OSError):
+        stream.write(data)
+    with contextlib.suppress(OSError):
+        stream.close()
 
 
 class _Process:
     """One sandboxed interpreter, its output drained by threads."""
 
-    def __init__(self, argv: list[str], cwd: str, fds: tuple[int, ...], preexec) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        cwd: str,
+        fds: tuple[int, ...],
+        preexec,
+        stdin: bytes | None = None,
+        stdout_cap: int = OUTPUT_CAP,
+    ) -> None:
         self.out: list[bytes] = []
         self.err: list[bytes] = []
+        self.stdout_cap = stdout_cap
         self.proc = subprocess.Popen(
             argv,
             cwd=cwd,
             # bwrap itself must not carry the harness's environment either.
             env=_TOOL_ENV,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             pass_fds=fds,
@@ -199,9 +218,15 @@ class _Process:
             preexec_fn=preexec,
         )
         self.readers = [
-            threading.Thread(target=_drain, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(
+                target=_drain, args=(self.proc.stdout, self.out, stdout_cap), daemon=True
+            ),
             threading.Thread(target=_drain, args=(self.proc.stderr, self.err), daemon=True),
         ]
+        if stdin is not None:
+            self.readers.append(
+                threading.Thread(target=_feed, args=(self.proc.stdin, stdin), daemon=True)
+            )
         for reader in self.readers:
             reader.start()
 
@@ -226,9 +251,14 @@ class _Process:
         for reader in self.readers:
             reader.join(timeout=5)
         return (
-            b"".join(self.out).decode(errors="replace"),
-            b"".join(self.err).decode(errors="replace"),
+            b"".join(self.out)[: self.stdout_cap].decode(errors="replace"),
+            b"".join(self.err)[:OUTPUT_CAP].decode(errors="replace"),
         )
+
+    @property
+    def overflowed(self) -> bool:
+        """More than stdout_cap bytes came out (read after finish())."""
+        return sum(map(len, self.out)) > self.stdout_cap
 
 
 def _command(
