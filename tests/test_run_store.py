@@ -102,6 +102,19 @@ def test_a_folder_that_is_not_a_run_is_not_adopted(tmp_path):
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 
+def test_a_run_stopped_by_bad_input_can_start_again_under_its_name(tmp_path):
+    """A sweep refused after its folder was made (a prompt too long for the
+    context) leaves only its engine log: the corrected sweep may use the name."""
+    results = tmp_path / "results"
+    long_prompts = ("suite=thinkbench_stdin", "suite.limit=1", "budget.tokens=[16]")
+    refused = _sweep(results, *long_prompts, "run_name=again", "model.max_model_len=600")
+    assert refused.returncode == EXIT_BAD_INPUT and "exceed max_model_len" in refused.stderr
+    assert (results / "again").is_dir() and not (results / "again" / "manifest.json").exists()
+    done = _sweep(results, "suite.limit=2", "run_name=again")
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert (results / "again" / "manifest.json").exists()
+
+
 @pytest.mark.parametrize("workers", [-1, 0, 65, 100_000])
 def test_grading_workers_are_bounded(make_cfg, workers):
     with pytest.raises(ConfigError, match="grading_workers"):

@@ -92,7 +92,9 @@ def prepare_run_dir(cfg: Config, run_dir: Path) -> None:
     if run_dir.is_dir() and not (run_dir / MANIFEST).exists():
         # A run whose manifest was set aside (bench repair) still has its parts.
         layout = (run_dir / "generations").is_dir() or (run_dir / "grades").is_dir()
-        files = [p.name for p in run_dir.iterdir() if p.name != ".lock"]
+        # A run stopped by bad input before its manifest leaves its lock and
+        # engine log; the same run_name then starts the run afresh.
+        files = [p.name for p in run_dir.iterdir() if p.name not in (".lock", "engine.log")]
         if files and not layout:
             raise ConfigError(
                 f"{run_dir} exists and is not a thinkbench run (it holds {files[0]!r}); "
