@@ -45,3 +45,20 @@ def test_the_config_table_names_every_option_and_no_other():
         # words, such as `models/`, hold a slash or are known keys).
         stray = {n for n in rows[group] - files if re.fullmatch(r"[\w.-]+", n)}
         assert not stray, f"README's `{group}` row names {sorted(stray)}, not in configs/{group}/"
+
+
+def test_the_readme_fits_on_a_screen_or_two_and_its_links_resolve():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    assert "make run" in readme and "make test" in readme and "EXTRA=gpu" in readme
+    pages = sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+    linked = re.findall(r"\]\(docs/([\w-]+\.md)", readme)
+    assert sorted(set(linked)) == pages, "every docs page is linked from the README, and only those"
+
+
+def test_docs_links_resolve():
+    for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#\s]+)", page.read_text()):
+            if "://" in target:
+                continue
+            assert (page.parent / target).exists(), f"{page.name} links to {target}, which is missing"

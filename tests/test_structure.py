@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent / "bench"
 
 # Lowest first, one entry per folder of bench/. A module may import its own
 # layer and those below, never above. A package covers its modules
-# (bench.engines: bench.engines.vllm, ...). README's Layout section names
-# every folder here, in this order (test_readme_layout_follows_the_layers).
+# (bench.engines: bench.engines.vllm, ...). docs/architecture.md's Layout names
+# every folder here, in this order (test_documented_layout_follows_the_layers).
 LAYERS = [
     "bench bench.types bench.errors bench.paths bench.procs",  # shared leaves
     "bench.config",  # schemas, the checks they cannot express, a run's identity
@@ -155,17 +155,17 @@ def test_the_layers_name_folders_and_every_folder_has_one():
     assert sorted(named) == _folders()
 
 
-def test_readme_layout_follows_the_layers():
-    """README's Layout section names each layer's folders, in the layers' order."""
-    readme = (ROOT.parent / "README.md").read_text()
+def test_documented_layout_follows_the_layers():
+    """docs/architecture.md's Layout names each layer's folders, in the layers' order."""
+    readme = (ROOT.parent / "docs" / "architecture.md").read_text()
     layout = readme[readme.index("## Layout") :]
     layout = layout[: layout.index("```", layout.index("```") + 3)]
     positions = []
     for index, layer in enumerate(LAYERS[1:], start=1):
         for name in layer.split():
             folder = name.removeprefix("bench.") + "/"
-            assert f" {folder}" in layout, f"README's Layout does not name {folder}"
+            assert f" {folder}" in layout, f"docs/architecture.md's Layout does not name {folder}"
             positions.append((layout.index(f" {folder}"), index, folder))
-            assert f"\n           {index}  " in layout, f"README's Layout lacks layer {index}"
+            assert f"\n           {index}  " in layout, f"docs/architecture.md's Layout lacks layer {index}"
     order = [folder for _, _, folder in sorted(positions)]
     assert order == [folder for _, _, folder in sorted(positions, key=lambda p: p[1])]
