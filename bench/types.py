@@ -58,6 +58,9 @@ class Completion:
     finish_reason: str  # "stop" (EOS or a stop string) or "length"
     stop_reason: str | int | None = None  # the stop string that matched, if any
     prompt_tokens: int | None = None  # prompt length as the engine counted it
+    # Of those, the tokens the engine's prefix cache served (vLLM's
+    # num_cached_tokens; None where an engine does not say).
+    cached_tokens: int | None = None
     # Per generated token: how peaked the model's next-token distribution was
     # (self-certainty over the top log-probabilities; see strategies/verifiers.py).
     token_certainty: tuple[float, ...] | None = None

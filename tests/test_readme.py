@@ -61,4 +61,6 @@ def test_docs_links_resolve():
         for target in re.findall(r"\]\(([^)#\s]+)", page.read_text()):
             if "://" in target:
                 continue
-            assert (page.parent / target).exists(), f"{page.name} links to {target}, which is missing"
+            assert (page.parent / target).exists(), (
+                f"{page.name} links to {target}, which is missing"
+            )

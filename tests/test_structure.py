@@ -166,6 +166,8 @@ def test_documented_layout_follows_the_layers():
             folder = name.removeprefix("bench.") + "/"
             assert f" {folder}" in layout, f"docs/architecture.md's Layout does not name {folder}"
             positions.append((layout.index(f" {folder}"), index, folder))
-            assert f"\n           {index}  " in layout, f"docs/architecture.md's Layout lacks layer {index}"
+            assert f"\n           {index}  " in layout, (
+                f"docs/architecture.md's Layout lacks layer {index}"
+            )
     order = [folder for _, _, folder in sorted(positions)]
     assert order == [folder for _, _, folder in sorted(positions, key=lambda p: p[1])]

@@ -303,6 +303,7 @@ class VLLMStream:
                                 finish_reason=sample.finish_reason or "stop",
                                 stop_reason=sample.stop_reason,
                                 prompt_tokens=len(output.prompt_token_ids or ()),
+                                cached_tokens=output.num_cached_tokens,
                                 token_certainty=token_certainty(sample.logprobs),
                             )
                             for sample in output.outputs

@@ -164,6 +164,7 @@ def code_reference(data_dir: Path, rounds: int = 1) -> dict[str, Any]:
     zombies_before = _host_zombies()
     details: dict[str, Any] = {"isolation": isolation(), "rounds": rounds}
     seconds: dict[str, list[float]] = {}
+    per_run: list[float] = []
     for round_index in range(rounds):
         for name, jobs in sets.items():
             started = time.perf_counter()
@@ -179,9 +180,61 @@ def code_reference(data_dir: Path, rounds: int = 1) -> dict[str, Any]:
                 f"{len(jobs) - len(failed)}/{len(jobs)} pass in {took:.1f} s ({isolation()})",
                 flush=True,
             )
+            per_run.extend(r.seconds for r in results)
     left = len(processes_of(range(UID_BASE, UID_BASE + 2 * UID_SLOTS)))
     zombies = max(0, _host_zombies() - zombies_before)
     details.update(seconds=seconds, sandbox_processes_left=left, new_zombies=zombies)
     print(f"  after all runs: {left} sandbox process(es) left, {zombies} new zombie(s)")
+    breakdown = per_run_costs(per_run)
+    print(
+        "  per run: median {reference_run_median_s} s (p90 {reference_run_p90_s}); an empty run "
+        "{empty_run_s} s; interpreter start {interpreter_start_s} s; bwrap start "
+        "{bwrap_start_s} s".format(**breakdown),
+        flush=True,
+    )
     first = seconds.get("humaneval", [0.0])[0]
-    return {"code_reference_seconds": first, "code_details": details}
+    return {"code_reference_seconds": first, "code_per_run": breakdown, "code_details": details}
+
+
+PROBES = 10
+
+
+def per_run_costs(per_run: list[float]) -> dict[str, float | None]:
+    """Where a sandbox run's time goes, so machines of one kind can be told
+    apart: the reference runs' own seconds (median, p90), a run of an empty
+    program (two sandboxes and two interpreters started, nothing tested), and
+    its parts: the sandbox's Python starting bare, and bubblewrap starting
+    `true` (namespaces and mounts). Medians of PROBES runs each, one at a time."""
+    import shutil
+    import statistics
+    import subprocess
+
+    from bench.grading.sandbox.execute import run_tests, sandbox_python
+
+    def median_of(fn) -> float:
+        times = []
+        for _ in range(PROBES):
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+        return round(statistics.median(times), 4)
+
+    env = {"PATH": "/usr/bin:/bin"}
+    ordered = sorted(per_run)
+    return {
+        "reference_run_median_s": round(statistics.median(ordered), 4) if ordered else None,
+        "reference_run_p90_s": round(ordered[int(0.9 * (len(ordered) - 1))], 4)
+        if ordered
+        else None,
+        "empty_run_s": median_of(lambda: run_tests("def f():\n    return 1\n", "", "f")),
+        "interpreter_start_s": median_of(
+            lambda: subprocess.run([sandbox_python(), "-I", "-c", "pass"], env=env, check=False)
+        ),
+        "bwrap_start_s": median_of(
+            lambda: subprocess.run(
+                ["bwrap", "--ro-bind", "/", "/", "--unshare-all", "true"], env=env, check=False
+            )
+        )
+        if shutil.which("bwrap")
+        else None,
+    }

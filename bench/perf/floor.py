@@ -1,0 +1,161 @@
+"""The floor beside a ratio: what the engine work alone predicts.
+
+A timed ratio (the reuse sweep / one run at the largest budget) mixes waste
+with physics: the sweep decodes a forced answer per cut budget and prefills
+its cue, which the single run never does. So each side's work is counted
+from what the engine itself returned (prompt tokens submitted, of those the
+ones its prefix cache served, tokens decoded), and priced at the engine's
+own per-token costs measured apart (a prefill probe and a decode probe on
+the same prompts, raw LLM.generate, mirrored). The floor is the ratio those
+prices give; measured / floor is what is ours to close:
+
+    seconds(work) = prefilled tokens x prefill_s + decoded tokens x decode_s
+    floor         = seconds(work of A) / seconds(work of B)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass
+class Work:
+    """What one timed run made the engine do."""
+
+    requests: int = 0
+    prompt_tokens: int = 0  # submitted, once per request (its samples share the prompt)
+    cached_tokens: int = 0  # of those, served by the prefix cache
+    decoded_tokens: int = 0  # generated, every sample
+
+    @property
+    def prefilled(self) -> int:
+        return self.prompt_tokens - self.cached_tokens
+
+    def __add__(self, other: Work) -> Work:
+        return Work(
+            self.requests + other.requests,
+            self.prompt_tokens + other.prompt_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.decoded_tokens + other.decoded_tokens,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self) | {"prefilled_tokens": self.prefilled}
+
+
+@dataclass(frozen=True)
+class TokenCosts:
+    """The engine's seconds per token, prefill and decode measured apart."""
+
+    prefill_s: float
+    decode_s: float
+
+    def seconds(self, work: Work) -> float:
+        return work.prefilled * self.prefill_s + work.decoded_tokens * self.decode_s
+
+
+def floor_ratio(a: Work, b: Work, costs: TokenCosts) -> float:
+    """The ratio of A's time to B's that their engine work alone predicts."""
+    below = costs.seconds(b)
+    if below <= 0:
+        raise ValueError("the denominator's work costs nothing: no floor")
+    return costs.seconds(a) / below
+
+
+def read_against(measured: float, floor: float) -> dict[str, float]:
+    return {"floor": round(floor, 4), "vs_floor": round(measured / floor, 4)}
+
+
+class CountingEngine:
+    """Passes a strategy's streams through to an engine and adds up the work
+    its completions report (cached tokens where the engine says: vLLM does)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.supports_request_seed = engine.supports_request_seed
+        self.work = Work()
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.engine.tokenizer
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the engine's
+        return getattr(self.engine, name)
+
+    def stream(self, *, desc: str = "generate") -> Any:
+        inner = self.engine.stream(desc=desc)
+        work = self.work
+
+        class _Counting:
+            def submit(self, tag: Any, request: Any) -> None:
+                inner.submit(tag, request)
+
+            def __iter__(self) -> Any:
+                for tag, completions in inner:
+                    add_completions(work, completions)
+                    yield tag, completions
+
+        return _Counting()
+
+
+def add_completions(work: Work, completions: Sequence[Any]) -> None:
+    """One request's samples: its prompt (and cache hits) once, every sample's tokens."""
+    first = completions[0] if completions else None
+    work.requests += 1
+    if first is not None:
+        work.prompt_tokens += first.prompt_tokens or 0
+        work.cached_tokens += first.cached_tokens or 0
+    work.decoded_tokens += sum(len(c.token_ids) for c in completions)
+
+
+def raw_work(outputs: Sequence[Any]) -> Work:
+    """The work of raw LLM.generate outputs (vLLM RequestOutputs)."""
+    work = Work()
+    for output in outputs:
+        work.requests += 1
+        work.prompt_tokens += len(output.prompt_token_ids or ())
+        work.cached_tokens += output.num_cached_tokens or 0
+        work.decoded_tokens += sum(len(o.token_ids) for o in output.outputs)
+    return work
+
+
+DECODE_PROBE_TOKENS = 64
+
+
+def token_costs(engine: Any, prompts: Sequence[Sequence[int]]) -> tuple[TokenCosts, dict]:
+    """Prefill and decode seconds per token on `prompts`, from a cold cache:
+    a prefill probe (one token each) and a decode probe (DECODE_PROBE_TOKENS
+    each, end of sequence ignored), in mirrored order."""
+    from bench.types import GenerationRequest
+
+    def probe(tokens: int) -> tuple[float, Work]:
+        params = engine.sampling_params(GenerationRequest(prompts[0], max_tokens=tokens))
+        params.ignore_eos = True
+        engine.reset_prefix_cache()
+        started = time.perf_counter()
+        outputs = engine.raw_generate(prompts, params)
+        return time.perf_counter() - started, raw_work(outputs)
+
+    seconds: dict[int, list[float]] = {1: [], DECODE_PROBE_TOKENS: []}
+    works: dict[int, Work] = {}
+    for tokens in (1, DECODE_PROBE_TOKENS, DECODE_PROBE_TOKENS, 1):
+        took, works[tokens] = probe(tokens)
+        seconds[tokens].append(took)
+    prefill_t = sum(seconds[1]) / 2
+    decode_t = sum(seconds[DECODE_PROBE_TOKENS]) / 2
+    one, many = works[1], works[DECODE_PROBE_TOKENS]
+    decode_s = (decode_t - prefill_t) / max(1, many.decoded_tokens - one.decoded_tokens)
+    prefill_s = max(prefill_t - one.decoded_tokens * decode_s, 0.0) / max(1, one.prefilled)
+    costs = TokenCosts(prefill_s, decode_s)
+    details = {
+        "prefill_seconds_per_token": prefill_s,
+        "decode_seconds_per_token": decode_s,
+        "prefill_probe_seconds": [round(s, 3) for s in seconds[1]],
+        "decode_probe_seconds": [round(s, 3) for s in seconds[DECODE_PROBE_TOKENS]],
+        "probe_prompts": len(prompts),
+        "probe_prompt_tokens": one.prompt_tokens,
+    }
+    return costs, details
