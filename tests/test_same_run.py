@@ -139,3 +139,88 @@ def test_runs_are_comparable_on_one_suite_and_one_problem_set():
     assert "different suites" in incomparable({"a": a, "b": other_suite})
     other_data = {"config": CONFIG, "data_sha256": "y"}
     assert "different problem sets" in incomparable({"a": a, "b": other_data})
+
+
+# ---- identity as the config schema's field metadata ------------------------------
+
+# Every config key that is part of a run's identity, as the schema stands. A
+# field added to the schema is unclassified until it is marked (schema.setting:
+# it never decides results; schema.added(default): stored runs keep their
+# identity) or listed here (it decides every run's results from now on).
+IDENTITY_FIELDS = ["budget.name", "budget.tokens", "engine.api", "engine.block_size", "engine.data_parallel_size", "engine.device", "engine.dtype", "engine.enable_prefix_caching", "engine.enforce_eager", "engine.env", "engine.extra_body", "engine.gpu_memory_utilization", "engine.kind", "engine.kv_cache_space_gib", "engine.max_model_len", "engine.pipeline_parallel_size", "engine.request_seeds", "engine.return_token_ids", "engine.script", "engine.seed", "engine.served_model", "engine.tensor_parallel_size", "engine.tokenizer", "model.answer_max_tokens", "model.answer_stop", "model.budget_knob", "model.chat_template_kwargs", "model.dtype", "model.forced_answer", "model.max_model_len", "model.name", "model.non_thinking.answer_max_tokens", "model.non_thinking.answer_prefix", "model.non_thinking.chat_template_kwargs", "model.non_thinking.sampling.temperature", "model.non_thinking.sampling.top_k", "model.non_thinking.sampling.top_p", "model.parameters", "model.prompt_template", "model.prompts", "model.reasoning_effort", "model.reasoning_parser", "model.reasoning_start", "model.revision", "model.sampling.temperature", "model.sampling.top_k", "model.sampling.top_p", "model.source", "model.system_prompt", "model.thinking", "model.thinking_end", "published", "repeats", "seed", "shard", "strategy.logprobs", "strategy.max_extensions", "strategy.n", "strategy.name", "strategy.step_aggregate", "strategy.subset_draws", "strategy.temperature", "strategy.top_k", "strategy.top_p", "strategy.verifier", "strategy.wait", "suite.after", "suite.before", "suite.data_dir", "suite.limit", "suite.name", "suite.on_bad_row", "suite.path", "suite.sample", "suite.seed", "suite.tasks", "suite.version"]
+
+
+def _identity_fields() -> set[str]:
+    import dataclasses
+    import typing
+
+    from bench.config.identity import NOT_IN_IDENTITY
+    from bench.config.schema import Config
+
+    found = set()
+
+    def walk(cls, path):
+        hints = typing.get_type_hints(cls)
+        for item in dataclasses.fields(cls):
+            key = (*path, item.name)
+            if key in NOT_IN_IDENTITY:
+                continue
+            if dataclasses.is_dataclass(hints[item.name]):
+                walk(hints[item.name], key)
+            else:
+                found.add(".".join(key))
+
+    walk(Config, ())
+    return found
+
+
+def test_every_config_field_is_classified():
+    found = _identity_fields()
+    new = sorted(found - set(IDENTITY_FIELDS))
+    assert not new, (
+        f"config field(s) {new} are unclassified: mark them schema.setting(...) if they do "
+        "not change results, schema.added(default) if stored runs must keep their identity, "
+        "or list them in IDENTITY_FIELDS if they decide every run's results from now on"
+    )
+    gone = sorted(set(IDENTITY_FIELDS) - found)
+    assert not gone, f"IDENTITY_FIELDS names {gone}, which the schema no longer has"
+
+
+def test_the_metadata_gives_the_keys_stored_runs_were_made_with():
+    """What the hand-kept lists said before identity moved into the schema."""
+    from bench.config.identity import NEUTRAL, NOT_IN_IDENTITY
+
+    assert {
+        *[(k,) for k in ("run_name", "results_dir", "grading_workers", "wait_for_lock")],
+        *[(k,) for k in ("verbose", "summary", "grading_timeout_s", "pricing")],
+        *[(k,) for k in ("store_interval_s", "report", "plots")],
+        *[("engine", k) for k in ("show_progress", "delay_s", "in_process", "base_url")],
+        *[("engine", k) for k in ("base_urls", "api_key_env", "concurrency")],
+        *[("engine", k) for k in ("request_timeout_s", "max_retries", "backoff_s")],
+        ("engine", "backoff_max_s"),
+        ("model", "step_delimiter"),
+    } == NOT_IN_IDENTITY
+    assert NEUTRAL == {
+        ("repeats",): 1,
+        ("published",): {},
+        ("model", "thinking"): True,
+        ("model", "sampling", "top_k"): None,
+        ("strategy", "top_k"): None,
+        ("engine", "script"): "default",
+        ("strategy", "step_aggregate"): "last",
+        ("suite", "after"): None,
+        ("suite", "before"): None,
+        ("suite", "version"): None,
+    }
+
+
+def test_runs_stored_before_keep_their_identity():
+    """Configs of stored runs (one from before repeats, top_k, thinking modes
+    and step aggregates existed) and the identity the hand-kept lists gave them."""
+    import json
+    from pathlib import Path
+
+    stored = json.loads((Path(__file__).parent / "data" / "stored_configs.json").read_text())
+    assert len(stored) >= 4
+    for name, entry in stored.items():
+        assert config_identity(entry["config"]) == entry["identity"], name

@@ -11,59 +11,43 @@ comparable      runs `bench compare` puts side by side: one suite, one problem s
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import typing
 from typing import Any
 
-# Config keys that change how a run is executed but not what it computes.
-NOT_IN_IDENTITY = {
-    ("run_name",),
-    ("results_dir",),
-    ("grading_workers",),
-    ("wait_for_lock",),
-    ("verbose",),
-    ("summary",),
-    ("grading_timeout_s",),
-    ("pricing",),  # prices re-price a run; they do not change what it generated
-    ("engine", "show_progress"),
-    ("store_interval_s",),
-    ("report",),
-    ("plots",),
-    ("engine", "delay_s"),
-    # Where vLLM's engine runs (this process or its own): the same model, seed
-    # and sampler. Samples are not bit-equal across the two, but in its own
-    # processes the CPU build's batches follow timing, so they never were.
-    ("engine", "in_process"),
-    # Read only by a reward model, whose settings (this one among them) enter
-    # the identity as the config's `verifier` when one is used.
-    ("model", "step_delimiter"),
-    # Where the server is and how we talk to it; its version and model name
-    # (what decides the output) are in the record keys.
-    ("engine", "base_url"),
-    ("engine", "base_urls"),
-    ("engine", "api_key_env"),
-    ("engine", "concurrency"),
-    ("engine", "request_timeout_s"),
-    ("engine", "max_retries"),
-    ("engine", "backoff_s"),
-    ("engine", "backoff_max_s"),
-}
+
+def _classified() -> tuple[set[tuple[str, ...]], dict[tuple[str, ...], Any]]:
+    """(keys not in the identity, added keys -> their neutral value), read from
+    the config schema's field metadata (schema.setting, schema.added)."""
+    from bench.config.schema import IDENTITY_KEY, NEUTRAL_INSIDE_KEY, NEUTRAL_KEY, Config
+
+    outside: set[tuple[str, ...]] = set()
+    neutral: dict[tuple[str, ...], Any] = {}
+
+    def walk(cls: type, path: tuple[str, ...]) -> None:
+        hints = typing.get_type_hints(cls)
+        for item in dataclasses.fields(cls):
+            key = (*path, item.name)
+            if item.metadata.get(IDENTITY_KEY) is False:
+                outside.add(key)
+                continue
+            if NEUTRAL_KEY in item.metadata:
+                neutral[key] = item.metadata[NEUTRAL_KEY]
+            for name, value in item.metadata.get(NEUTRAL_INSIDE_KEY, {}).items():
+                neutral[(*key, name)] = value
+            if dataclasses.is_dataclass(hints[item.name]):
+                walk(hints[item.name], key)
+
+    walk(Config, ())
+    return outside, neutral
 
 
-# Keys added after runs were stored, at the value that computes what those
-# runs computed: left out, so a stored run keeps its identity and resumes.
-NEUTRAL = {
-    ("repeats",): 1,
-    ("published",): {},
-    ("model", "thinking"): True,
-    ("model", "sampling", "top_k"): None,
-    ("strategy", "top_k"): None,
-    ("engine", "script"): "default",
-    ("strategy", "step_aggregate"): "last",
-    ("suite", "after"): None,
-    ("suite", "before"): None,
-    ("suite", "version"): None,
-}
+# Config keys that change how a run is executed but not what it computes, and
+# keys added after runs were stored at the value that computes what those runs
+# computed (left out, so a stored run keeps its identity and resumes).
+NOT_IN_IDENTITY, NEUTRAL = _classified()
 
 
 def comparable_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,34 @@ class ConfigError(ValueError):
     """A config value that is wrong; the message names the key and what would be right."""
 
 
+# How a field enters a run's identity (bench/config/identity.py reads this):
+# by default it does. `setting` marks a field that changes how a run executes
+# but not what it computes (where results go, progress bars, a server's URL);
+# `added` one added after runs were stored, at the value that computes what
+# those runs computed: left out of the identity at that value, so they resume.
+# tests/test_same_run.py fails on a new field until it is classified.
+IDENTITY_KEY = "identity"
+NEUTRAL_KEY = "neutral"
+NEUTRAL_INSIDE_KEY = "neutral_inside"  # a nested config's own added keys, here only
+
+
+def setting(default: Any = MISSING, *, factory: Any = None) -> Any:
+    """A field that does not decide results: never part of a run's identity."""
+    metadata = {IDENTITY_KEY: False}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def added(default: Any, *, factory: Any = None) -> Any:
+    """A field added after runs were stored; at its default it computes what
+    they computed, so it enters the identity only when it differs."""
+    metadata = {NEUTRAL_KEY: default if factory is None else factory()}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class SamplingConfig:
     temperature: float = 0.0
@@ -75,13 +103,18 @@ class ModelConfig:
     prompts: dict[str, str] = field(default_factory=dict)
     system_prompt: str | None = None
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    # top_k came after runs were stored (the non-thinking mode's had it from the start).
+    sampling: SamplingConfig = field(
+        default_factory=SamplingConfig, metadata={NEUTRAL_INSIDE_KEY: {"top_k": None}}
+    )
     answer_max_tokens: int = 32  # decoding after the delimiter: the short answer only
     answer_stop: list[str] = field(default_factory=list)  # where the answer ends
     max_model_len: int = 4096
     # Where one reasoning step ends in this model's thinking: a process reward
     # model scores each ("," for the chain models, "\n\n" for math models).
-    step_delimiter: str | None = None
+    # Read only by a reward model, whose settings (this one among them) enter
+    # the identity as the config's `verifier` when one is used.
+    step_delimiter: str | None = setting(None)
     # strategy=native (vLLM's thinking_token_budget): where thinking starts, as
     # vLLM's reasoning parser knows it (qwen3, deepseek_r1) or as a string;
     # the string forced at the budget is forced_answer.
@@ -97,7 +130,7 @@ class ModelConfig:
     dtype: str = "bfloat16"
     # false: run the model's non-thinking mode (needs `non_thinking`), the
     # point budget 0 of a thinking sweep is compared with; budget.tokens=[0].
-    thinking: bool = True
+    thinking: bool = added(True)
     # A model has one when it sets its chat_template_kwargs or answer_prefix.
     non_thinking: NonThinkingConfig = field(default_factory=NonThinkingConfig)
 
@@ -120,9 +153,12 @@ class EngineConfig:
     env: dict[str, str] = field(default_factory=dict)  # set before the engine starts
     # vllm: build the engine inside this process instead of vLLM's engine-core
     # and worker processes (bench/engines/vllm_process.py): a quarter of the start-up.
-    in_process: bool = False
-    delay_s: float = 0.0  # fake engine: simulated latency per finished request
-    script: str = "default"  # fake engine: what it writes (FAKE_SCRIPTS)
+    # Where vLLM's engine runs (this process or its own): the same model, seed
+    # and sampler. Samples are not bit-equal across the two, but in its own
+    # processes the CPU build's batches follow timing, so they never were.
+    in_process: bool = setting(False)
+    delay_s: float = setting(0.0)  # fake engine: simulated latency per finished request
+    script: str = added("default")  # fake engine: what it writes (FAKE_SCRIPTS)
     # vllm, several GPUs: tensor/pipeline parallel inside one engine; data
     # parallel = that many engines (`vllm serve` replicas on their own GPU
     # groups, fed through the openai engine with problem affinity).
@@ -130,15 +166,17 @@ class EngineConfig:
     data_parallel_size: int = 1
     # engine=openai: the server(s). The API key is read from the environment
     # variable named here and never written to records or manifests.
-    base_url: str | None = None
-    base_urls: list[str] = field(default_factory=list)  # replicas (overrides base_url)
-    api_key_env: str | None = "OPENAI_API_KEY"
+    # Where the server is and how we talk to it; its version and model name
+    # (what decides the output) are in the record keys.
+    base_url: str | None = setting(None)
+    base_urls: list[str] = setting(factory=list)  # replicas (overrides base_url)
+    api_key_env: str | None = setting("OPENAI_API_KEY")
     served_model: str | None = None  # the server's model name (default: model.name)
-    concurrency: int = 64  # requests in flight at once (over all replicas)
-    request_timeout_s: float = 600.0
-    max_retries: int = 5  # after the first try, on 408/429/5xx/timeouts/bad JSON
-    backoff_s: float = 1.0  # first retry waits ~this; doubles per retry
-    backoff_max_s: float = 60.0
+    concurrency: int = setting(64)  # requests in flight at once (over all replicas)
+    request_timeout_s: float = setting(600.0)
+    max_retries: int = setting(5)  # after the first try, on 408/429/5xx/timeouts/bad JSON
+    backoff_s: float = setting(1.0)  # first retry waits ~this; doubles per retry
+    backoff_max_s: float = setting(60.0)
     request_seeds: bool = True  # send per-request seeds (vLLM's CPU build crashes on them)
     return_token_ids: bool = True  # ask for the server's token ids (vLLM >= 0.10.2)
     extra_body: dict[str, Any] = field(default_factory=dict)  # merged into every request
@@ -146,7 +184,7 @@ class EngineConfig:
     # completions: token-id prompts, every strategy. chat: messages in,
     # reasoning text + usage out (hosted reasoning APIs), strategy=api only.
     api: str = "completions"
-    show_progress: bool = True
+    show_progress: bool = setting(True)
 
 
 @dataclass
@@ -163,9 +201,9 @@ class SuiteConfig:
     on_bad_row: str = "stop"  # a malformed dataset row: stop (with file:line) or skip (counted)
     # livecodebench tasks: contest dates after <= date < before (ISO dates, the
     # contamination control) and the release (release_v5, v6, v1_v3, ...).
-    after: str | None = None
-    before: str | None = None
-    version: str | None = None
+    after: str | None = added(None)
+    before: str | None = added(None)
+    version: str | None = added(None)
 
 
 @dataclass
@@ -181,7 +219,7 @@ class StrategyConfig:
     # Override the model's sampling for this strategy (sc and bon need > 0).
     temperature: float | None = None
     top_p: float | None = None
-    top_k: int | None = None
+    top_k: int | None = added(None)
     # wait: the string that replaces a suppressed end of thinking, and how often.
     wait: str = "\nWait"
     max_extensions: int = 0
@@ -191,7 +229,7 @@ class StrategyConfig:
     # maj@k / bon@k: random k-subsets per problem where exact enumeration is too big.
     subset_draws: int = 1000
     # A process reward model's step scores as one: last | min | prod.
-    step_aggregate: str = "last"
+    step_aggregate: str = added("last")
 
 
 # Input adapters (bench/engines/reward_inputs.py): how a PRM family reads a chain.
@@ -267,34 +305,35 @@ class Config:
     suite: SuiteConfig = MISSING
     budget: BudgetConfig = MISSING
     strategy: StrategyConfig = MISSING
-    pricing: PricingConfig = MISSING
-    run_name: str | None = None  # default: a timestamped name
-    results_dir: str = "results"
-    grading_workers: int | None = None  # default: the number of cores; at most 64
+    # Prices re-price a run; they do not change what it generated.
+    pricing: PricingConfig = setting(MISSING)
+    run_name: str | None = setting(None)  # default: a timestamped name
+    results_dir: str = setting("results")
+    grading_workers: int | None = setting(None)  # default: the number of cores; at most 64
     # A run folder has one writer at a time: wait for the holder instead of refusing.
-    wait_for_lock: bool = False
+    wait_for_lock: bool = setting(False)
     # Show the engine's own logs (vLLM's) in the terminal instead of RUN/engine.log.
-    verbose: bool = False
+    verbose: bool = setting(False)
     # Print the results table when the sweep ends (bench show RUN prints it later).
-    summary: bool = True
+    summary: bool = setting(True)
     # A check (one symbolic comparison, one program's tests) past this many
     # seconds counts as wrong; its worker is killed.
-    grading_timeout_s: float = 5.0
+    grading_timeout_s: float = setting(5.0)
     # Finished problems are stored (and graded) at least this often, so a
     # crash loses at most this many seconds of work.
-    store_interval_s: float = 20.0
+    store_interval_s: float = setting(20.0)
     # Write RUN/report/ (page, figures, cost tables) when the sweep ends;
     # `bench report RUN` builds it any time later.
-    report: bool = True
+    report: bool = setting(True)
     # Draw RUN/accuracy_vs_thinking.png (the tables are written either way).
-    plots: bool = True
+    plots: bool = setting(True)
     seed: int = 0
     # Run every configuration this many times with seeds seed, seed+1, ...:
     # the report gives pass@1 over the repeats and its spread across seeds.
-    repeats: int = 1
+    repeats: int = added(1)
     # An experiment pack's published figures (configs/experiment/): task ->
     # accuracy, with the source; `bench report` checks the run against them.
-    published: dict[str, Any] = field(default_factory=dict)
+    published: dict[str, Any] = added({}, factory=dict)
     # "i/n": this run takes every n-th problem starting at i (0 <= i < n), so n
     # machines split a suite; `bench merge` joins the shards into one run.
     shard: str | None = None
