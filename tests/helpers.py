@@ -12,7 +12,7 @@ import pytest
 from bench.config.schema import CONFIG_DIR
 from bench.grading.sandbox.execute import isolation
 
-__all__ = ["CONFIG_DIR", "bench", "needs_bwrap", "needs_sandbox"]
+__all__ = ["CONFIG_DIR", "accept_into", "bench", "needs_bwrap", "needs_sandbox"]
 
 
 def bench(*args: str, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -34,3 +34,12 @@ needs_sandbox = pytest.mark.skipif(
 needs_bwrap = pytest.mark.skipif(
     isolation() != "bwrap", reason="needs bubblewrap (make setup installs it)"
 )
+
+
+def accept_into(server, accepted: list) -> None:
+    """A thread's body: accept one connection on `server` into `accepted` (a
+    socket test's listener; nothing, when the server is closed first)."""
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        accepted.append(server.accept())

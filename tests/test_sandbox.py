@@ -4,7 +4,6 @@ were. Also code extraction and pass@k."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
@@ -13,6 +12,7 @@ from math import comb
 from pathlib import Path
 
 import pytest
+from helpers import accept_into as _accept
 from helpers import needs_sandbox
 
 from bench.analysis.metrics import pass_at_k
@@ -111,11 +111,6 @@ def test_no_connection_reaches_a_server_on_the_host():
     thread.join(timeout=6)
     server.close()
     assert accepted == []
-
-
-def _accept(server: socket.socket, accepted: list) -> None:
-    with contextlib.suppress(OSError):
-        accepted.append(server.accept())
 
 
 def test_the_harness_environment_does_not_leak(monkeypatch):

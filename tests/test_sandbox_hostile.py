@@ -14,8 +14,8 @@ import threading
 import time
 
 import pytest
+from helpers import accept_into as _accept
 from helpers import needs_bwrap
-from test_sandbox import _accept
 
 from bench.grading.sandbox.accounting import processes_of
 from bench.grading.sandbox.execute import run_many, run_tests

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_view import HOSTILE, _known_run
+from view_runs import HOSTILE, _known_run
 
 from bench.view.data import RunView
 from bench.view.export import export
