@@ -400,3 +400,24 @@ def test_bench_grade_unjudged_regrades_only_those(make_cfg, tmp_path):
     assert after.loc[victim, "status"] in ("passed", "failed")
     assert len(after) == before
     assert "how the checks ended" in bench("show", str(run_dir)).stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs drop to other uids only as root")
+def test_a_private_tmpdir_does_not_break_the_sandbox(tmp_path, monkeypatch):
+    """As root each run drops to uids of its own, which must pass through the
+    folders above its inputs: a TMPDIR with mode 0700 (a private one some
+    machines set) is passed over for /tmp, and nothing is left in either."""
+    import tempfile
+
+    from bench.grading.code.programs import check_program
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    before = set(os.listdir("/tmp"))
+    result = sandbox.run_tests("def add(a, b):\n    return a + b\n", CHECK, "add")
+    assert result.status == "passed", result.detail
+    gold = {"tests": [{"input": "1 2", "output": "3", "testtype": "stdin"}]}
+    assert check_program("print(sum(map(int, input().split())))", gold, 5.0).passed
+    assert not [p for p in private.iterdir() if p.name.startswith("thinkbench-run-")]
+    assert not {n for n in set(os.listdir("/tmp")) - before if n.startswith("thinkbench-run-")}

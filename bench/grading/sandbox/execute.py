@@ -154,6 +154,24 @@ def _as_root() -> bool:
     return os.geteuid() == 0
 
 
+def scratch_folder() -> Path:
+    """A new folder for one run's inputs. As root the runs drop to other uids,
+    which must pass through every folder above it: under TMPDIR when others
+    may traverse it, else under /tmp; one line naming TMPDIR when neither."""
+    if not _as_root():
+        return Path(tempfile.mkdtemp(prefix="thinkbench-run-"))
+    for parent in dict.fromkeys([tempfile.gettempdir(), "/tmp"]):
+        try:
+            if os.stat(parent).st_mode & 0o001 and os.access(parent, os.W_OK):
+                return Path(tempfile.mkdtemp(prefix="thinkbench-run-", dir=parent))
+        except OSError:
+            continue
+    raise SandboxError(
+        f"TMPDIR={tempfile.gettempdir()} (and /tmp) cannot be traversed by other users; "
+        "the sandbox runs code as its own uids: point TMPDIR at a folder with mode 1777"
+    )
+
+
 def _limits(cpu_seconds: float, uid: int | None, processes: int) -> None:
     """In the child before exec: rlimits, then (as root) become the run's uid.
     (No imports here: the parent may have threads holding the import lock.)"""
@@ -430,7 +448,7 @@ def run_tests(
     scratch_root = None
     try:
         slot = acquire_slot() if _as_root() else None
-        scratch_root = Path(tempfile.mkdtemp(prefix="thinkbench-run-"))
+        scratch_root = scratch_folder()
         return _run(program, test, entry_point, timeout_s, prelude, tool, slot, scratch_root)
     except Exception as exc:  # the sandbox itself failed: a status, never an exception
         seconds = time.monotonic() - started

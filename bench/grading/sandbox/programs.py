@@ -17,12 +17,10 @@ import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 from bench.grading.sandbox.accounting import (
     acquire_slot,
@@ -44,6 +42,7 @@ from bench.grading.sandbox.execute import (
     _read_closing,
     _seccomp_fd,
     isolation,
+    scratch_folder,
 )
 from bench.grading.sandbox.view import write_minimal_etc
 
@@ -88,7 +87,7 @@ def program_runner(program: str) -> Iterator:
     program, its sandbox's uid slot and input folder held until the block ends."""
     tool = isolation()
     slot = acquire_slot() if _as_root() else None
-    scratch = Path(tempfile.mkdtemp(prefix="thinkbench-run-"))
+    scratch = scratch_folder()
     uid = slot.uids[0] if slot else None
     try:
         if slot:
