@@ -4,6 +4,7 @@ no function in bench/ longer than 80 lines."""
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -171,3 +172,23 @@ def test_documented_layout_follows_the_layers():
             )
     order = [folder for _, _, folder in sorted(positions)]
     assert order == [folder for _, _, folder in sorted(positions, key=lambda p: p[1])]
+
+
+def test_engine_kinds_are_asked_by_trait_never_compared_by_name():
+    """One set of engine kinds (traits in config/engines.py, builders in
+    engines/__init__.py), and no `engine.kind == "..."` anywhere else."""
+    from bench.config.engines import ENGINE_TRAITS
+    from bench.config.schema import ENGINE_KINDS
+    from bench.engines import BUILDERS
+
+    assert set(BUILDERS) == set(ENGINE_TRAITS) == set(ENGINE_KINDS)
+    pattern = re.compile(
+        r"""engine(?:_cfg)?\.kind\s*(?:==|!=|\bin\b|\bnot in\b)|kind\s*[!=]=\s*["'](?:vllm|openai|fake)["']"""
+    )
+    found = [
+        f"{path.relative_to(ROOT.parent)}:{number}: {line.strip()}"
+        for path in sorted(ROOT.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not found, "ask the engine's traits instead:\n" + "\n".join(found)

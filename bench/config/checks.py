@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from bench.config.engines import uses_chat_api
 from bench.config.schema import (
     BUDGET_KNOBS,
     DEVICES,
@@ -73,7 +74,7 @@ def parse_shard(value: Any) -> tuple[int, int] | None:
 def _validate_chat(cfg: Config | DictConfig) -> None:
     """A chat API's budget knob must be usable (the strategy pairing: strategies/registry.py)."""
     _choice("engine.api", cfg.engine.api, ("completions", "chat"))
-    chat = cfg.engine.kind == "openai" and cfg.engine.api == "chat"
+    chat = uses_chat_api(cfg.engine)
     if not chat:
         return
     _choice("model.budget_knob", cfg.model.budget_knob, BUDGET_KNOBS)

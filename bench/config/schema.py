@@ -15,14 +15,14 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from bench.config.engines import ENGINE_TRAITS, traits
 from bench.paths import CONFIG_DIR
 
-ENGINE_KINDS = ("vllm", "openai", "fake")
+ENGINE_KINDS = tuple(ENGINE_TRAITS)
 DEVICES = ("cuda", "cpu")
 # How a budget reaches a chat API (engines/chat.py sends each).
 BUDGET_KNOBS = ("max_tokens", "reasoning_effort", "thinking_token_budget")
 # The Hydra config groups (configs/<group>/*.yaml).
-
 GROUPS = ("model", "engine", "suite", "budget", "strategy", "pricing")
 FAKE_SCRIPTS = (
     "default",
@@ -343,14 +343,14 @@ def job_cpus(kind: str, device: str) -> int:
     """CPUs a launcher reserves for one job: the CPU engine wants the cores of
     the machine that launches (vLLM's CPU build uses every core it is given);
     a GPU engine a few for tokenizing and grading; the fake and served engines one."""
-    if kind == "vllm" and device == "cpu":
+    if traits(kind).runs_model and device == "cpu":
         return os.cpu_count() or 1
-    return 4 if kind == "vllm" else 1
+    return 4 if traits(kind).runs_model else 1
 
 
 def job_gpus(kind: str, device: str, tensor_parallel: Any, pipeline_parallel: Any) -> int:
     """GPUs one job needs: tensor x pipeline parallel size for vLLM on CUDA, else none."""
-    if kind == "vllm" and device == "cuda":
+    if traits(kind).runs_model and device == "cuda":
         return int(tensor_parallel) * int(pipeline_parallel)
     return 0
 

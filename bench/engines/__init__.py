@@ -6,6 +6,7 @@ imported until an engine is actually built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bench.engines.base import Engine, Tokenizer
@@ -14,33 +15,53 @@ if TYPE_CHECKING:
     from bench.config.schema import EngineConfig, ModelConfig
 
 
+def _fake(engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool) -> Engine:
+    from bench.engines.fake import SCRIPTS, FakeEngine
+
+    return FakeEngine(
+        model_name=model_cfg.name,
+        script=SCRIPTS[engine_cfg.script],
+        delay_s=engine_cfg.delay_s,
+        forced_answer=model_cfg.forced_answer if native_budget else None,
+    )
+
+
+def _vllm(engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool) -> Engine:
+    if engine_cfg.data_parallel_size > 1:  # replicas: `vllm serve` per GPU group
+        from bench.engines.serve import ReplicatedVLLM
+
+        return ReplicatedVLLM(engine_cfg, model_cfg, native_budget=native_budget)
+    from bench.engines.vllm import VLLMEngine
+
+    return VLLMEngine(engine_cfg, model_cfg, native_budget=native_budget)
+
+
+def _openai(engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool) -> Engine:
+    from bench.engines.openai import OpenAIEngine
+
+    return OpenAIEngine(engine_cfg, model_cfg, native_budget=native_budget)
+
+
+# engine.kind -> its builder; what each kind can do is bench/config/engines.py's
+# ENGINE_TRAITS, under the same names.
+BUILDERS: dict[str, Callable[[EngineConfig, ModelConfig, bool], Engine]] = {
+    "fake": _fake,
+    "vllm": _vllm,
+    "openai": _openai,
+}
+
+
 def make_engine(
     engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool = False
 ) -> Engine:
     """`native_budget`: configure vLLM's reasoning support so requests can carry
     a thinking_token_budget (strategy=native)."""
-    if engine_cfg.kind == "fake":
-        from bench.engines.fake import SCRIPTS, FakeEngine
-
-        return FakeEngine(
-            model_name=model_cfg.name,
-            script=SCRIPTS[engine_cfg.script],
-            delay_s=engine_cfg.delay_s,
-            forced_answer=model_cfg.forced_answer if native_budget else None,
+    build = BUILDERS.get(engine_cfg.kind)
+    if build is None:
+        raise ValueError(
+            f"engine.kind={engine_cfg.kind!r} is not known; choose one of: {', '.join(BUILDERS)}"
         )
-    if engine_cfg.kind == "vllm" and engine_cfg.data_parallel_size > 1:
-        from bench.engines.serve import ReplicatedVLLM
-
-        return ReplicatedVLLM(engine_cfg, model_cfg, native_budget=native_budget)
-    if engine_cfg.kind == "vllm":
-        from bench.engines.vllm import VLLMEngine
-
-        return VLLMEngine(engine_cfg, model_cfg, native_budget=native_budget)
-    if engine_cfg.kind == "openai":
-        from bench.engines.openai import OpenAIEngine
-
-        return OpenAIEngine(engine_cfg, model_cfg, native_budget=native_budget)
-    raise ValueError(f"engine.kind={engine_cfg.kind!r} is not known; choose fake, vllm or openai")
+    return build(engine_cfg, model_cfg, native_budget)
 
 
 __all__ = ["Engine", "Tokenizer", "make_engine"]

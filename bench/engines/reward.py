@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench.config.engines import traits
 from bench.config.schema import ConfigError, EngineConfig, VerifierConfig
 from bench.engines import models
 from bench.engines.reward_inputs import RewardInput, label_ids, reward_input, tag_id
@@ -337,9 +338,9 @@ def make_reward_engine(verifier: VerifierConfig, engine_cfg: EngineConfig) -> An
     the fake policy engine; else vLLM's pooling runner beside the policy's."""
     if verifier.base_url:
         return ServedRewardEngine(verifier, engine_cfg.request_timeout_s)
-    if engine_cfg.kind == "fake":
+    if traits(engine_cfg.kind).scripted:
         return FakeRewardEngine(verifier, seed=engine_cfg.seed)
-    if engine_cfg.kind != "vllm":
+    if not traits(engine_cfg.kind).runs_model:
         raise ConfigError(
             f"strategy.verifier={verifier.name} runs on vLLM's pooling runner; with "
             f"engine={engine_cfg.kind} use engine=vllm or engine=vllm_cpu"

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from bench.config.engines import traits
 from bench.config.schema import ConfigError, EngineConfig, ModelConfig
 from bench.engines.base import Engine, Tokenizer
 from bench.strategies.base import (
@@ -33,14 +34,14 @@ from bench.types import Attempt, GenerationRequest
 
 def check_support(engine_cfg: EngineConfig, model_cfg: ModelConfig) -> None:
     """Raise ConfigError unless this engine and model can enforce a native budget."""
-    if engine_cfg.kind == "fake":
+    if traits(engine_cfg.kind).scripted:
         return  # the scripted engine enforces budgets like vLLM does (for tests)
-    if engine_cfg.kind == "openai":
+    if traits(engine_cfg.kind).remote:
         # Sent as an extra body field; a vLLM server started with a reasoning
         # config honours it. One that ignores it thinks past the budget, and
         # the run's adherence check says so and fails the run.
         return
-    if engine_cfg.kind != "vllm":
+    if not traits(engine_cfg.kind).runs_model:
         raise ConfigError(
             f"strategy=native needs vLLM's thinking_token_budget; engine.kind={engine_cfg.kind!r} "
             "has none (use engine=vllm, engine=vllm_cpu or engine=openai)"

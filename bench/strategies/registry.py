@@ -12,6 +12,7 @@ import pkgutil
 import sys
 from typing import Any
 
+from bench.config.engines import uses_chat_api
 from bench.config.schema import Config, ConfigError, StrategyConfig
 from bench.strategies.plugin import BUDGET_CONTROLS, StrategyPlugin
 
@@ -74,7 +75,7 @@ def check_config(cfg: Config) -> None:
         raise ConfigError(f"strategy.n={strategy.n}; it must be at least 1")
     if strategy.subset_draws < 1:
         raise ConfigError(f"strategy.subset_draws={strategy.subset_draws}; it must be positive")
-    chat = cfg.engine.kind == "openai" and cfg.engine.api == "chat"
+    chat = uses_chat_api(cfg.engine)
     if plugin.messages and not chat:
         raise ConfigError(
             f"strategy={plugin.name} sends chat messages to a reasoning API; use "

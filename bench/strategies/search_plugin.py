@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bench.config.engines import traits
 from bench.config.schema import (
     Config,
     ConfigError,
@@ -85,7 +86,8 @@ class SearchPlugin(StrategyPlugin):
                 f"strategy={self.name} searches over thinking steps; budget 0 has none: drop "
                 "0 from budget.tokens"
             )
-        if cfg.engine.kind not in ("vllm", "fake") and not verifier.base_url:
+        engine = traits(cfg.engine.kind)
+        if not (engine.runs_model or engine.scripted) and not verifier.base_url:
             raise ConfigError(
                 f"strategy={self.name} scores steps on vLLM's pooling runner beside the policy; "
                 f"with engine={cfg.engine.kind} give the verifier a server "

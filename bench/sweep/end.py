@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import strategies
 from bench.analysis.adherence import adherence_summary
+from bench.config.engines import traits
 from bench.errors import AdherenceError, RequestsFailedError
 from bench.report.outputs import ScalingTables, write_outputs
 from bench.run.store import DiskFullError, RunStore, write_json_atomic
@@ -81,7 +82,8 @@ def verdict(
             flush=True,
         )
     elif not adherence["ok"]:
-        knob = (engine_info.get("budget_knob") or "") if cfg.engine.kind == "openai" else ""
+        remote = traits(cfg.engine.kind).remote
+        knob = (engine_info.get("budget_knob") or "") if remote else ""
         hint = f" (the server may ignore {knob.split()[0]})" if knob else ""
         raise AdherenceError(f"budget adherence failed: {adherence['problems']}{hint}")
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from bench import strategies
 from bench.config.checks import parse_shard
+from bench.config.engines import traits
 from bench.config.identity import config_identity
 from bench.config.schema import (
     Config,
@@ -153,7 +154,7 @@ class Sweep:
         # before the engine starts, so a refused sweep costs nothing.
         with RunLock(run_dir, "bench sweep", wait=cfg.wait_for_lock):
             check_run_dir_compatible(run_dir, self.config)
-            if cfg.engine.kind != "fake":
+            if traits(cfg.engine.kind).needs_watchdog:
                 # Kills the engine's processes if this one is killed (SIGKILL leaves
                 # vLLM's EngineCore running otherwise).
                 watchdog.start(os.getpid())
