@@ -196,6 +196,8 @@ def check_stdin(program: str, spec: dict[str, Any], timeout_s: float) -> TestRes
             if failed:
                 status, kind = failed
                 line = f"{kind} on test {number} of {len(tests)}"
+                if status == "timeout" and left < per_test:  # stopped by what was left of the total
+                    line += f" (all tests: {total:g} s)"
                 stderr = "\n".join(p for p in (run.stderr.strip()[-2000:], line) if p)
                 seconds = time.monotonic() - started
                 return TestResult(False, status, seconds, run.stdout[:2000], stderr, tool)
