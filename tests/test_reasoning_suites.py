@@ -298,7 +298,10 @@ def test_gpqa_rows_with_a_missing_option_are_bad_rows(tmp_path):
     assert len(loader.load_problems(spec, str(path), on_bad_row="skip", skipped=skipped)) == 2
 
 
-def test_the_gated_hub_set_names_its_token_variable_and_never_the_token(monkeypatch):
+def test_the_gated_hub_set_names_its_token_variable_and_never_the_token(monkeypatch, tmp_path):
+    # An empty cache: a machine that once downloaded the set must not serve it here.
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf" / "datasets"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.delenv("HF_TOKEN", raising=False)

@@ -229,27 +229,13 @@ IDENTITY_FIELDS = [
 
 
 def _identity_fields() -> set[str]:
-    import dataclasses
-    import typing
+    from bench.config.identity import NOT_IN_IDENTITY, config_fields
 
-    from bench.config.identity import NOT_IN_IDENTITY
-    from bench.config.schema import Config
-
-    found = set()
-
-    def walk(cls, path):
-        hints = typing.get_type_hints(cls)
-        for item in dataclasses.fields(cls):
-            key = (*path, item.name)
-            if key in NOT_IN_IDENTITY:
-                continue
-            if dataclasses.is_dataclass(hints[item.name]):
-                walk(hints[item.name], key)
-            else:
-                found.add(".".join(key))
-
-    walk(Config, ())
-    return found
+    return {
+        ".".join(key)
+        for key, _, nested in config_fields()
+        if not nested and not any(key[: len(o)] == o for o in NOT_IN_IDENTITY)
+    }
 
 
 def test_every_config_field_is_classified():

@@ -15,32 +15,43 @@ import dataclasses
 import hashlib
 import json
 import typing
+from collections.abc import Iterator
 from typing import Any
+
+
+def config_fields(cls: type | None = None, path: tuple[str, ...] = ()) -> Iterator[tuple]:
+    """(key, dataclass field, is a nested config) for every field of the config
+    schema, nested configs' own fields after them."""
+    if cls is None:
+        from bench.config.schema import Config
+
+        cls = Config
+    hints = typing.get_type_hints(cls)
+    for item in dataclasses.fields(cls):
+        key = (*path, item.name)
+        nested = dataclasses.is_dataclass(hints[item.name])
+        yield key, item, nested
+        if nested:
+            yield from config_fields(hints[item.name], key)
 
 
 def _classified() -> tuple[set[tuple[str, ...]], dict[tuple[str, ...], Any]]:
     """(keys not in the identity, added keys -> their neutral value), read from
     the config schema's field metadata (schema.setting, schema.added)."""
-    from bench.config.schema import IDENTITY_KEY, NEUTRAL_INSIDE_KEY, NEUTRAL_KEY, Config
+    from bench.config.schema import IDENTITY_KEY, NEUTRAL_INSIDE_KEY, NEUTRAL_KEY
 
     outside: set[tuple[str, ...]] = set()
     neutral: dict[tuple[str, ...], Any] = {}
-
-    def walk(cls: type, path: tuple[str, ...]) -> None:
-        hints = typing.get_type_hints(cls)
-        for item in dataclasses.fields(cls):
-            key = (*path, item.name)
-            if item.metadata.get(IDENTITY_KEY) is False:
-                outside.add(key)
-                continue
-            if NEUTRAL_KEY in item.metadata:
-                neutral[key] = item.metadata[NEUTRAL_KEY]
-            for name, value in item.metadata.get(NEUTRAL_INSIDE_KEY, {}).items():
-                neutral[(*key, name)] = value
-            if dataclasses.is_dataclass(hints[item.name]):
-                walk(hints[item.name], key)
-
-    walk(Config, ())
+    for key, item, _ in config_fields():
+        if any(key[: len(o)] == o for o in outside):
+            continue  # inside a setting: none of it decides results
+        if item.metadata.get(IDENTITY_KEY) is False:
+            outside.add(key)
+            continue
+        if NEUTRAL_KEY in item.metadata:
+            neutral[key] = item.metadata[NEUTRAL_KEY]
+        for name, value in item.metadata.get(NEUTRAL_INSIDE_KEY, {}).items():
+            neutral[(*key, name)] = value
     return outside, neutral
 
 

@@ -19,39 +19,12 @@ from bench.perf.floor import (
     Work,
     floor_ratio,
     raw_work,
+    read_against,
     token_costs,
 )
 
 if TYPE_CHECKING:
     from bench.config.schema import Config
-
-
-class RecordingEngine:
-    """Passes a strategy's streams through to an engine and keeps every request,
-    grouped by the kind its tag names ("think", "answer"), to replay them raw."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.supports_request_seed = engine.supports_request_seed
-        self.requests: dict[str, list[Any]] = {}
-
-    @property
-    def tokenizer(self) -> Any:
-        return self.engine.tokenizer
-
-    def stream(self, *, desc: str = "generate") -> Any:
-        inner = self.engine.stream(desc=desc)
-        recorder = self
-
-        class _Recording:
-            def submit(self, tag: Any, request: Any) -> None:
-                recorder.requests.setdefault(str(tag[0]), []).append(request)
-                inner.submit(tag, request)
-
-            def __iter__(self) -> Any:
-                return iter(inner)
-
-        return _Recording()
 
 
 def _compose(overrides: list[str]) -> Any:
@@ -137,7 +110,7 @@ def _overhead(rig: _Rig, budget: int) -> tuple[float, float]:
     from bench.run.store import RunStore
 
     engine, cfg = rig.engine, rig.cfg
-    recorder = RecordingEngine(engine)
+    recorder = CountingEngine(engine)
     rig.seconds([budget], recorder)
     replay = recorder.requests
     graders = {t: s.grader_name for t, s in rig.specs.items()}
@@ -253,10 +226,10 @@ def _engine_round(rig: _Rig, budgets: list[int], costs: TokenCosts) -> dict[str,
     }
     out: dict[str, Any] = {}
     for stem, (measured, a, b) in ratios.items():
-        floor = floor_ratio(a, b, costs)
+        against = read_against(measured, floor_ratio(a, b, costs))
         out[f"{stem}_ratio"] = round(measured, 4)
-        out[f"{stem}_floor"] = round(floor, 4)
-        out[f"{stem}_vs_floor"] = round(measured / floor, 4)
+        out[f"{stem}_floor"] = against["floor"]
+        out[f"{stem}_vs_floor"] = against["vs_floor"]
     engine = rig.engine
     out["details"] = {
         "problems": len(rig.prompted),

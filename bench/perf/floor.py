@@ -70,13 +70,16 @@ def read_against(measured: float, floor: float) -> dict[str, float]:
 
 
 class CountingEngine:
-    """Passes a strategy's streams through to an engine and adds up the work
-    its completions report (cached tokens where the engine says: vLLM does)."""
+    """Passes a strategy's streams through to an engine, adds up the work its
+    completions report (cached tokens where the engine says: vLLM does) and
+    keeps every request, grouped by the kind its tag names ("think",
+    "answer"), so the overhead pair can replay them raw."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self.supports_request_seed = engine.supports_request_seed
         self.work = Work()
+        self.requests: dict[str, list[Any]] = {}
 
     @property
     def tokenizer(self) -> Any:
@@ -87,10 +90,12 @@ class CountingEngine:
 
     def stream(self, *, desc: str = "generate") -> Any:
         inner = self.engine.stream(desc=desc)
-        work = self.work
+        work, requests = self.work, self.requests
 
         class _Counting:
             def submit(self, tag: Any, request: Any) -> None:
+                kind = tag[0] if isinstance(tag, tuple) else tag
+                requests.setdefault(str(kind), []).append(request)
                 inner.submit(tag, request)
 
             def __iter__(self) -> Any:

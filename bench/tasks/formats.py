@@ -7,13 +7,12 @@ the project), then the hub.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from bench.paths import PROJECT_ROOT
 from bench.tasks import gpqa, livecodebench
-from bench.tasks.rows import _bad_row, _rows_from_jsonl
+from bench.tasks.rows import LoadError, _bad_row, _rows_from_hub, _rows_from_jsonl
 from bench.tasks.spec import Selection, TaskError, TaskSpec
 from bench.types import Problem
 
@@ -40,9 +39,9 @@ def load_format(
             for index, (where, row) in enumerate(rows):
                 try:
                     fields.append(gpqa.problem_fields(row, index, spec.source.seed))
-                except gpqa.LoadError as exc:
+                except LoadError as exc:
                     bad_row(f"{where}: {exc}")
-    except (livecodebench.LoadError, gpqa.LoadError) as exc:
+    except LoadError as exc:
         raise TaskError(f"task {spec.name}: {exc}") from None
     return [Problem(task=spec.name, **f) for f in fields]
 
@@ -119,19 +118,5 @@ def _gpqa_rows(spec, path, data_dir, on_bad_row, skipped) -> Rows:
 
 
 def _hub(spec: TaskSpec, **options: Any) -> Rows:
-    import datasets
-
-    source = spec.source
-    token = os.environ.get(source.token_env) if source.token_env else None
-    try:
-        data = datasets.load_dataset(
-            source.dataset, source.config, split=source.split, token=token, **options
-        )
-    except Exception as exc:  # offline, unknown dataset, gated without a token
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        gated = f" (gated: set {source.token_env})" if source.token_env and not token else ""
-        raise TaskError(
-            f"task {spec.name}: could not load {source.dataset!r} from the Hugging Face hub"
-            f"{gated} ({reason}); offline, point suite.path at a local copy"
-        ) from None
-    return [(f"{source.dataset} row {i + 1}", dict(row)) for i, row in enumerate(data)]
+    rows = _rows_from_hub(spec.source, spec.name, "point suite.path at a local copy", **options)
+    return [(row.where, row.data) for row in rows]

@@ -15,6 +15,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from bench.tasks.rows import LoadError
+
 LETTERS = "ABCD"
 QUESTION = "Question"
 CORRECT = "Correct Answer"
@@ -22,10 +24,6 @@ INCORRECT = ("Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
 DOMAIN = "High-level domain"
 RECORD_ID = "Record ID"
 FIELDS = (QUESTION, CORRECT, *INCORRECT)
-
-
-class LoadError(ValueError):
-    """A row that cannot be a problem; the message is one line."""
 
 
 def _text(value: Any) -> str:

@@ -28,6 +28,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.tasks.rows import LoadError
+
 PROMPT_SYSTEM = (
     "You are an expert Python programmer. You will be given a question (problem "
     "specification) and will generate a correct Python program that matches the "
@@ -45,10 +47,6 @@ FORMAT_STDIN = (
 )
 MAX_PRIVATE_BYTES = 512 << 20  # decompressed private tests of one problem, at most
 FIELDS = ("question_id", "question_content", "public_test_cases", "private_test_cases")
-
-
-class LoadError(ValueError):
-    """A row or file that cannot be read; the message is one line."""
 
 
 # --- private tests: never unpickle anything but a string ------------------------------

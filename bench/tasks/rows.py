@@ -55,18 +55,37 @@ def _rows_from_jsonl(path: Path, on_bad_row: str, skipped: list[str]) -> list[_R
     return rows
 
 
-def _rows_from_hub(source: SourceSpec, task: str) -> list[_Row]:
+class LoadError(ValueError):
+    """A row or file of a layout of its own (formats.py) that cannot be read;
+    the message is one line, and the loader names the task and row."""
+
+
+def _rows_from_hub(
+    source: SourceSpec, task: str, offline: str | None = None, **options: Any
+) -> list[_Row]:
+    """The hub copy's rows; a gated set's token from the environment variable
+    the task names (source.token_env), never written anywhere. `offline`: what
+    to do without the hub (default: a data_dir with <local>/test.jsonl)."""
+    import os
+
     import datasets
 
+    token = os.environ.get(source.token_env) if source.token_env else None
     try:
-        data = datasets.load_dataset(source.dataset, source.config, split=source.split)
-    except Exception as exc:  # offline, unknown dataset, no access
+        data = datasets.load_dataset(
+            source.dataset, source.config, split=source.split, token=token, **options
+        )
+    except Exception as exc:  # offline, unknown dataset, gated without a token
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TaskError(
-            f"task {task}: could not load {source.dataset!r} from the Hugging Face hub ({reason}); "
-            f"offline, set suite.data_dir (or THINKBENCH_DATA) to a folder with "
+        gated = f" (gated: set {source.token_env})" if source.token_env and not token else ""
+        offline = offline or (
+            f"set suite.data_dir (or THINKBENCH_DATA) to a folder with "
             f"{source.local or task}/test.jsonl, or suite.path to a JSONL file"
-        ) from exc
+        )
+        raise TaskError(
+            f"task {task}: could not load {source.dataset!r} from the Hugging Face hub"
+            f"{gated} ({reason}); offline, {offline}"
+        ) from None
     return [_Row(f"{source.dataset} row {i + 1}", dict(row)) for i, row in enumerate(data)]
 
 

@@ -401,23 +401,34 @@ def _read_closing(fd: int) -> bytes:
         return f.read(1)
 
 
-def _watch(candidate: _Process, tests: _Process, timeout_s: float) -> bool:
-    """Wait for the tests' process to end; True when the run went past its
-    wall-clock or whole-tree CPU limit (then both are killed)."""
+def wait_within(
+    process: _Process, roots: Sequence[int], timeout_s: float, stop=lambda: False
+) -> bool:
+    """Wait for `process` to end; True when the processes under `roots` went
+    past the wall-clock or whole-tree CPU limit (the caller kills them).
+    `stop()` true ends the wait early, as no timeout (a stdout flood)."""
     deadline = time.monotonic() + timeout_s * WALL_FACTOR + 1.0
-    roots = [candidate.proc.pid, tests.proc.pid]
     # Most runs end within a few polls: whole-tree CPU is read (a scan of /proc)
     # only after CPU_SCAN_AFTER_S, by when at most that times the cores was used.
     scan_from = time.monotonic() + CPU_SCAN_AFTER_S
     while True:
         try:
-            tests.proc.wait(timeout=POLL_S)
-            break
+            process.proc.wait(timeout=POLL_S)
+            return False
         except subprocess.TimeoutExpired:
             pass
+        if stop():
+            return False
         now = time.monotonic()
         if now > deadline or (now > scan_from and tree_cpu_seconds(roots) > timeout_s):
             return True
+
+
+def _watch(candidate: _Process, tests: _Process, timeout_s: float) -> bool:
+    """Wait for the tests' process to end; True when the run went past its
+    wall-clock or whole-tree CPU limit (then both are killed)."""
+    if wait_within(tests, [candidate.proc.pid, tests.proc.pid], timeout_s):
+        return True
     # The tests are done; the candidate ends when its channel closes.
     with contextlib.suppress(subprocess.TimeoutExpired):
         candidate.proc.wait(timeout=1.0)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,13 +26,9 @@ from bench.grading.sandbox.accounting import (
     clear,
     processes_of,
     release_slot,
-    tree_cpu_seconds,
 )
 from bench.grading.sandbox.execute import (
-    CPU_SCAN_AFTER_S,
     MAX_PROCESSES,
-    POLL_S,
-    WALL_FACTOR,
     _as_root,
     _command,
     _inputs,
@@ -43,6 +38,7 @@ from bench.grading.sandbox.execute import (
     _seccomp_fd,
     isolation,
     scratch_folder,
+    wait_within,
 )
 from bench.grading.sandbox.view import write_minimal_etc
 
@@ -61,24 +57,6 @@ class ProgramRun:
     overflowed: bool  # more stdout than the cap
     seconds: float
     isolation: str
-
-
-def _watch(process: _Process, cpu_s: float) -> bool:
-    """Wait for the program; True when it went past its time limits. A program
-    past its stdout cap is stopped at once (a flood is judged, not waited out)."""
-    deadline = time.monotonic() + cpu_s * WALL_FACTOR + 1.0
-    scan_from = time.monotonic() + CPU_SCAN_AFTER_S
-    while True:
-        try:
-            process.proc.wait(timeout=POLL_S)
-            return False
-        except subprocess.TimeoutExpired:
-            pass
-        if process.overflowed:
-            return False
-        now = time.monotonic()
-        if now > deadline or (now > scan_from and tree_cpu_seconds([process.proc.pid]) > cpu_s):
-            return True
 
 
 @contextlib.contextmanager
@@ -121,7 +99,7 @@ def _run_one(
             os.close(started_w)
             if seccomp is not None:
                 os.close(seccomp)
-        timed_out = _watch(process, cpu_s)
+        timed_out = wait_within(process, [process.proc.pid], cpu_s, lambda: process.overflowed)
     finally:
         if process is not None:
             process.kill()
