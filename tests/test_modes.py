@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from bench.config.identity import comparable_config, config_identity
 from bench.config.schema import ConfigError, apply_thinking_mode, record_model_name, to_container
 from bench.engines.openai import OpenAIEngine
-from bench.strategies import SingleChain
+from bench.strategies import Job, SingleChain
 from bench.sweep.compose import validate
 from bench.sweep.prompts import chain_settings
 from bench.sweep.runner import Sweep
@@ -228,7 +228,7 @@ def test_single_chain_sends_top_k_for_thinking(make_cfg):
 
     cfg = make_cfg("model=qwen3-1.7b")
     engine = FakeEngine()
-    SingleChain(chain_settings(cfg.model)).run(engine, [(1, 2, 3)], [8])
+    SingleChain(chain_settings(cfg.model)).run(engine, Job.of([(1, 2, 3)], [8]))
     thinking = [r for call in engine.calls for r in call if r.temperature > 0]
     assert thinking and all(r.top_k == 20 for r in thinking)
 

@@ -62,13 +62,13 @@ def test_counting_takes_each_prompt_once_and_every_sample():
 
 def test_counts_of_a_strategy_run_on_the_fake_engine():
     """A budget sweep's requests, counted by the wrapper and by hand."""
-    from bench.strategies import ChainSettings, SingleChain
+    from bench.strategies import ChainSettings, Job, SingleChain
 
     fake = FakeEngine()
     counting = CountingEngine(fake)
     settings = ChainSettings(("Final answer:",), "\nFinal answer:", ("\n",), 8)
     prompts = [tuple(fake.tokenizer.encode(f"What is {i} + {i}?")) for i in range(5)]
-    SingleChain(settings).run(counting, prompts, [4, 16, 64])
+    SingleChain(settings).run(counting, Job.of(prompts, [4, 16, 64]))
     requests = [r for group in counting.requests.values() for r in group]
     assert set(counting.requests) == {"think", "answer"}
     assert counting.work.requests == len(requests) > len(prompts)

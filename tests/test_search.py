@@ -24,6 +24,7 @@ from bench.engines.fake import FakeEngine, default_script
 from bench.engines.fake_chain import ChainWriter
 from bench.engines.reward import FakeRewardEngine
 from bench.strategies.base import ChainSettings
+from bench.strategies.job import Job
 from bench.strategies.search import SearchSettings, StepSearch
 from bench.sweep.runner import Sweep
 from bench.tasks.chain_steps import step_labels
@@ -64,9 +65,10 @@ def _search(mode: str, n: int, width: int, budgets, flip=0.0, max_iterations=40,
     search = SearchSettings(mode, n, width, max_iterations, 64, ",", "last")
     strategy = StepSearch(settings, search)
     verifier = _Counting(flip)
-    strategy.attach(verifier, [p.question for p in problems])
+    strategy.attach(verifier)
     seeds = list(range(1000, 1000 + count))
-    done, stats = strategy.run(engine, prompts, budgets, n, seeds)
+    job = Job.of(prompts, budgets, n, seeds, [p.question for p in problems])
+    done, stats = strategy.run(engine, job)
     return done, stats, verifier, problems
 
 

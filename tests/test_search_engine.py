@@ -143,7 +143,7 @@ def searched():
     from bench.engines.reward import make_reward_engine
     from bench.strategies import get
     from bench.sweep.compose import compose
-    from bench.sweep.prompts import build_prompts, chain_settings, load_suite
+    from bench.sweep.prompts import build_prompts, chain_settings, job_of, load_suite
     from bench.types import GenerationRequest
 
     out = {}
@@ -175,8 +175,8 @@ def searched():
                 strategy = get(mode).build(
                     chain_settings(mode_cfg.model, mode_cfg.strategy), mode_cfg.model
                 )
-                strategy.attach(verifier, questions)
-                done, _ = strategy.run(engine, [p.prompt_ids for p in prompted], [128], 8, None)
+                strategy.attach(verifier)
+                done, _ = strategy.run(engine, job_of(prompted, [128], 8))
                 out[mode, width] = [(prompted[r.prompt_index].problem, r.attempt) for r in done]
         out["samples"] = _samples(engine, verifier, prompted, GenerationRequest)
         out["partial"] = _partial_scores(verifier, questions)

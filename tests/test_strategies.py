@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bench.engines.fake import FakeEngine, Script
-from bench.strategies import ChainSettings, SingleChain, thinking_length
+from bench.strategies import ChainSettings, Job, SingleChain, thinking_length
 
 SETTINGS = ChainSettings(
     thinking_end=("Final answer:",),
@@ -25,7 +25,7 @@ def _engine(thinking: str, answer: str = "Final answer: 7\n", early: str = " 3\n
 def _run(engine: FakeEngine, budgets, question="q"):
     tok = engine.tokenizer
     prompt = tuple(tok.encode(tok.render_chat([{"role": "user", "content": question}])))
-    results, stats = SingleChain(SETTINGS).run(engine, [prompt], budgets)
+    results, stats = SingleChain(SETTINGS).run(engine, Job.of([prompt], budgets))
     return {r.attempt.budget: r.attempt for r in results}, stats
 
 
@@ -82,7 +82,7 @@ def test_one_generate_call_per_phase_for_the_whole_batch():
         tuple(tok.encode(tok.render_chat([{"role": "user", "content": "q" * n}])))
         for n in range(1, 6)
     ]
-    results, _ = SingleChain(SETTINGS).run(engine, prompts, [16, 32, 64], samples=1)
+    results, _ = SingleChain(SETTINGS).run(engine, Job.of(prompts, [16, 32, 64], 1))
     assert len(engine.calls) == 2  # thinking batch, answer batch
     assert len(engine.calls[0]) == 5
     assert engine.calls[0][0].max_tokens == 64 + len("Final answer:")
@@ -93,7 +93,7 @@ def test_samples_are_numbered():
     engine = _engine("s" * 10)
     tok = engine.tokenizer
     prompt = tuple(tok.encode(tok.render_chat([{"role": "user", "content": "q"}])))
-    results, _ = SingleChain(SETTINGS).run(engine, [prompt], [16], samples=3)
+    results, _ = SingleChain(SETTINGS).run(engine, Job.of([prompt], [16], 3))
     assert sorted(r.attempt.sample for r in results) == [0, 1, 2]
 
 
@@ -120,7 +120,7 @@ def test_wait_extends_thinking_before_the_largest_budget():
 
     engine = _engine("x" * 20)
     settings = replace(SETTINGS, wait="\nWait", max_extensions=2)
-    results, stats = SingleChain(settings).run(engine, [_prompt(engine)], [16, 64, 200])
+    results, stats = SingleChain(settings).run(engine, Job.of([_prompt(engine)], [16, 64, 200]))
     attempts = {r.attempt.budget: r.attempt for r in results}
     check = "\nWait let me check that again. "
     extended = "x" * 20 + check + check  # two extensions, then its own end
@@ -131,7 +131,7 @@ def test_wait_extends_thinking_before_the_largest_budget():
     assert attempts[200].finish == "natural" and attempts[200].extensions == 2
     assert attempts[200].thinking_text == extended
     # single on the same problem thinks 20 tokens at every budget past 20
-    plain, _ = SingleChain(SETTINGS).run(engine, [_prompt(engine)], [200])
+    plain, _ = SingleChain(SETTINGS).run(engine, Job.of([_prompt(engine)], [200]))
     assert plain[0].attempt.thinking_tokens == 20 < attempts[200].thinking_tokens
 
 
@@ -140,7 +140,7 @@ def test_wait_stops_extending_at_the_largest_budget():
 
     engine = _engine("x" * 20)
     settings = replace(SETTINGS, wait="\nWait", max_extensions=5)
-    results, stats = SingleChain(settings).run(engine, [_prompt(engine)], [40])
+    results, stats = SingleChain(settings).run(engine, Job.of([_prompt(engine)], [40]))
     (attempt,) = [r.attempt for r in results]
     assert stats.extension_requests == 1  # 20 + 31 > 40: no second extension
     assert attempt.finish == "cut" and attempt.thinking_tokens == 40 and attempt.extensions == 1
@@ -151,7 +151,7 @@ def test_samples_with_logprobs_carry_a_certainty_score():
 
     engine = FakeEngine()
     settings = replace(SETTINGS, temperature=0.7, logprobs=5)
-    results, _ = SingleChain(settings).run(engine, [_prompt(engine, "what?")], [16, 64], samples=4)
+    results, _ = SingleChain(settings).run(engine, Job.of([_prompt(engine, "what?")], [16, 64], 4))
     assert len(results) == 8
     scores = {r.attempt.sample: r.attempt.certainty for r in results}
     assert all(s is not None and s > 0 for s in scores.values())

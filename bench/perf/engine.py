@@ -22,6 +22,7 @@ from bench.perf.floor import (
     read_against,
     token_costs,
 )
+from bench.strategies.job import Job
 
 if TYPE_CHECKING:
     from bench.config.schema import Config
@@ -52,7 +53,7 @@ class _Rig:
         self.engine.reset_prefix_cache()
         started = time.perf_counter()
         engine = self.engine if target is None else target
-        results, stats = self.strategy.run(engine, self.prompts, budgets)
+        results, stats = self.strategy.run(engine, Job.of(self.prompts, budgets))
         return time.perf_counter() - started, results, stats
 
 
@@ -123,7 +124,7 @@ def _overhead(rig: _Rig, budget: int) -> tuple[float, float]:
             pool = GradingPool(1)
             counting = CountingEngine(engine)
             started = time.perf_counter()
-            results, _ = rig.strategy.run(counting, rig.prompts, [budget])
+            results, _ = rig.strategy.run(counting, Job.of(rig.prompts, [budget]))
             work["ours"] = counting.work
             rows = [
                 build_row(
@@ -165,7 +166,9 @@ def measure(problems: int, overrides: list[str], repeat: int = 1) -> dict[str, A
     rig = _rig(problems, overrides)
     budgets = list(rig.cfg.budget.tokens)
     print(f"perf: {len(rig.prompted)} prompts, budgets {budgets}", flush=True)
-    rig.strategy.run(rig.engine, rig.prompts[:4], budgets[:1])  # warm the kernels on real shapes
+    rig.strategy.run(
+        rig.engine, Job.of(rig.prompts[:4], budgets[:1])
+    )  # warm the kernels on real shapes
     costs, cost_details = token_costs(rig.engine, rig.prompts)
     print(
         f"  per token: prefill {costs.prefill_s * 1e3:.3f} ms, decode {costs.decode_s * 1e3:.3f} ms",

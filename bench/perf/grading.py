@@ -31,19 +31,15 @@ def _generate_alone(cfg: Config, delay: float) -> tuple[float, list[dict[str, An
     from bench.engines import make_engine
     from bench.run.records import build_row
     from bench.strategies import SingleChain
-    from bench.sweep.prompts import build_prompts, chain_settings, load_suite
+    from bench.sweep.prompts import build_prompts, chain_settings, job_of, load_suite
 
     loaded, specs = load_suite(cfg.suite)
     engine = make_engine(cfg.engine, cfg.model)
     engine.delay_s = delay
     prompted = build_prompts(engine, loaded, specs, cfg.model)
     started = time.perf_counter()
-    results, stats = SingleChain(chain_settings(cfg.model)).run(
-        engine,
-        [p.prompt_ids for p in prompted],
-        list(cfg.budget.tokens),
-        answers=[(p.answer_max_tokens, p.answer_stop) for p in prompted],
-    )
+    job = job_of(prompted, cfg.budget.tokens)
+    results, stats = SingleChain(chain_settings(cfg.model)).run(engine, job)
     seconds = time.perf_counter() - started
     rows = [
         build_row(str(i), prompted[r.prompt_index], r, cfg.model.name, "single", "engine ids")

@@ -31,7 +31,7 @@ def search_overhead(overrides: list[str]) -> dict[str, Any]:
     from bench.engines.reward import make_reward_engine
     from bench.strategies import get
     from bench.sweep.compose import compose
-    from bench.sweep.prompts import build_prompts, chain_settings, load_suite
+    from bench.sweep.prompts import build_prompts, chain_settings, job_of, load_suite
 
     cfg = compose(
         ["model=slipper", "suite=chain", "engine=vllm_cpu", "engine.kv_cache_space_gib=2",
@@ -44,19 +44,16 @@ def search_overhead(overrides: list[str]) -> dict[str, Any]:
     verifier = make_reward_engine(load_verifier(str(cfg.strategy.verifier)), cfg.engine)
     try:
         prompted = build_prompts(engine, problems, specs, cfg.model)
-        prompts = [p.prompt_ids for p in prompted]
-        questions = [p.problem.question for p in prompted]
         inside = _time_engine_calls(engine, verifier)
         # Warm both engines (start-up and first batches are not the search's).
         strategy = plugin.build(chain_settings(cfg.model, cfg.strategy), cfg.model)
-        strategy.attach(verifier, questions[:4])
-        strategy.run(engine, prompts[:4], [32], cfg.strategy.n, None)
+        strategy.attach(verifier)
+        strategy.run(engine, job_of(prompted[:4], [32], cfg.strategy.n))
         walls, engine_seconds = [], []
         for _ in range(ROUNDS):
-            strategy.attach(verifier, questions)
             inside["seconds"] = 0.0
             started = time.perf_counter()
-            strategy.run(engine, prompts, [128], cfg.strategy.n, None)
+            strategy.run(engine, job_of(prompted, [128], cfg.strategy.n))
             walls.append(time.perf_counter() - started)
             engine_seconds.append(inside["seconds"])
     finally:

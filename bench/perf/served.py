@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from bench.perf.engine import _compose
+from bench.strategies.job import Job
 
 
 def served_overhead(problems: int, overrides: list[str]) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def served_overhead(problems: int, overrides: list[str]) -> dict[str, Any]:
         )
         strategy = SingleChain(chain_settings(cfg.model))
         for engine in (offline, served):  # start-up and kernel warm-up are not measured
-            strategy.run(engine, prompts[:4], budgets[:1])
+            strategy.run(engine, Job.of(prompts[:4], budgets[:1]))
 
         def run(engine: Any) -> tuple[float, list[Any]]:
             if engine is offline:
@@ -50,7 +51,7 @@ def served_overhead(problems: int, overrides: list[str]) -> dict[str, Any]:
             else:
                 httpx.post(f"http://127.0.0.1:{port}/reset_prefix_cache", timeout=60)
             started = time.perf_counter()
-            results, _ = strategy.run(engine, prompts, budgets)
+            results, _ = strategy.run(engine, Job.of(prompts, budgets))
             return time.perf_counter() - started, results
 
         seconds: dict[str, list[float]] = {"offline": [], "served": []}

@@ -1,6 +1,8 @@
 """How a thinking budget is spent: one plugin module per strategy.
 
 base.py      settings, attempts and the Strategy interface every strategy shares
+job.py       what a strategy is asked to do (Job, ProblemRequest), the seed formula,
+             and the gather of each problem's attempts
 plugin.py    what a strategy declares (capabilities, settings, checks, runner)
 registry.py  finds every module here that sets PLUGIN; checks a config against it
 chains.py    the cut-and-force engine loop that single, wait, sc and bon share:
@@ -25,6 +27,7 @@ from bench.strategies.base import (
     thinking_length,
 )
 from bench.strategies.chains import SingleChain
+from bench.strategies.job import Gather, Job, ProblemRequest
 from bench.strategies.plugin import StrategyPlugin
 from bench.strategies.registry import check_config, find, get, plugins
 
@@ -42,6 +45,9 @@ def make_strategy(
 __all__ = [
     "AttemptResult",
     "ChainSettings",
+    "Gather",
+    "Job",
+    "ProblemRequest",
     "SingleChain",
     "Strategy",
     "StrategyPlugin",

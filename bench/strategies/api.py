@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from bench.engines.base import Engine
 from bench.strategies.base import (
-    AnswerSettings,
     AttemptResult,
     ChainSettings,
     Strategy,
     StrategyStats,
 )
+from bench.strategies.job import Gather, Job
 from bench.strategies.plugin import StrategyPlugin
 from bench.types import Attempt, Completion, GenerationRequest
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 class ApiBudget(Strategy):
     name = "api"
-    takes_messages = True
 
     def __init__(self, settings, knob: str = "max_tokens", effort: Sequence[str] = ()) -> None:
         """`effort`: with knob=reasoning_effort, the level of each budget, in budget order."""
@@ -64,42 +63,35 @@ class ApiBudget(Strategy):
         )
 
     def stream(
-        self,
-        engine: Engine,
-        prompts: Sequence,
-        budgets: Sequence[int],
-        samples: int = 1,
-        seeds: Sequence[int] | None = None,
-        stats: StrategyStats | None = None,
-        answers: AnswerSettings | None = None,
+        self, engine: Engine, job: Job, stats: StrategyStats | None = None
     ) -> Iterator[list[AttemptResult]]:
         s = self.settings
         stats = stats if stats is not None else StrategyStats()
         started = time.perf_counter()
         stream = engine.stream(desc=f"generate (api, {self.knob})")
-        for i, messages in enumerate(prompts):
-            answer_tokens = (answers[i][0] if answers is not None else None) or s.answer_max_tokens
-            for level, budget in enumerate(budgets):
-                for sample in range(samples):
-                    seed = None
-                    if seeds is not None and engine.supports_request_seed:
-                        seed = (seeds[i] + sample) % 2**31
-                    request = self.request(messages, budget, level, answer_tokens, seed, i)
+        gather = Gather()
+        for problem in job.problems:
+            i = problem.index
+            answer_tokens, _ = problem.answer_settings(s.answer_max_tokens, s.answer_stop)
+            tags = [(i, b, k) for b in job.budgets for k in range(job.samples)]
+            gather.expect(i, tags)
+            for level, budget in enumerate(job.budgets):
+                for sample in range(job.samples):
+                    seed = problem.request_seed(engine, sample=sample)
+                    request = self.request(problem.prompt, budget, level, answer_tokens, seed, i)
                     stream.submit((i, budget, sample), request)
-        stats.calls.append(f"api: {len(prompts) * len(budgets) * samples} chat requests")
-        waiting = {i: len(budgets) * samples for i in range(len(prompts))}
-        ready: dict[int, list[AttemptResult]] = {i: [] for i in range(len(prompts))}
-        for (i, budget, sample), completions in stream:
+        stats.calls.append(f"api: {len(job) * len(job.budgets) * job.samples} chat requests")
+        for tag, completions in stream:
+            i, budget, sample = tag
             attempt = self._attempt(engine, completions[0], budget, sample)
             generated = attempt.thinking_tokens + attempt.answer_tokens
             stats.thinking_generated += attempt.thinking_tokens
             stats.answer_generated += attempt.answer_tokens
             total = stats.thinking_generated + stats.answer_generated
             per_token = (time.perf_counter() - started) / max(total, 1)
-            ready[i].append(AttemptResult(i, attempt, generated * per_token))
-            waiting[i] -= 1
-            if not waiting[i]:
-                yield ready.pop(i)
+            done = gather.arrive(i, tag, [AttemptResult(i, attempt, generated * per_token)])
+            if done is not None:
+                yield done
         stats.seconds = time.perf_counter() - started
 
     def _attempt(self, engine: Engine, c: Completion, budget: int, sample: int) -> Attempt:

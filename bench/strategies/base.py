@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.engines.base import Engine, Tokenizer
+from bench.strategies.job import Job
 from bench.types import Attempt
 
 
@@ -82,45 +83,25 @@ def thinking_length(
     return low
 
 
-AnswerSettings = Sequence[tuple[int | None, tuple[str, ...] | None]]
-
-
 class Strategy:
-    """What every strategy offers: `stream` yields each prompt's attempts
+    """What every strategy offers: `stream` yields each problem's attempts
     (every sample x budget) when complete; `run` collects them all."""
 
     name = ""
-    # True: prompts are chat messages (strategy=api), not token ids.
-    takes_messages = False
 
     def __init__(self, settings: ChainSettings) -> None:
         self.settings = settings
 
     def stream(
-        self,
-        engine: Engine,
-        prompts: Sequence[tuple[int, ...]],
-        budgets: Sequence[int],
-        samples: int = 1,
-        seeds: Sequence[int] | None = None,
-        stats: StrategyStats | None = None,
-        answers: AnswerSettings | None = None,
+        self, engine: Engine, job: Job, stats: StrategyStats | None = None
     ) -> Iterator[list[AttemptResult]]:
         raise NotImplementedError
 
-    def run(
-        self,
-        engine: Engine,
-        prompts: Sequence[tuple[int, ...]],
-        budgets: Sequence[int],
-        samples: int = 1,
-        seeds: Sequence[int] | None = None,
-        answers: AnswerSettings | None = None,
-    ) -> tuple[list[AttemptResult], StrategyStats]:
-        """All attempts at once, in prompt order (for tests and benchmarks)."""
+    def run(self, engine: Engine, job: Job) -> tuple[list[AttemptResult], StrategyStats]:
+        """All attempts at once, in problem order (for tests and benchmarks)."""
         stats = StrategyStats()
         done: list[AttemptResult] = []
-        for results in self.stream(engine, prompts, budgets, samples, seeds, stats, answers):
+        for results in self.stream(engine, job, stats):
             done.extend(results)
         done.sort(key=lambda r: (r.prompt_index, r.attempt.sample, r.attempt.budget))
         return done, stats

@@ -35,10 +35,10 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bench.engines.base import Engine, Tokenizer
 from bench.strategies.base import (
-    AnswerSettings,
     AttemptResult,
     ChainSettings,
     Strategy,
@@ -46,10 +46,8 @@ from bench.strategies.base import (
     strip_eos,
     thinking_length,
 )
+from bench.strategies.job import ANSWER_STEP, Gather, Job
 from bench.types import Attempt, Completion, GenerationRequest
-
-# Answer requests are seeded apart from the thinking and its "Wait" extensions.
-ANSWER_SEED_OFFSET = 104729
 
 
 @dataclass(frozen=True)
@@ -76,12 +74,25 @@ def _mean_certainty(values: Sequence[float]) -> float | None:
     return sum(known) / len(known) if known else None
 
 
+class _Planned(NamedTuple):
+    """One attempt (sample x budget) before its answer is back."""
+
+    sample: int
+    budget: int
+    # Its answer's key: ("natural" | "ended", i, sample) or ("cut", i, sample,
+    # budget); attempts whose kept thinking and cue agree share one answer.
+    key: tuple
+    thinking: tuple[int, ...]  # the thinking it keeps
+    prefix: tuple[int, ...]  # what cues its answer: the model's own delimiter, or ours
+    hit: bool  # cut at the budget
+    finish: str
+
+
 @dataclass
 class _Pending:
     """One prompt's attempts while their chains finish and answers decode."""
 
-    plans: list[tuple[int, int, tuple, tuple[int, ...], tuple[int, ...], bool, str]]
-    outstanding: set[tuple]
+    plans: list[_Planned]
     chains: dict[int, _Chain] = field(default_factory=dict)
 
 
@@ -89,24 +100,15 @@ class SingleChain(Strategy):
     name = "single"
 
     def stream(
-        self,
-        engine: Engine,
-        prompts: Sequence[tuple[int, ...]],
-        budgets: Sequence[int],
-        samples: int = 1,
-        seeds: Sequence[int] | None = None,
-        stats: StrategyStats | None = None,
-        answers: AnswerSettings | None = None,
+        self, engine: Engine, job: Job, stats: StrategyStats | None = None
     ) -> Iterator[list[AttemptResult]]:
-        """Yield each prompt's attempts (every sample x budget) as soon as they are complete.
-        `answers`: per prompt, its task's answer length and stop strings (None: the model's).
+        """Yield each problem's attempts (every sample x budget) as soon as they are complete.
 
         Every chain goes to the engine at once; the moment a chain ends, its
         answer continuations join the same running batch.
         """
         stats = stats if stats is not None else StrategyStats()
-        run = _ChainRun(self, engine, prompts, budgets, samples, seeds, stats, answers)
-        yield from run.results()
+        yield from _ChainRun(self, engine, job, stats).results()
 
     @staticmethod
     def _plan(chain: _Chain, i: int, sample: int, budget: int, forced_ids: tuple[int, ...]):
@@ -153,7 +155,8 @@ class SingleChain(Strategy):
             )
             seconds = (len(thinking) + natural_prefix + len(answer_ids)) * per_token
             results.append(AttemptResult(i, attempt, seconds))
-        for _, _, key, *_ in entry.plans:
+        for plan in entry.plans:
+            key = plan.key
             answers.pop(key, None)
             answer_certainty.pop(key, None)
             engine_counts.pop(key, None)
@@ -164,46 +167,31 @@ class _ChainRun:
     """One `SingleChain.stream` call: every chain in flight, the "Wait"
     extensions, and the answers each prompt still waits for."""
 
-    def __init__(
-        self,
-        strategy: SingleChain,
-        engine: Engine,
-        prompts: Sequence[tuple[int, ...]],
-        budgets: Sequence[int],
-        samples: int,
-        seeds: Sequence[int] | None,
-        stats: StrategyStats,
-        overrides: AnswerSettings | None,
-    ) -> None:
+    def __init__(self, strategy: SingleChain, engine: Engine, job: Job, stats: StrategyStats):
         s = self.settings = strategy.settings
-        self.strategy, self.engine, self.prompts = strategy, engine, prompts
-        self.budgets, self.samples, self.seeds = budgets, samples, seeds
-        self.stats, self.overrides = stats, overrides
+        self.strategy, self.engine, self.job, self.stats = strategy, engine, job, stats
+        self.problems, self.budgets, self.samples = job.problems, job.budgets, job.samples
         tokenizer = self.tokenizer = engine.tokenizer
-        self.largest = max(budgets)
+        self.largest = job.largest
         # Room for a delimiter that starts right at the largest budget to finish.
         self.slack = max((len(tokenizer.encode(d)) for d in s.thinking_end), default=0)
         self.forced_ids = tuple(tokenizer.encode(s.forced_answer))
         self.wait_ids = tuple(tokenizer.encode(s.wait)) if s.max_extensions else ()
         self.started = time.perf_counter()
         self.stream = engine.stream(desc="generate")
-        self.pending = {i: _Pending([], set()) for i in range(len(prompts))}
+        self.pending = {problem.index: _Pending([]) for problem in job.problems}
+        self.gather = Gather()  # each prompt's answer keys still out
         self.partial: dict[tuple[int, int], _Chain] = {}  # chains extended with "Wait", in flight
         self.answers: dict[tuple, tuple[int, ...]] = {}
         self.answer_certainty: dict[tuple, tuple[float, ...]] = {}
         self.engine_counts: dict[tuple, int] = {}
-
-    def seed_for(self, i: int, extension: int = 0, sample: int = 0) -> int | None:
-        if self.seeds is None or not self.engine.supports_request_seed:
-            return None
-        return (self.seeds[i] + 7919 * extension + sample) % 2**31
 
     def think(
         self, i: int, ids: tuple[int, ...], max_tokens: int, n: int, seed: int | None
     ) -> GenerationRequest:
         s = self.settings
         return GenerationRequest(
-            prompt_ids=tuple(self.prompts[i]) + ids,
+            prompt_ids=self.problems[i].prompt + ids,
             max_tokens=max_tokens,
             temperature=s.temperature,
             top_p=s.top_p,
@@ -216,18 +204,19 @@ class _ChainRun:
         )
 
     def results(self) -> Iterator[list[AttemptResult]]:
-        stats, prompts = self.stats, self.prompts
+        stats, problems = self.stats, self.problems
         if self.largest > 0:
-            for i in range(len(prompts)):
+            for problem in problems:
+                seed = problem.request_seed(self.engine)
                 request = self.think(
-                    i, (), self.largest + self.slack, self.samples, self.seed_for(i)
+                    problem.index, (), self.largest + self.slack, self.samples, seed
                 )
-                self.stream.submit(("think", i), request)
-            stats.calls.append(f"thinking: {len(prompts)} requests x n={self.samples}")
+                self.stream.submit(("think", problem.index), request)
+            stats.calls.append(f"thinking: {len(problems)} requests x n={self.samples}")
         else:
             # Budget 0 only (a non-thinking point, or a non-thinking mode): no
             # thinking to generate; every chain is empty and goes to its answer.
-            for i in range(len(prompts)):
+            for i in range(len(problems)):
                 for sample in range(self.samples):
                     self.chain_segment(i, sample, Completion((), "", "stop"))
         for tag, completions in self.stream:
@@ -270,7 +259,7 @@ class _ChainRun:
                 )
                 self.stats.extension_requests += 1
                 extension = len(before.wait_positions) + 1
-                seed = self.seed_for(i, extension, sample)
+                seed = self.problems[i].request_seed(self.engine, step=extension, sample=sample)
                 request = self.think(i, ids, largest + self.slack - len(ids), 1, seed)
                 self.stream.submit(("extend", i, sample), request)
                 return
@@ -287,34 +276,37 @@ class _ChainRun:
 
     def submit_answers(self, i: int, entry: _Pending) -> None:
         """Every sample x budget of prompt i: plan its cut, ask for each distinct answer once."""
-        s = self.settings
-        max_tokens, stop = self.overrides[i] if self.overrides is not None else (None, None)
-        max_tokens = max_tokens or s.answer_max_tokens
-        stop = stop if stop is not None else s.answer_stop
+        s, problem = self.settings, self.problems[i]
+        max_tokens, stop = problem.answer_settings(s.answer_max_tokens, s.answer_stop)
         sampled = s.answer_temperature > 0
+        asked: dict[tuple, tuple[int, tuple[int, ...]]] = {}  # each distinct answer once
         for sample_index in range(self.samples):
             chain = entry.chains[sample_index]
             for budget in self.budgets:
                 key, thinking, prefix, hit, finish = SingleChain._plan(
                     chain, i, sample_index, budget, self.forced_ids
                 )
-                entry.plans.append((sample_index, budget, key, thinking, prefix, hit, finish))
-                if key in entry.outstanding:
-                    continue
-                entry.outstanding.add(key)
-                self.stats.answer_requests += 1
-                request = GenerationRequest(
-                    prompt_ids=tuple(self.prompts[i]) + thinking + prefix,
-                    max_tokens=max_tokens,
-                    temperature=s.answer_temperature,
-                    top_p=s.top_p if sampled else 1.0,
-                    top_k=s.top_k if sampled else None,
-                    seed=self.seed_for(i, ANSWER_SEED_OFFSET, sample_index) if sampled else None,
-                    stop=stop,
-                    logprobs=s.logprobs,
-                    affinity=i,
+                entry.plans.append(
+                    _Planned(sample_index, budget, key, thinking, prefix, hit, finish)
                 )
-                self.stream.submit(("answer", key), request)
+                asked.setdefault(key, (sample_index, thinking + prefix))
+        self.gather.expect(i, asked)
+        for key, (sample_index, cue) in asked.items():
+            self.stats.answer_requests += 1
+            request = GenerationRequest(
+                prompt_ids=problem.prompt + cue,
+                max_tokens=max_tokens,
+                temperature=s.answer_temperature,
+                top_p=s.top_p if sampled else 1.0,
+                top_k=s.top_k if sampled else None,
+                seed=problem.request_seed(self.engine, step=ANSWER_STEP, sample=sample_index)
+                if sampled
+                else None,
+                stop=stop,
+                logprobs=s.logprobs,
+                affinity=i,
+            )
+            self.stream.submit(("answer", key), request)
 
     def answered(self, key: tuple, completion: Completion) -> list[AttemptResult] | None:
         """Keep one answer; a prompt's attempts once its last answer is back."""
@@ -325,10 +317,8 @@ class _ChainRun:
         self.answer_certainty[key] = tuple(completion.token_certainty or ())[: len(answer_ids)]
         if completion.prompt_tokens is not None:
             self.engine_counts[key] = completion.prompt_tokens + len(answer_ids)
-        entry = self.pending[key[1]]
-        entry.outstanding.discard(key)
-        if entry.outstanding:
-            return None
+        if self.gather.arrive(key[1], key) is None:
+            return None  # the prompt waits for more of its answers
         elapsed = time.perf_counter() - self.started
         per_token = elapsed / max(stats.thinking_generated + stats.answer_generated, 1)
         return SingleChain._attempts(

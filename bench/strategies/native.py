@@ -20,7 +20,6 @@ from bench.config.engines import traits
 from bench.config.schema import ConfigError, EngineConfig, ModelConfig
 from bench.engines.base import Engine, Tokenizer
 from bench.strategies.base import (
-    AnswerSettings,
     AttemptResult,
     ChainSettings,
     Strategy,
@@ -28,6 +27,7 @@ from bench.strategies.base import (
     strip_eos,
     thinking_length,
 )
+from bench.strategies.job import Gather, Job
 from bench.strategies.plugin import StrategyPlugin
 from bench.types import Attempt, GenerationRequest
 
@@ -73,14 +73,7 @@ class NativeBudget(Strategy):
     name = "native"
 
     def stream(
-        self,
-        engine: Engine,
-        prompts: Sequence[tuple[int, ...]],
-        budgets: Sequence[int],
-        samples: int = 1,
-        seeds: Sequence[int] | None = None,
-        stats: StrategyStats | None = None,
-        answers: AnswerSettings | None = None,
+        self, engine: Engine, job: Job, stats: StrategyStats | None = None
     ) -> Iterator[list[AttemptResult]]:
         s = self.settings
         stats = stats if stats is not None else StrategyStats()
@@ -88,44 +81,46 @@ class NativeBudget(Strategy):
         forced = len(tokenizer.encode(s.forced_answer))
         started = time.perf_counter()
         stream = engine.stream(desc="generate (native budgets)")
-        for i, prompt in enumerate(prompts):
-            answer_tokens = (answers[i][0] if answers is not None else None) or s.answer_max_tokens
-            for budget in budgets:
+        gather = Gather()
+        for problem in job.problems:
+            i = problem.index
+            answer_tokens, _ = problem.answer_settings(s.answer_max_tokens, s.answer_stop)
+            gather.expect(i, job.budgets)
+            for budget in job.budgets:
                 stream.submit(
                     (i, budget),
                     GenerationRequest(
-                        prompt_ids=tuple(prompt),
+                        prompt_ids=problem.prompt,
                         # budget, the forced end, the answer, and room for a
                         # delimiter the model starts itself just before the budget
                         max_tokens=budget + forced + answer_tokens + 8,
                         temperature=s.temperature,
                         top_p=s.top_p,
                         top_k=s.top_k,
-                        n=samples,
-                        seed=seeds[i]
-                        if seeds is not None and engine.supports_request_seed
-                        else None,
+                        n=job.samples,
+                        seed=problem.request_seed(engine),
                         logprobs=s.logprobs,
                         thinking_token_budget=budget,
                         affinity=i,
                     ),
                 )
-        stats.calls.append(f"native: {len(prompts) * len(budgets)} requests x n={samples}")
-        waiting = {i: len(budgets) for i in range(len(prompts))}
-        ready: dict[int, list[AttemptResult]] = {i: [] for i in range(len(prompts))}
+        stats.calls.append(f"native: {len(job) * len(job.budgets)} requests x n={job.samples}")
         for (i, budget), completions in stream:
             generated = sum(len(c.token_ids) for c in completions)
             stats.thinking_generated += generated
             per_token = (time.perf_counter() - started) / max(stats.thinking_generated, 1)
-            stop = answers[i][1] if answers is not None else None
-            for sample, completion in enumerate(completions):
-                attempt = self._attempt(
-                    tokenizer, completion, budget, sample, s.answer_stop if stop is None else stop
+            _, answer_stop = job.problems[i].answer_settings(s.answer_max_tokens, s.answer_stop)
+            results = [
+                AttemptResult(
+                    i,
+                    self._attempt(tokenizer, completion, budget, sample, answer_stop),
+                    len(completion.token_ids) * per_token,
                 )
-                ready[i].append(AttemptResult(i, attempt, len(completion.token_ids) * per_token))
-            waiting[i] -= 1
-            if not waiting[i]:
-                yield ready.pop(i)
+                for sample, completion in enumerate(completions)
+            ]
+            done = gather.arrive(i, budget, results)
+            if done is not None:
+                yield done
         stats.seconds = time.perf_counter() - started
 
     def _attempt(

@@ -37,13 +37,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.engines.base import Engine
 from bench.strategies.base import (
-    AnswerSettings,
     AttemptResult,
     ChainSettings,
     Strategy,
@@ -51,7 +50,7 @@ from bench.strategies.base import (
     strip_eos,
     thinking_length,
 )
-from bench.strategies.chains import ANSWER_SEED_OFFSET
+from bench.strategies.job import ANSWER_STEP, Gather, Job
 from bench.strategies.verifiers import aggregate_steps
 from bench.types import Attempt, Completion, GenerationRequest
 
@@ -100,14 +99,10 @@ class _Search:
     def done(self) -> bool:
         return self.started and not self.active
 
-    @property
-    def answered(self) -> bool:
-        return self.submitted and len(self.answers) == len(self.finished)
-
 
 class StepSearch(Strategy):
     """beam or dvts on an engine and a reward engine (`attach` gives it the
-    verifier and each prompt's question before `stream`)."""
+    verifier before `stream`; it reads each problem's question from the job)."""
 
     def __init__(self, settings: ChainSettings, search: SearchSettings) -> None:
         super().__init__(settings)
@@ -116,40 +111,27 @@ class StepSearch(Strategy):
         self.name = search.mode
         self.search = search
         self.verifier: Any = None
-        self.questions: Sequence[str] = ()
 
-    def attach(self, verifier: Any, questions: Sequence[str]) -> None:
-        """The reward engine that scores partial chains, and the question of
-        each prompt (what the verifier reads), in prompt order."""
+    def attach(self, verifier: Any) -> None:
+        """The reward engine that scores partial chains."""
         self.verifier = verifier
-        self.questions = questions
 
     def stream(
-        self,
-        engine: Engine,
-        prompts: Sequence[tuple[int, ...]],
-        budgets: Sequence[int],
-        samples: int = 1,
-        seeds: Sequence[int] | None = None,
-        stats: StrategyStats | None = None,
-        answers: AnswerSettings | None = None,
+        self, engine: Engine, job: Job, stats: StrategyStats | None = None
     ) -> Iterator[list[AttemptResult]]:
-        if self.verifier is None or len(self.questions) != len(prompts):
-            raise RuntimeError("a search needs its verifier and questions (attach) first")
-        run = _SearchRun(self, engine, prompts, budgets, seeds, stats or StrategyStats(), answers)
-        yield from run.results()
+        if self.verifier is None:
+            raise RuntimeError("a search needs its verifier (attach) first")
+        yield from _SearchRun(self, engine, job, stats or StrategyStats()).results()
 
 
 class _SearchRun:
     """One `StepSearch.stream` call: every (problem, budget) search, stepped together."""
 
-    def __init__(self, strategy, engine, prompts, budgets, seeds, stats, overrides) -> None:
+    def __init__(self, strategy: StepSearch, engine: Engine, job: Job, stats: StrategyStats):
         self.settings: ChainSettings = strategy.settings
         self.search: SearchSettings = strategy.search
         self.verifier = strategy.verifier
-        self.questions = strategy.questions
-        self.engine, self.prompts, self.seeds = engine, prompts, seeds
-        self.stats, self.overrides = stats, overrides
+        self.engine, self.problems, self.stats = engine, job.problems, stats
         self.tokenizer = engine.tokenizer
         self.forced_ids = tuple(self.tokenizer.encode(self.settings.forced_answer))
         # Room for an end of thinking that starts right at the budget (as single).
@@ -157,8 +139,14 @@ class _SearchRun:
             (len(self.tokenizer.encode(d)) for d in self.settings.thinking_end), default=0
         )
         self.searches = {
-            (i, b): _Search(i, b) for i in range(len(prompts)) for b in sorted(set(budgets))
+            (problem.index, b): _Search(problem.index, b)
+            for problem in job.problems
+            for b in sorted(job.budgets)
         }
+        # A problem is done once every budget's search has its answers.
+        self.gather = Gather()
+        for problem in job.problems:
+            self.gather.expect(problem.index, job.budgets)
         self.started = time.perf_counter()
         self.policy_seconds = 0.0
 
@@ -167,7 +155,7 @@ class _SearchRun:
     def results(self) -> Iterator[list[AttemptResult]]:
         """Step every search together; yield a problem's attempts (every
         budget) once all its searches are finished and answered."""
-        iteration, yielded = 0, set()
+        iteration = 0
         while True:
             expanding = [s for s in self.searches.values() if not s.done]
             answering = [s for s in self.searches.values() if s.done and not s.submitted]
@@ -181,10 +169,9 @@ class _SearchRun:
             for search in expanding:
                 self._select(search, new[id(search)])
             iteration += 1
-            for i in sorted({s.prompt_index for s in answering} - yielded):
-                if all(s.answered for s in self.searches.values() if s.prompt_index == i):
-                    yielded.add(i)
-                    yield self._attempts(i)
+            for search in answering:  # asked for its answers this iteration: all back now
+                if self.gather.arrive(search.prompt_index, search.budget) is not None:
+                    yield self._attempts(search.prompt_index)
         self.stats.calls.append(
             f"search ({self.search.mode}): {iteration} engine batches, "
             f"{self.stats.answer_requests} answers"
@@ -203,14 +190,16 @@ class _SearchRun:
             for index, (parent, n) in enumerate(parents):
                 room = search.budget + self.slack - len(parent.ids)
                 request = GenerationRequest(
-                    prompt_ids=tuple(self.prompts[search.prompt_index]) + parent.ids,
+                    prompt_ids=self.problems[search.prompt_index].prompt + parent.ids,
                     max_tokens=max(1, min(search_cfg.step_max_tokens, room)),
                     temperature=s.temperature,
                     top_p=s.top_p,
                     top_k=s.top_k,
                     stop=stop,
                     n=n,
-                    seed=self._seed(search.prompt_index, search.budget, iteration, index),
+                    seed=self.problems[search.prompt_index].request_seed(
+                        self.engine, step=iteration, path=index, budget=search.budget
+                    ),
                     affinity=search.prompt_index,
                 )
                 stream.submit(("step", search.prompt_index, search.budget, index), request)
@@ -267,7 +256,10 @@ class _SearchRun:
         verifier, decode = self.verifier, self.tokenizer.decode
         inputs = [
             verifier.inputs(
-                self.questions[search.prompt_index], decode(path.ids), None, self.search.delimiter
+                self.problems[search.prompt_index].question,
+                decode(path.ids),
+                None,
+                self.search.delimiter,
             )
             for search, path in candidates
         ]
@@ -315,18 +307,21 @@ class _SearchRun:
     def _submit_answers(self, stream: Any, search: _Search) -> None:
         s = self.settings
         i = search.prompt_index
-        max_tokens, stop = self.overrides[i] if self.overrides is not None else (None, None)
+        problem = self.problems[i]
+        max_tokens, stop = problem.answer_settings(s.answer_max_tokens, s.answer_stop)
         search.finished = self._final_paths(search)
         search.submitted = True
         for index, path in enumerate(search.finished):
             prefix = path.end_ids if path.state == "natural" else self.forced_ids
             self.stats.answer_requests += 1
             request = GenerationRequest(
-                prompt_ids=tuple(self.prompts[i]) + path.ids + prefix,
-                max_tokens=max_tokens or s.answer_max_tokens,
+                prompt_ids=problem.prompt + path.ids + prefix,
+                max_tokens=max_tokens,
                 temperature=s.answer_temperature,
-                stop=stop if stop is not None else s.answer_stop,
-                seed=self._seed(i, search.budget, ANSWER_SEED_OFFSET, index)
+                stop=stop,
+                seed=problem.request_seed(
+                    self.engine, step=ANSWER_STEP, path=index, budget=search.budget
+                )
                 if s.answer_temperature > 0
                 else None,
                 affinity=i,
@@ -373,11 +368,6 @@ class _SearchRun:
                 )
                 out.append(AttemptResult(i, attempt, shares[sample] * per_token))
         return out
-
-    def _seed(self, i: int, budget: int, iteration: int, index: int) -> int | None:
-        if self.seeds is None or not self.engine.supports_request_seed:
-            return None
-        return (self.seeds[i] + 7919 * iteration + 104723 * index + budget) % 2**31
 
 
 def _by_score(path: _Path) -> float:

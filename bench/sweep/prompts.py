@@ -4,13 +4,14 @@ the context, and derive the strategy's settings from the model config."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bench import strategies
 from bench.config import checks as config_checks
 from bench.config.schema import Config, ConfigError, ModelConfig, StrategyConfig, SuiteConfig
 from bench.engines import Engine
-from bench.strategies import ChainSettings
+from bench.strategies import ChainSettings, Job, ProblemRequest
 from bench.tasks import loader as tasks_mod
 from bench.types import Problem
 
@@ -25,6 +26,32 @@ class Prompted:
     answer_stop: tuple[str, ...] | None = None
     # The conversation itself, for chat APIs (which render it themselves).
     messages: tuple[tuple[str, str], ...] = ()
+
+
+def job_of(
+    prompted: Sequence[Prompted],
+    budgets: Sequence[int],
+    samples: int = 1,
+    seeds: Sequence[int] | None = None,
+    messages: bool = False,
+) -> Job:
+    """What a strategy streams for these problems, in this order: each one's
+    prompt (its chat messages with `messages`), seed, answer settings and question."""
+    return Job(
+        tuple(
+            ProblemRequest(
+                index=i,
+                prompt=tuple(p.messages if messages else p.prompt_ids),
+                seed=None if seeds is None else seeds[i],
+                answer_tokens=p.answer_max_tokens,
+                answer_stop=p.answer_stop,
+                question=p.problem.question,
+            )
+            for i, p in enumerate(prompted)
+        ),
+        tuple(budgets),
+        samples,
+    )
 
 
 def chain_settings(

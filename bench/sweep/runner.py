@@ -55,10 +55,17 @@ from bench.run.store import (
     read_manifest,
     record_key,
 )
-from bench.strategies import StrategyStats
+from bench.strategies import Job, StrategyStats
 from bench.sweep.compose import validate
 from bench.sweep.end import budget_adherence, sandbox_note, verdict, write_run_outputs
-from bench.sweep.prompts import Prompted, build_prompts, chain_settings, check_context, load_suite
+from bench.sweep.prompts import (
+    Prompted,
+    build_prompts,
+    chain_settings,
+    check_context,
+    job_of,
+    load_suite,
+)
 from bench.sweep.verification import verify_stored
 from bench.tasks import loader as tasks_mod
 
@@ -74,8 +81,7 @@ class _Plan:
     stored: set[str]
     key_of: RecordKeys
     pending: list[tuple[Prompted, int]]  # (problem, repeat) with attempts missing
-    seeds: list[int]
-    answers: list[tuple[int | None, tuple[str, ...] | None]]
+    job: Job  # what the strategy streams: pending[i] is job.problems[i]
     manifest: dict[str, Any]  # status "running" until the sweep ends
     previous_work: dict[str, Any]
     data_hash: str
@@ -229,9 +235,10 @@ class Sweep:
             int(record_key({"seed": cfg.seed + r, "problem": p.problem.problem_id})[:8], 16)
             for p, r in pending
         ]
-        answers = [(p.answer_max_tokens, p.answer_stop) for p, _ in pending]
+        prompted = [p for p, _ in pending]
+        job = job_of(prompted, self.budgets, self.samples, seeds, self.plugin.messages)
         return _Plan(
-            run_dir, store, stored, key_of, pending, seeds, answers, manifest, previous_work,
+            run_dir, store, stored, key_of, pending, job, manifest, previous_work,
             data_hash, len(problems),
         )  # fmt: skip
 
@@ -244,7 +251,7 @@ class Sweep:
             # A search scores partial chains as it goes: its verifier runs
             # beside the policy (and scores the finished attempts afterwards).
             self.reward_engine = make_reward_engine(self.verifier, cfg.engine)
-            strategy.attach(self.reward_engine, [p.problem.question for p, _ in plan.pending])
+            strategy.attach(self.reward_engine)
         if plan.pending and hasattr(engine, "start"):
             # Started outside the strategy's timed span (its stats.seconds):
             # a start of ~10 s inside it made a short run's tokens look dear.
@@ -360,15 +367,7 @@ class Sweep:
     def _stream(self, plan: _Plan, engine: Any, strategy: Any, stats: StrategyStats):
         if not plan.pending:
             return iter(())
-        return strategy.stream(
-            engine,
-            [p.messages if strategy.takes_messages else p.prompt_ids for p, _ in plan.pending],
-            self.budgets,
-            self.samples,
-            plan.seeds,
-            stats,
-            answers=plan.answers,
-        )
+        return strategy.stream(engine, plan.job, stats)
 
     def _stopped(self, plan: _Plan, exc: BaseException) -> None:
         """The manifest says the run stopped, not that it is still running."""
