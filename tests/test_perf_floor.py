@@ -20,6 +20,7 @@ from bench.perf.floor import (
     floor_ratio,
     raw_work,
     read_against,
+    step_floor_ratio,
     token_costs,
 )
 from bench.types import GenerationRequest
@@ -131,6 +132,113 @@ def test_the_probes_recover_the_per_token_costs(monkeypatch):
     assert costs.decode_s == pytest.approx(ClockEngine.DECODE)
     assert costs.prefill_s == pytest.approx(ClockEngine.PREFILL)
     assert details["probe_prompt_tokens"] == 165 and details["probe_prompts"] == 3
+    # a clock that charges per token has no fixed step cost: all of it is per request
+    assert costs.step_s == pytest.approx(0.0, abs=1e-12)
+    assert costs.request_s == pytest.approx(ClockEngine.DECODE)
+
+
+class StepClockEngine(ClockEngine):
+    """A step costs STEP whatever it carries, plus REQUEST per request alive
+    (a CPU that reads the weights once a step); prefill per token."""
+
+    STEP, REQUEST = 0.02, 0.001
+
+    def raw_generate(self, prompts, params):
+        outputs = super().raw_generate(prompts, params)  # charges per token: undo it
+        work = raw_work(outputs)
+        self.clock[0] -= work.prefilled * self.PREFILL + work.decoded_tokens * self.DECODE
+        steps = params.max_tokens  # every request decodes max_tokens, all in step
+        self.clock[0] += steps * (self.STEP + len(prompts) * self.REQUEST)
+        self.clock[0] += work.prefilled * self.PREFILL
+        return outputs
+
+
+def test_the_probes_split_a_step_into_its_fixed_part_and_its_part_per_request(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(floor_mod.time, "perf_counter", lambda: clock[0])
+    prompts = [tuple(range(n)) for n in (30, 31, 32, 33, 34, 35, 36, 37)]
+    costs, details = token_costs(StepClockEngine(clock), prompts)
+    assert costs.step_s == pytest.approx(StepClockEngine.STEP)
+    assert costs.request_s == pytest.approx(StepClockEngine.REQUEST)
+    assert costs.prefill_s == pytest.approx(StepClockEngine.PREFILL)
+    # per token at a full batch: a step shared by 8 requests
+    assert costs.decode_s == pytest.approx((StepClockEngine.STEP + 8 * 0.001) / 8)
+    assert details["decode_step_seconds"] == {"1": 0.021, "8": 0.028}
+
+
+def test_the_step_floor_prices_the_steps_each_side_ran():
+    costs = TokenCosts(prefill_s=0.001, decode_s=0.01, step_s=0.02, request_s=0.002)
+    # A: 300 steps, the batch thinning from 30 to 1 (4,000 request-steps);
+    # B: 600 steps of full batches (18,000 request-steps), more prefill.
+    a = Work(requests=60, prompt_tokens=9000, cached_tokens=6000, decoded_tokens=4000,
+             steps=300, step_requests=4000)  # fmt: skip
+    b = Work(requests=150, prompt_tokens=9000, cached_tokens=0, decoded_tokens=18000,
+             steps=600, step_requests=18000)  # fmt: skip
+    # by hand: (300*0.02 + 4000*0.002 + 3000*0.001) / (600*0.02 + 18000*0.002 + 9000*0.001)
+    assert costs.step_seconds(a) == pytest.approx(6 + 8 + 3)
+    assert step_floor_ratio(a, b, costs) == pytest.approx(17 / 57)
+    # the token floor prices A's thin batches as cheaply as full ones
+    assert floor_ratio(a, b, costs) == pytest.approx((3 + 40) / (9 + 180))
+    # no step counts on a side (raw LLM.generate, the fake engine): no step floor
+    assert step_floor_ratio(a, Work(1, 10, 0, 10), costs) is None
+    assert TokenCosts(0.001, 0.01).step_seconds(a) is None
+    assert (a + b).steps == 900 and (a + b).step_requests == 22000
+
+
+class SteppingEngine(FakeEngine):
+    """The fake engine with vLLM's step counters: one step per completed request,
+    with every request still out alive in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+        self.step_requests = 0
+
+    def stream(self, *, desc: str = "generate"):
+        inner = super().stream(desc=desc)
+        owner = self
+
+        class _Stepping:
+            def submit(self, tag, request):
+                inner.submit(tag, request)
+
+            def __iter__(self):
+                for item in inner:
+                    owner.steps += 1
+                    owner.step_requests += 3
+                    yield item
+
+        return _Stepping()
+
+
+def test_counting_takes_the_steps_its_streams_ran():
+    engine = CountingEngine(SteppingEngine())
+    before = engine.work.steps
+    stream = engine.stream()
+    for index in range(4):
+        stream.submit(index, GenerationRequest((1, 2, index), max_tokens=3))
+    assert len(list(stream)) == 4
+    assert engine.work.steps - before == 4 and engine.work.step_requests == 12
+    # a plain engine counts none
+    plain = CountingEngine(FakeEngine())
+    stream = plain.stream()
+    stream.submit(0, GenerationRequest((1, 2), max_tokens=3))
+    list(stream)
+    assert plain.work.steps == 0 and plain.work.step_requests == 0
+
+
+def test_rounds_carry_step_floors_only_where_every_round_has_one():
+    rounds = [
+        {"sweep_reuse_ratio": r, "sweep_reuse_floor": 0.34, "sweep_reuse_vs_floor": r / 0.34,
+         "sweep_reuse_step_floor": 0.42, "sweep_reuse_vs_step_floor": r / 0.42}
+        for r in (0.43, 0.44, 0.45)
+    ]  # fmt: skip
+    out = summarize_rounds(rounds, ["sweep_reuse_ratio"])
+    assert out["sweep_reuse_vs_step_floor"] == round(0.44 / 0.42, 4)
+    assert out["sweep_reuse_step_floor_range"] == [0.42, 0.42]
+    del rounds[1]["sweep_reuse_step_floor"], rounds[1]["sweep_reuse_vs_step_floor"]
+    out = summarize_rounds(rounds, ["sweep_reuse_ratio"])
+    assert "sweep_reuse_step_floor" not in out and out["sweep_reuse_ratio"] == 0.44
 
 
 def test_rounds_give_the_median_and_the_range():
@@ -154,3 +262,21 @@ def test_repeat_must_be_positive(repeat, tmp_path):
     )
     assert done.returncode != 0 and "--repeat" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("fpu sse2 avx avx2 fma", "avx2"),
+        ("avx2 avx512f avx512bw", "avx512f"),
+        ("avx2 avx512f avx512_bf16", "avx512_bf16"),
+        ("avx512_bf16 amx_tile amx_bf16 avx2", "amx_bf16"),
+        ("fpu sse2 avx", "none"),
+        ("avx512_bf16x avx2", "avx2"),  # a near name is not the flag
+    ],
+)
+def test_the_machine_kind_is_its_widest_vector_unit(flags, expected):
+    """bench perf's numbers name the machine kind they were measured on."""
+    from bench.run.manifest import cpu_vector
+
+    assert cpu_vector(flags.split()) == expected

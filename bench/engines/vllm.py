@@ -104,6 +104,10 @@ class VLLMEngine:
         self.dtype, self.dtype_note = resolve_dtype(engine_cfg, model_cfg)
         self._llm = None
         self.start_seconds: float | None = None
+        # Engine steps our streams ran, and the requests alive at each one,
+        # summed: `bench perf` prices a run by its steps (perf/floor.py).
+        self.steps = 0
+        self.step_requests = 0
 
     def _check_platform(self) -> None:
         try:
@@ -289,7 +293,10 @@ class VLLMStream:
 
     def __iter__(self) -> Iterator[tuple[Hashable, list[Completion]]]:
         try:
+            owner = self.owner
             while self.tags:
+                owner.steps += 1
+                owner.step_requests += self.core.get_num_unfinished_requests()
                 for output in self.core.step():
                     if not output.finished or output.request_id not in self.tags:
                         continue

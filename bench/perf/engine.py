@@ -20,6 +20,7 @@ from bench.perf.floor import (
     floor_ratio,
     raw_work,
     read_against,
+    step_floor_ratio,
     token_costs,
 )
 from bench.strategies.job import Job
@@ -171,7 +172,8 @@ def measure(problems: int, overrides: list[str], repeat: int = 1) -> dict[str, A
     )  # warm the kernels on real shapes
     costs, cost_details = token_costs(rig.engine, rig.prompts)
     print(
-        f"  per token: prefill {costs.prefill_s * 1e3:.3f} ms, decode {costs.decode_s * 1e3:.3f} ms",
+        f"  per token: prefill {costs.prefill_s * 1e3:.3f} ms, decode {costs.decode_s * 1e3:.3f} ms;"
+        f" per step: {costs.step_s * 1e3:.2f} ms + {costs.request_s * 1e3:.3f} ms a request alive",
         flush=True,
     )
     rounds = []
@@ -195,7 +197,11 @@ def summarize_rounds(rounds: list[dict[str, Any]], names: Sequence[str]) -> dict
     out: dict[str, Any] = {}
     for name in names:
         stem = name.removesuffix("_ratio")
-        for key in (name, f"{stem}_floor", f"{stem}_vs_floor"):
+        keys = (name, f"{stem}_floor", f"{stem}_vs_floor")
+        keys += (f"{stem}_step_floor", f"{stem}_vs_step_floor")
+        for key in keys:
+            if any(key not in r for r in rounds):
+                continue  # a step floor where a side has no step counts
             values = sorted(r[key] for r in rounds)
             out[key] = round(statistics.median(values), 4)
             if len(values) > 1:
@@ -233,6 +239,11 @@ def _engine_round(rig: _Rig, budgets: list[int], costs: TokenCosts) -> dict[str,
         out[f"{stem}_ratio"] = round(measured, 4)
         out[f"{stem}_floor"] = against["floor"]
         out[f"{stem}_vs_floor"] = against["vs_floor"]
+        step_floor = step_floor_ratio(a, b, costs)
+        if step_floor is not None:  # both sides ran through our stream (raw runs do not)
+            by_steps = read_against(measured, step_floor)
+            out[f"{stem}_step_floor"] = by_steps["floor"]
+            out[f"{stem}_vs_step_floor"] = by_steps["vs_floor"]
     engine = rig.engine
     out["details"] = {
         "problems": len(rig.prompted),

@@ -15,8 +15,12 @@ Each of them comes with its floor, the ratio the engine work alone predicts
 (prompt tokens prefilled, cache hits and tokens decoded per side, from the
 engine's own counts, priced at its measured prefill and decode seconds per
 token: bench/perf/floor.py), as *_floor, and measured / floor as *_vs_floor:
-what is ours to close. `--repeat N` runs every pair N times (each round in
-mirrored order) and reports the median, with *_range for min and max.
+what is ours to close. Where both sides ran through our stream on vLLM, the
+step floor prices the engine steps each side ran instead (a step's fixed
+cost plus its cost per request alive: a thinning batch is not cheaper per
+step in proportion), as *_step_floor and *_vs_step_floor. `--repeat N` runs
+every pair N times (each round in mirrored order) and reports the median,
+with *_range for min and max.
 
 Checking benchmarks (bench/perf/checks.py) need the offline data sets
 (--data, default $THINKBENCH_DATA: a folder with <set>/test.jsonl).

@@ -34,6 +34,17 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+# The vector units that decide the CPU engine's speed and dtype, widest first:
+# one "AMD EPYC" runs bf16 natively (avx512_bf16), another only float32 (avx2).
+CPU_VECTOR_FLAGS = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")
+
+
+def cpu_vector(flags: list[str]) -> str:
+    """The widest of CPU_VECTOR_FLAGS among a CPU's flags ("none" without any)."""
+    present = set(flags)
+    return next((flag for flag in CPU_VECTOR_FLAGS if flag in present), "none")
+
+
 def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {
         "machine": platform.machine(),
@@ -45,8 +56,10 @@ def hardware() -> dict[str, Any]:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith("model name") and "cpu_model" not in info:
                     info["cpu_model"] = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    info["cpu_vector"] = cpu_vector(line.split(":", 1)[1].split())
                     break
     except OSError:
         pass
