@@ -299,20 +299,26 @@ def test_gpqa_rows_with_a_missing_option_are_bad_rows(tmp_path):
 
 
 def test_the_gated_hub_set_names_its_token_variable_and_never_the_token(monkeypatch, tmp_path):
+    """Through `bench sweep` in a process of its own: the hub libraries read
+    their cache and offline settings once, at import, so a process that had
+    already imported them (this one, late in a test session) would ignore
+    the settings below, try the network, and could be served a cached copy."""
     # An empty cache: a machine that once downloaded the set must not serve it here.
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf" / "datasets"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    spec = loader.load_spec("gpqa_diamond")
-    with pytest.raises(loader.TaskError, match="gated: set HF_TOKEN") as caught:
-        loader.load_problems(spec)
-    assert "\n" not in str(caught.value)
+    sweep = ("sweep", "suite=gpqa_diamond", "engine=fake", f"results_dir={tmp_path / 'r'}")
+    done = bench(*sweep)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "gated: set HF_TOKEN" in lines[0], done.stderr[-2000:]
     monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
-    with pytest.raises(loader.TaskError) as caught:
-        loader.load_problems(spec)
-    assert "hf_secret_value_123" not in str(caught.value)
+    done = bench(*sweep)
+    assert done.returncode != 0 and "could not load" in done.stderr
+    assert "hf_secret_value_123" not in done.stderr + done.stdout
+    assert not (tmp_path / "r").exists()  # nothing left behind for a run that never started
 
 
 # ---- a sweep over our own suites -----------------------------------------------------
