@@ -7,6 +7,7 @@ budgets. The fake engine carries the combinatorics elsewhere.
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -41,6 +42,36 @@ def test_local_engines_talk_over_loopback(make_cfg, monkeypatch):
     assert "VLLM_HOST_IP" not in server_env(cfg.engine)
     cfg = make_cfg("engine=vllm_cpu", "+engine.env.VLLM_HOST_IP=127.0.0.2")
     assert server_env(cfg.engine)["VLLM_HOST_IP"] == "127.0.0.2"
+
+
+def test_vllms_sockets_go_to_a_folder_of_ours_that_goes_when_the_process_does(
+    make_cfg, monkeypatch, tmp_path
+):
+    """vLLM makes its IPC sockets in the temp folder and leaves them there
+    (seven after one beam sweep, before): they go to a folder of the process's
+    own, removed at its exit; a user's own VLLM_RPC_BASE_PATH is kept."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from bench.engines.vllm import engine_environment
+
+    cfg = make_cfg("engine=vllm_cpu")
+    monkeypatch.delenv("VLLM_RPC_BASE_PATH", raising=False)
+    folder = engine_environment(cfg.engine)["VLLM_RPC_BASE_PATH"]
+    assert folder.startswith(tempfile.gettempdir()) and os.path.isdir(folder)
+    assert engine_environment(cfg.engine)["VLLM_RPC_BASE_PATH"] == folder  # one per process
+    monkeypatch.setenv("VLLM_RPC_BASE_PATH", str(tmp_path))
+    assert "VLLM_RPC_BASE_PATH" not in engine_environment(cfg.engine)
+    monkeypatch.delenv("VLLM_RPC_BASE_PATH")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    code = "from bench.engines.vllm import rpc_folder; print(rpc_folder())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    made = done.stdout.strip()
+    assert made.startswith(str(tmp_path)) and not os.path.exists(made)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.engine

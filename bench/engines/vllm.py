@@ -12,9 +12,12 @@ second. Known traps of the CPU build handled here:
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Hashable, Iterator, Sequence
 from functools import cached_property
@@ -75,10 +78,27 @@ class HFTokenizer:
 ONE_MACHINE_ENV = {"VLLM_HOST_IP": "127.0.0.1"}
 
 
+_rpc_folder: str | None = None
+
+
+def rpc_folder() -> str:
+    """A folder of this process's own for vLLM's IPC sockets, removed when it
+    exits: by default vLLM makes them in the temp folder and leaves one or
+    two there for every engine it starts."""
+    global _rpc_folder
+    if _rpc_folder is None or not os.path.isdir(_rpc_folder):
+        _rpc_folder = tempfile.mkdtemp(prefix="thinkbench-vllm-")
+        atexit.register(shutil.rmtree, _rpc_folder, ignore_errors=True)
+    return _rpc_folder
+
+
 def engine_environment(engine_cfg: EngineConfig) -> dict[str, str]:
     """What an engine's processes get on top of the environment: the config's
-    `env`, the CPU KV cache size, and loopback for an engine on one machine."""
+    `env`, the CPU KV cache size, loopback for an engine on one machine, and
+    a folder of our own for its IPC sockets (unless the user names one)."""
     env = dict(ONE_MACHINE_ENV)
+    if "VLLM_RPC_BASE_PATH" not in os.environ:
+        env["VLLM_RPC_BASE_PATH"] = rpc_folder()
     env.update({str(k): str(v) for k, v in engine_cfg.env.items()})
     if engine_cfg.kv_cache_space_gib:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(engine_cfg.kv_cache_space_gib)
