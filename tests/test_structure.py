@@ -192,3 +192,41 @@ def test_engine_kinds_are_asked_by_trait_never_compared_by_name():
         if pattern.search(line)
     ]
     assert not found, "ask the engine's traits instead:\n" + "\n".join(found)
+
+
+def test_graded_records_are_filtered_in_one_place():
+    """Which records have a verdict is decided once (analysis/metrics.py:
+    with_verdict, graded_records), never by a `correct` filter of a table's own."""
+    pattern = re.compile(
+        r"""\[\s*["']correct["']\s*\]\s*\.\s*notna\(\)\s*\]|dropna\([^)]*["']correct["']"""
+    )
+    home = ROOT / "analysis" / "metrics.py"
+    found = [
+        f"{path.relative_to(ROOT.parent)}:{number}: {line.strip()}"
+        for path in sorted(ROOT.rglob("*.py"))
+        if path != home
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not found, "use analysis.metrics.with_verdict or graded_records:\n" + "\n".join(found)
+
+
+def test_with_verdict_keeps_graded_rows_as_they_are():
+    import pandas as pd
+
+    from bench.analysis.metrics import graded_records, with_verdict
+
+    records = pd.DataFrame(
+        {
+            "correct": pd.array([True, None, False, None], dtype="boolean"),
+            "difficulty": ["1", None, "2", "3"],
+            "problem_id": ["a", "b", "c", "d"],
+        }
+    )
+    kept = with_verdict(records)
+    assert kept["problem_id"].tolist() == ["a", "c"]
+    assert kept["correct"].dtype == "boolean" and kept["difficulty"].tolist() == ["1", "2"]
+    graded = graded_records(records)
+    assert graded["correct"].tolist() == [1.0, 0.0] and graded["repeat"].tolist() == [0, 0]
+    # an ungraded run's records carry no verdict column at all: no rows, not a KeyError
+    assert with_verdict(records.drop(columns="correct")).empty

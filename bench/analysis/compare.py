@@ -19,7 +19,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from bench.analysis.metrics import label_key
+from bench.analysis.metrics import label_key, with_verdict
 
 CONFIG = ["model", "task", "strategy"]
 
@@ -88,9 +88,7 @@ def paired_comparison(
     """For every pair of configurations on a task: accuracy difference (B - A)
     per common budget, and at A's cost points, each with a bootstrap CI over
     the problems both answered."""
-    graded = records[records["correct"].notna()].assign(
-        correct=lambda r: r["correct"].astype(bool).astype(float)
-    )
+    graded = with_verdict(records).assign(correct=lambda r: r["correct"].astype(bool).astype(float))
     rng = np.random.default_rng(seed)
     alpha = (1 - level) / 2
     rows = []

@@ -24,6 +24,7 @@ import pandas as pd
 
 from bench.analysis.anytime import difficulty_key
 from bench.analysis.cost import policy_generated, verifier_read
+from bench.analysis.metrics import with_verdict
 from bench.analysis.strategies import is_search
 from bench.analysis.voting import ks_for, subset_accuracy
 
@@ -136,7 +137,7 @@ def compute_optimal(
 ) -> pd.DataFrame:
     """Per configuration and spend level: the per-difficulty policy beside the
     best single setting, on held-out halves."""
-    graded = records[records["correct"].notna()]
+    graded = with_verdict(records)
     rows = []
     for config, group in graded.groupby(CONFIG, sort=True):
         settings, problems, accuracy, cost, labels = settings_matrix(group, seed=seed)
@@ -161,7 +162,7 @@ def compute_optimal_strategies(
     budget and k; a search: a budget at its n), a setting per difficulty
     against the best single (strategy, setting), both scored on held-out
     halves. Costs are tokens per problem, policy and verifier."""
-    graded = records[records["correct"].notna()]
+    graded = with_verdict(records)
     rows = []
     for (model, task), runs in graded.groupby(["model", "task"], sort=True):
         if runs["strategy"].nunique() < 2:

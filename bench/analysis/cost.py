@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.analysis.metrics import GROUP
+from bench.analysis.metrics import GROUP, with_verdict
 
 COST_COLUMNS = [
     "model",
@@ -181,7 +181,7 @@ def cost_table(priced: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per model x task x strategy x budget: tokens, time, money, FLOPs.
     Means are per attempt; engine seconds, hours, dollars and FLOPs are totals."""
     keys = [*GROUP[:2], *by, *GROUP[2:]]
-    graded = priced[priced["correct"].notna()]
+    graded = with_verdict(priced)
     rows = []
     for group_keys, group in graded.groupby(keys, sort=True):
         correct = int(group["correct"].astype(bool).sum())

@@ -35,10 +35,19 @@ SCALING_COLUMNS = [
 ]
 
 
+def with_verdict(records: pd.DataFrame) -> pd.DataFrame:
+    """The records that have a verdict, as they are (no rows where the records
+    carry no verdict column at all): every table reads graded records through
+    this filter or through graded_records."""
+    if "correct" not in records:
+        return records.iloc[:0]
+    return records[records["correct"].notna()]
+
+
 def graded_records(records: pd.DataFrame) -> pd.DataFrame:
     """The records with a verdict, `correct` as 0.0 / 1.0, and the columns
     runs stored before them lacked filled in (repeat 0, no difficulty)."""
-    graded = records[records["correct"].notna()].copy()
+    graded = with_verdict(records).copy()
     graded["correct"] = graded["correct"].astype(bool).astype(float)
     graded["repeat"] = graded["repeat"].fillna(0).astype(int) if "repeat" in graded else 0
     if "difficulty" not in graded:
@@ -82,7 +91,7 @@ def scaling_table(
     """One row per model x task x strategy x budget (x `by`, e.g. difficulty), from graded records."""
     group_keys = [*GROUP[:2], *by, *GROUP[2:]]
     columns = [*SCALING_COLUMNS[:2], *by, *SCALING_COLUMNS[2:]]
-    graded = records[records["correct"].notna()].copy()
+    graded = with_verdict(records).copy()
     if graded.empty:
         return pd.DataFrame(columns=columns)
     graded["correct"] = graded["correct"].astype(bool).astype(float)

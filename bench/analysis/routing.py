@@ -28,7 +28,7 @@ from itertools import permutations
 import numpy as np
 import pandas as pd
 
-from bench.analysis.metrics import label_key
+from bench.analysis.metrics import label_key, with_verdict
 
 TIER = ["model", "strategy", "budget"]
 SIGNALS = ("no_answer", "cut", "agreement", "verifier")
@@ -49,7 +49,7 @@ class Tiers:
 def build_tiers(priced: pd.DataFrame, cost: str = "usd") -> Tiers:
     """Tiers from (priced) records; cost falls back to generated tokens when
     the records carry no prices."""
-    records = priced[priced["correct"].notna()].copy()
+    records = with_verdict(priced).copy()
     unit = "usd"
     if cost not in records or records[cost].isna().all():
         records["_cost"] = records["thinking_tokens"] + records["answer_tokens"]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.cost import policy_generated, verifier_read
-from bench.analysis.metrics import bootstrap_ci
+from bench.analysis.metrics import bootstrap_ci, with_verdict
 from bench.analysis.verifiers import verifiers_table
 from bench.analysis.voting import voting_table
 
@@ -33,7 +33,7 @@ def is_search(records: pd.DataFrame) -> pd.Series:
 
 def strategies_table(records: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per model x task (x by) x strategy x budget x method x k."""
-    graded = records[records["correct"].notna()] if "correct" in records else records.iloc[:0]
+    graded = with_verdict(records)
     if graded.empty:
         return pd.DataFrame()
     keys = [c for c in ("model", "task", *by, "strategy", "budget") if c in graded]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.analysis.cost import policy_generated, verifier_read
+from bench.analysis.metrics import with_verdict
 from bench.analysis.voting import voting_table
 
 COLUMNS = [
@@ -37,7 +38,7 @@ def verifiers_table(
     the tokens one problem costs at that point; empty without verifier scores."""
     if records.empty or "verifier_score" not in records or records["verifier_score"].isna().all():
         return pd.DataFrame()
-    graded = records[records["correct"].notna()]
+    graded = with_verdict(records)
     table = voting_table(graded, by=by, draws=draws)
     if table.empty:
         return table

@@ -108,10 +108,10 @@ def voting_table(
     model x task x strategy x budget x k, with bootstrap CIs over problems.
     Only configurations with several samples per problem get rows."""
     from bench.analysis.cost import policy_generated
-    from bench.analysis.metrics import GROUP, bootstrap_ci, pass_at_k
+    from bench.analysis.metrics import GROUP, bootstrap_ci, pass_at_k, with_verdict
 
     keys = [*GROUP[:2], *by, *GROUP[2:]]
-    graded = records[records["correct"].notna()]
+    graded = with_verdict(records)
     if graded.empty or graded["sample"].max() < 1:
         return pd.DataFrame()
     rng = np.random.default_rng(seed)

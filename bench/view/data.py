@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from bench.analysis.metrics import with_verdict
 from bench.errors import UsageError
 from bench.run.store import (
     GENERATIONS,
@@ -141,7 +142,7 @@ class RunView:
         index = self.index()
         if index.empty:
             return []
-        graded = index[index["correct"].notna()]
+        graded = with_verdict(index)
         rows = []
         for (strategy, budget), group in graded.groupby(["strategy", "budget"], sort=True):
             rows.append(
