@@ -29,18 +29,14 @@ from bench.config.schema import ConfigError, EngineConfig, ModelConfig
 from bench.engines import models
 from bench.engines.base import generate_all
 from bench.engines.vllm_process import placement, released
+from bench.run.manifest import machine_cpu
 from bench.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
 
 
 def cpu_has_native_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return machine_cpu()[1] in ("amx_bf16", "avx512_bf16")
 
 
 def resolve_dtype(engine_cfg: EngineConfig, model_cfg: ModelConfig) -> tuple[str, str]:

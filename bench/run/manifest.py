@@ -45,6 +45,22 @@ def cpu_vector(flags: list[str]) -> str:
     return next((flag for flag in CPU_VECTOR_FLAGS if flag in present), "none")
 
 
+def machine_cpu() -> tuple[str | None, str]:
+    """This machine's CPU model name (None where unknown) and its cpu_vector."""
+    model, vector = None, "none"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model is None:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    vector = cpu_vector(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return model, vector
+
+
 def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {
         "machine": platform.machine(),
@@ -53,16 +69,10 @@ def hardware() -> dict[str, Any]:
         "python": platform.python_version(),
         "system": platform.system(),
     }
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and "cpu_model" not in info:
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    info["cpu_vector"] = cpu_vector(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
+    model, vector = machine_cpu()
+    if model is not None:
+        info["cpu_model"] = model
+    info["cpu_vector"] = vector
     # Only ask torch about GPUs when an engine already imported it: importing
     # it just for this costs seconds on every fake-engine dry run.
     torch = sys.modules.get("torch")

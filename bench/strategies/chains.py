@@ -169,7 +169,7 @@ class _ChainRun:
 
     def __init__(self, strategy: SingleChain, engine: Engine, job: Job, stats: StrategyStats):
         s = self.settings = strategy.settings
-        self.strategy, self.engine, self.job, self.stats = strategy, engine, job, stats
+        self.strategy, self.engine, self.stats = strategy, engine, stats
         self.problems, self.budgets, self.samples = job.problems, job.budgets, job.samples
         tokenizer = self.tokenizer = engine.tokenizer
         self.largest = job.largest
