@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench.config.schema import CONFIG_DIR, group_options
 from bench.errors import UsageError
+from bench.run.manifest import Manifest
 from bench.run.store import write_atomic, write_text_atomic
 
 
@@ -29,15 +30,16 @@ def _run_dirs(paths: list[str]) -> list[Path]:
     return dirs
 
 
-def load_pricing(name: str | None, manifest: dict | None = None) -> dict:
+def load_pricing(name: str | None, manifest: Manifest | dict | None = None) -> dict:
     """Prices: configs/pricing/NAME.yaml when named, else what the run's
     manifest recorded, else configs/pricing/default.yaml."""
     from omegaconf import OmegaConf
 
     from bench.config.schema import PricingConfig
 
-    if name is None and manifest and (manifest.get("config") or {}).get("pricing"):
-        return manifest["config"]["pricing"]
+    recorded = Manifest.of(manifest).config.pricing
+    if name is None and recorded:
+        return recorded
     name = name or "default"
     path = CONFIG_DIR / "pricing" / f"{name}.yaml"
     if not path.is_file():
@@ -245,8 +247,8 @@ def _regrade(store, run_dir: Path, generations, write: bool, regrade: bool):
     before = {} if old.empty else dict(zip(old["key"], old["correct"], strict=True))
     old_answers = {} if old.empty else dict(zip(old["key"], old["answer"], strict=True))
     graders = {t: load_spec(t).grader_name for t in generations["task"].unique()}
-    settings = (store.manifest().get("config") or {}) if regrade else {}
-    pool = GradingPool(timeout_s=settings.get("grading_timeout_s") or 5.0)
+    timeout_s = Manifest.of(store.manifest()).config.grading_timeout_s if regrade else None
+    pool = GradingPool(timeout_s=timeout_s or 5.0)
     try:
         grades = pool.grade(generations.to_dict("records"), graders)
     finally:
@@ -313,15 +315,15 @@ def report(args, regrade: bool = False) -> int:
                         records[column] = records["key"].map(fresh[column]).fillna(records[column])
             if records.empty:
                 raise UsageError(f"{run_dir} has no stored generations yet")
-            manifest = store.manifest()
-            draws = ((manifest.get("config") or {}).get("strategy") or {}).get("subset_draws", 1000)
+            settings = Manifest.of(store.manifest()).config
+            draws = settings.subset_draws
             tables = scaling_tables(records, draws)
             outputs = []
             if lock is not None:  # no sweep is running: derived files may be rebuilt
                 store.write_records()
                 outputs = write_outputs(run_dir, tables)
             budgets = sorted(records["budget"].unique().tolist())
-            strategy = ((manifest.get("config") or {}).get("strategy") or {}).get("name")
+            strategy = settings.strategy_name
             adherence = budget_adherence(records, budgets, strategy)
             summary = {"records": len(records), "adherence": adherence}
             try:

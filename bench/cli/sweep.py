@@ -145,7 +145,7 @@ def sweep_from_manifest(path: str, overrides: list[str]) -> int:
     """Re-run the exact config a manifest pinned (key=value overrides still apply)."""
     from omegaconf import OmegaConf
 
-    from bench.run.manifest import package_versions
+    from bench.run.manifest import Manifest, package_versions
     from bench.run.store import read_manifest_file
     from bench.sweep.compose import structured
 
@@ -164,7 +164,7 @@ def sweep_from_manifest(path: str, overrides: list[str]) -> int:
         raise UsageError(f"{manifest_path}: not a thinkbench manifest ({_one_line(exc)})") from None
     except Exception as exc:  # an override naming no key, or of the wrong type
         raise UsageError(_one_line(exc)) from None
-    then = manifest.get("versions") or {}
+    then = Manifest.of(manifest).versions
     now = package_versions()
     changed = [
         f"{name} {then[name]} -> {now.get(name)}" for name in then if then[name] != now.get(name)

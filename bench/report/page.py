@@ -25,6 +25,7 @@ from bench.report import plots
 from bench.report.analyses import analysis_tables
 from bench.report.outputs import ScalingTables, scaling_tables
 from bench.report.tables import to_markdown, write_table
+from bench.run.manifest import Manifest, RunConfig
 from bench.run.store import write_text_atomic
 
 REPORT_DIR = "report"
@@ -32,35 +33,31 @@ REPORT_DIR = "report"
 
 @dataclass
 class RunInfo:
-    """What a report needs from one run's manifest."""
+    """What a report needs from one run: its folder, manifest and record count."""
 
     run_dir: Path
-    manifest: dict[str, Any]
+    manifest: Manifest  # a manifest dict is read as one
     records: int = 0
 
+    def __post_init__(self) -> None:
+        self.manifest = Manifest.of(self.manifest)
+
     @property
-    def config(self) -> dict[str, Any]:
-        return self.manifest.get("config") or {}
+    def config(self) -> RunConfig:
+        return self.manifest.config
 
     @property
     def expected(self) -> int | None:
-        """Attempts a complete run has: problems x budgets x samples."""
-        cfg = self.config
-        problems = self.manifest.get("problems")
-        if not problems or not cfg:
+        """Attempts a complete run has: problems x budgets x samples x repeats."""
+        problems, cfg = self.manifest.problems, self.config
+        if not problems or not cfg.raw:
             return None
-        samples = (cfg.get("strategy") or {}).get("n") or (cfg.get("strategy") or {}).get(
-            "samples", 1
-        )
-        repeats = int(cfg.get("repeats") or 1)
-        budgets = len((cfg.get("budget") or {}).get("tokens") or [])
-        return int(problems) * budgets * int(samples) * repeats
+        return problems * len(cfg.budgets) * cfg.samples * cfg.repeats
 
     @property
     def partial(self) -> bool:
         expected = self.expected
-        status = self.manifest.get("status")
-        return status != "complete" or (expected is not None and self.records < expected)
+        return not self.manifest.complete or (expected is not None and self.records < expected)
 
 
 @dataclass
@@ -82,17 +79,16 @@ def run_costs(runs: list[RunInfo]) -> dict[str, dict[str, Any]]:
     info = {}
     for run in runs:
         cfg = run.config
-        engine = run.manifest.get("engine") or {}
-        model = record_model_name(cfg["model"]) if cfg.get("model") else None
-        work = run.manifest.get("engine_work") or {}
+        model = record_model_name(cfg.section("model")) if cfg.section("model") else None
+        work = run.manifest.engine_work
         tokens = sum(int(work.get(k) or 0) for k in ("thinking_generated", "answer_generated"))
         if model:
             info[model] = {
                 "seconds_per_token": (work.get("seconds") or 0) / tokens if tokens else None,
-                "device": engine.get("device") or (cfg.get("engine") or {}).get("device", "cpu"),
-                "devices": (cfg.get("engine") or {}).get("tensor_parallel_size") or 1,
-                "parameters": (cfg.get("model") or {}).get("parameters"),
-                "verifier_parameters": (cfg.get("verifier") or {}).get("parameters"),
+                "device": run.manifest.engine.get("device") or cfg.engine_device or "cpu",
+                "devices": cfg.devices,
+                "parameters": cfg.model_parameters,
+                "verifier_parameters": cfg.verifier_parameters,
             }
     return info
 
@@ -110,7 +106,7 @@ def build(report: Report) -> list[str]:
     tables, cost = _core_tables(priced, computed)
     published: dict[str, Any] = {}
     for run in report.runs:
-        published.update(run.config.get("published") or {})
+        published.update(run.config.section("published"))
     more_tables, more_figures, extra = analysis_tables(priced, computed.scaling, published, out)
     tables += more_tables
     report.files += [f"{REPORT_DIR}/{f}" for f in extra]
@@ -247,21 +243,16 @@ def _status_lines(report: Report) -> list[str]:
         expected = run.expected
         state = "PARTIAL" if run.partial else "complete"
         counts = f"{run.records} of {expected} attempts" if expected else f"{run.records} attempts"
-        lines.append(
-            f"{run.run_dir.name}: {state} ({counts}, status {run.manifest.get('status')!r})"
-        )
+        lines.append(f"{run.run_dir.name}: {state} ({counts}, status {run.manifest.status!r})")
     return lines
 
 
 def _summary(run: RunInfo) -> list[tuple[str, str]]:
     cfg, m = run.config, run.manifest
-    engine = m.get("engine") or {}
+    engine = m.engine
     return [
         ("run", run.run_dir.name),
-        (
-            "model",
-            f"{(cfg.get('model') or {}).get('name')} ({(cfg.get('model') or {}).get('source')})",
-        ),
+        ("model", f"{cfg.model_name} ({cfg.model_source})"),
         (
             "engine",
             f"{engine.get('kind')} {engine.get('version', '')} on {engine.get('device')}, "
@@ -269,19 +260,13 @@ def _summary(run: RunInfo) -> list[tuple[str, str]]:
         ),
         (
             "suite",
-            f"{(cfg.get('suite') or {}).get('name')}: {m.get('problems')} problems, "
-            f"data sha256 {str(m.get('data_sha256'))[:16]}…",
+            f"{cfg.suite_name}: {m.problems} problems, data sha256 {str(m.data_sha256)[:16]}…",
         ),
-        ("strategy", str((cfg.get("strategy") or {}).get("name"))),
-        ("budgets", str((cfg.get("budget") or {}).get("tokens"))),
-        ("created", str(m.get("created"))),
-        ("git", str(m.get("git_revision") or m.get("git") or "")),
-        (
-            "adherence",
-            "ok"
-            if (m.get("adherence") or {}).get("ok")
-            else str((m.get("adherence") or {}).get("problems")),
-        ),
+        ("strategy", str(cfg.strategy_name)),
+        ("budgets", str(cfg.section("budget").get("tokens"))),
+        ("created", str(m.created)),
+        ("git", m.git_revision or ""),
+        ("adherence", "ok" if m.adherence.get("ok") else str(m.adherence.get("problems"))),
         ("reproduce", f"bench sweep --from-manifest {run.run_dir}/manifest.json"),
     ]
 

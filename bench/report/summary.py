@@ -156,6 +156,7 @@ def run_listing(root: Path) -> list[dict[str, Any]]:
     budgets, records, status (complete, partial, running with its pid,
     damaged with its problem), when it was made. Reads manifests only."""
     from bench.run.lock import holder
+    from bench.run.manifest import Manifest
     from bench.run.store import DamagedRunError, read_manifest
 
     listing = []
@@ -164,21 +165,21 @@ def run_listing(root: Path) -> list[dict[str, Any]]:
             continue
         entry: dict[str, Any] = {"run": folder.name}
         try:
-            manifest = read_manifest(folder) or {}
+            manifest = Manifest.of(read_manifest(folder))
         except DamagedRunError as exc:
             entry["status"] = f"damaged: {exc.reason} (bench repair {folder})"
             listing.append(entry)
             continue
-        config = manifest.get("config") or {}
+        config = manifest.config
         entry.update(
-            model=(config.get("model") or {}).get("name"),
-            suite=(config.get("suite") or {}).get("name"),
-            strategy=(config.get("strategy") or {}).get("name"),
-            budgets=",".join(str(b) for b in (config.get("budget") or {}).get("tokens") or []),
-            records=manifest.get("records"),
-            when=str(manifest.get("created") or "")[:16].replace("T", " "),
+            model=config.model_name,
+            suite=config.suite_name,
+            strategy=config.strategy_name,
+            budgets=",".join(str(b) for b in config.budgets),
+            records=manifest.records,
+            when=(manifest.created or "")[:16].replace("T", " "),
         )
-        status = manifest.get("status") or "no manifest"
+        status = manifest.status or "no manifest"
         holding = holder(folder)
         if holding:
             status = f"running (pid {holding.get('pid')} on {holding.get('host')})"

@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.config.identity import differs_in_one_run
 from bench.config.schema import Config, ConfigError
+from bench.run.manifest import Manifest
 from bench.run.store import MANIFEST, STORE_VERSION, read_manifest
 
 
@@ -27,7 +28,7 @@ def resolve_run_dir(cfg: Config, identity: str) -> Path:
         try:
             if (
                 not run_dir.is_symlink()
-                and (read_manifest(run_dir) or {}).get("identity") == identity
+                and Manifest.of(read_manifest(run_dir)).identity == identity
             ):
                 candidates.append(run_dir)
         except (OSError, ValueError):
@@ -40,11 +41,11 @@ def resolve_run_dir(cfg: Config, identity: str) -> Path:
 
 
 def check_run_dir_compatible(run_dir: Path, config: dict[str, Any]) -> None:
-    manifest = read_manifest(run_dir)  # a damaged one: DamagedRunError, "bench repair"
-    if manifest is None:
+    raw = read_manifest(run_dir)  # a damaged one: DamagedRunError, "bench repair"
+    if raw is None:
         return
-    stored = manifest.get("config", {})
-    version = manifest.get("store_version")
+    manifest = Manifest.of(raw)
+    stored, version = manifest.config.raw, manifest.store_version
     if version != STORE_VERSION:
         raise ConfigError(
             f"{run_dir} was written by store version {version}; this thinkbench reads version "

@@ -19,7 +19,7 @@ import pandas as pd
 from bench.config.identity import config_identity, shard_fingerprint
 from bench.config.schema import ConfigError
 from bench.run.lock import RunLock
-from bench.run.manifest import add_engine_work
+from bench.run.manifest import Manifest, add_engine_work
 from bench.run.store import RunStore, read_manifest
 
 
@@ -27,7 +27,7 @@ from bench.run.store import RunStore, read_manifest
 def _shard_of(run_dir: Path, manifest: dict[str, Any]) -> tuple[int, int]:
     from bench.config.checks import parse_shard
 
-    shard = parse_shard((manifest.get("config") or {}).get("shard"))
+    shard = parse_shard(Manifest.of(manifest).config.shard)
     if shard is None:
         raise ConfigError(f"{run_dir} is not a shard (its config has no shard=i/n)")
     return shard
@@ -40,10 +40,9 @@ def check_shards(run_dirs: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
         manifest = read_manifest(run_dir)
         if manifest is None:
             raise ConfigError(f"{run_dir} has no manifest.json; pass run folders of bench sweep")
-        if manifest.get("status") != "complete":
-            raise ConfigError(
-                f"{run_dir} is {manifest.get('status')!r}, not complete: re-run its command first"
-            )
+        status = Manifest.of(manifest).status
+        if status != "complete":
+            raise ConfigError(f"{run_dir} is {status!r}, not complete: re-run its command first")
         manifests.append(manifest)
     first = shard_fingerprint(manifests[0])
     for run_dir, manifest in zip(run_dirs[1:], manifests[1:], strict=True):
@@ -112,21 +111,21 @@ def _merged_manifest(
 ) -> None:
     manifest = dict(manifests[0])
     config = dict(manifest["config"]) | {"shard": None, "run_name": into.name}
+    typed = [Manifest.of(m) for m in manifests]
     work: dict[str, Any] = {}
-    for m in manifests:
-        work = add_engine_work(work, m.get("engine_work") or {})
+    for m in typed:
+        work = add_engine_work(work, m.engine_work)
     manifest.update(
         config=config,
         identity=config_identity(config),
         shard=None,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        problems=sum(m.get("problems", 0) for m in manifests),
-        data_sha256=manifest.get("suite_sha256"),
+        problems=sum(m.problems or 0 for m in typed),
+        data_sha256=typed[0].suite_sha256,
         engine_work=work,
-        wall_seconds=max(m.get("wall_seconds") or 0 for m in manifests),
+        wall_seconds=max(m.wall_seconds for m in typed),
         merged_from=[
-            {"run": str(d), "shard": (m.get("config") or {}).get("shard")}
-            for d, m in zip(run_dirs, manifests, strict=True)
+            {"run": str(d), "shard": m.config.shard} for d, m in zip(run_dirs, typed, strict=True)
         ],
     )
     merged.write_manifest(manifest)

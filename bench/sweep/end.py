@@ -14,6 +14,7 @@ from bench.analysis.adherence import adherence_summary
 from bench.config.engines import traits
 from bench.errors import AdherenceError, RequestsFailedError
 from bench.report.outputs import ScalingTables, write_outputs
+from bench.run.manifest import Manifest
 from bench.run.store import DiskFullError, RunStore, write_json_atomic
 
 if TYPE_CHECKING:
@@ -109,8 +110,8 @@ def write_report(
     from bench.analysis.cost import PricingError
     from bench.report.page import Report, RunInfo, build
 
-    pricing = (manifest.get("config") or {}).get("pricing") or {}
-    run = RunInfo(run_dir, manifest, len(records))
+    run = RunInfo(run_dir, Manifest.of(manifest), len(records))
+    pricing = run.config.pricing
     try:
         build(
             Report(

@@ -219,7 +219,7 @@ class Sweep:
         ]
         # Engine work of earlier invocations of this run (a resume adds to it):
         # reports price attempts by the run's engine seconds per token.
-        previous_work = (read_manifest(run_dir) or {}).get("engine_work") or {}
+        previous_work = manifest_mod.Manifest.of(read_manifest(run_dir)).engine_work
         data_hash = tasks_mod.problems_sha256(problems)
         manifest = self._manifest(engine_info, data_hash, len(problems), status="running")
         manifest["engine_work"] = previous_work  # kept if this invocation dies

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from bench.analysis.metrics import with_verdict
 from bench.errors import UsageError
+from bench.run.manifest import Manifest
 from bench.run.store import (
     GENERATIONS,
     GRADES,
@@ -92,30 +93,28 @@ class RunView:
 
     # -- what the run is ---------------------------------------------------
     @property
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
         try:
-            return read_manifest(self.run_dir) or {}
+            return Manifest.of(read_manifest(self.run_dir))
         except DamagedRunError as exc:  # the parts can still be shown
             self.damaged[MANIFEST] = exc.reason
-            return {}
+            return Manifest()
 
     def describe(self) -> dict[str, Any]:
         manifest = self.manifest
-        cfg = manifest.get("config") or {}
+        cfg = manifest.config
         index = self.index()
-        model = (
-            str(index["model"].iloc[0]) if not index.empty else (cfg.get("model") or {}).get("name")
-        )
+        model = str(index["model"].iloc[0]) if not index.empty else cfg.model_name
         return {
             "name": self.name,
             "model": model,
-            "suite": (cfg.get("suite") or {}).get("name"),
-            "strategy": (cfg.get("strategy") or {}).get("name"),
-            "status": manifest.get("status"),
+            "suite": cfg.suite_name,
+            "strategy": cfg.strategy_name,
+            "status": manifest.status,
             "budgets": sorted(int(b) for b in index["budget"].unique()) if not index.empty else [],
             "attempts": len(index),
             "scaling": self.scaling(),
-            "step_delimiter": (cfg.get("model") or {}).get("step_delimiter"),
+            "step_delimiter": cfg.step_delimiter,
             "damaged": dict(self.damaged),
         }
 
@@ -123,7 +122,7 @@ class RunView:
         """Accuracy per budget: the run's scaling.csv when the sweep wrote it,
         else the stored verdicts so far (single samples; no interval yet)."""
         path = self.run_dir / "scaling.csv"
-        if path.is_file() and self.manifest.get("status") == "complete":
+        if path.is_file() and self.manifest.complete:
             try:
                 table = pd.read_csv(path)
             except (OSError, ValueError):  # cut off or not a table: count the verdicts instead
@@ -224,15 +223,15 @@ class RunView:
         when the suite's data is not here (the page then says so)."""
         if self._questions is None:
             self._questions = {}
-            cfg = self.manifest.get("config") or {}
-            if cfg.get("suite"):
+            suite_cfg = self.manifest.config.section("suite")
+            if suite_cfg:
                 try:
                     from omegaconf import OmegaConf
 
                     from bench.config.schema import SuiteConfig
                     from bench.sweep.prompts import load_suite
 
-                    suite = OmegaConf.merge(OmegaConf.structured(SuiteConfig), cfg["suite"])
+                    suite = OmegaConf.merge(OmegaConf.structured(SuiteConfig), suite_cfg)
                     problems, _ = load_suite(suite)
                     self._questions = {p.problem_id: p.question for p in problems}
                 except Exception:  # data not on this machine, an older config: no questions

@@ -156,7 +156,7 @@ def _page(run: RunView, problem_id: str, records: list[dict[str, Any]]) -> dict[
         "gold": _text(first.get("gold")),
         "difficulty": _text(first.get("difficulty")),
         "task": _text(first.get("task")),
-        "step_delimiter": (run.manifest.get("config") or {}).get("model", {}).get("step_delimiter"),
+        "step_delimiter": run.manifest.config.step_delimiter,
         "chains": [_chain(chains[key], *key) for key in sorted(chains)],
     }
 
@@ -233,7 +233,7 @@ def verdict_reason(row: Mapping[str, Any]) -> str:
 def prices_for(run: RunView):
     """A function pricing a problem's attempts as the run's report does, or None."""
     manifest = run.manifest
-    pricing = (manifest.get("config") or {}).get("pricing")
+    pricing = manifest.config.pricing
     if not pricing:
         return None
 
