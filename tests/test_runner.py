@@ -174,7 +174,7 @@ def test_crash_mid_sweep_keeps_finished_problems(make_cfg, monkeypatch):
 
 def test_stored_parts_follow_the_record_schema(make_cfg):
     """bench/run/records.py names every column a part holds: nothing more, nothing less."""
-    from bench.run.records import GENERATION, GRADE
+    from bench.run.columns import GENERATION, GRADE
     from bench.run.store import RunStore
 
     run_dir = Sweep(make_cfg("engine=fake", "suite.limit=4", "budget.tokens=[0,16]")).run()

@@ -3,62 +3,17 @@ sweep stores it and every table reads it.
 
 A record's key hashes everything that determines it, so a resume skips
 exactly what is stored; `build_row` is the one place a generation row is
-made (the sweep and `bench perf` both use it); GENERATION and GRADE name the
-columns and their types (grades join generations on `key`).
+made (the sweep and `bench perf` both use it). The columns and their types,
+which the store checks on every row it writes: run/columns.py (grades join
+generations on `key`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bench.run.columns import GENERATION, GRADE  # noqa: F401 (the record's columns)
 from bench.run.store import record_key
-
-# The columns a generation part holds, with their types.
-GENERATION = {
-    "key": "str",
-    "model": "str",  # the model's name (" (non-thinking)" for that mode)
-    "task": "str",
-    "problem_id": "str",
-    "difficulty": "str",
-    "subject": "str",
-    "strategy": "str",
-    "budget": "int",  # thinking tokens allowed (0: none)
-    "sample": "int",
-    "repeat": "int",  # which seed (repeats=R): 0 .. R-1
-    "prompt_tokens": "int",
-    "thinking_tokens": "int",
-    "answer_tokens": "int",
-    "engine_tokens": "int?",  # the engine's own count of prompt + answer, where it gives one
-    "token_source": "str",
-    "extensions": "int",  # "Wait" extensions inside the kept thinking
-    "discarded_tokens": "int",
-    "verifier_score": "float?",
-    "verifier_tokens": "int",
-    # A search's share per attempt (strategies/search.py); 0 for other strategies.
-    "search_tokens": "int",
-    "search_verifier_tokens": "int",
-    "search_verifier_seconds": "float",
-    "search_score": "float?",
-    "hit_budget": "bool",
-    "finish": "str",  # natural | cut | no_delimiter | no_thinking
-    "seconds": "float",  # engine time apportioned to this attempt
-    "gold": "str",
-    "thinking_text": "str",
-    "answer_text": "str",
-}
-# The columns a grade part holds (the latest grade of a key wins).
-GRADE = {
-    "key": "str",
-    "grader": "str",
-    "answer": "str?",  # what the grader extracted (None: no answer)
-    "correct": "bool",
-    "vote_class": "int",  # equivalence class among the samples of one vote (-1: none)
-    "correct_in_thinking": "bool?",  # cut chains: the last answer inside the thinking
-    # How the check ended, where the grader keeps it (code: the sandbox's
-    # passed | failed | timeout | error | crashed, or no_code; None: no status).
-    "status": "str?",
-    "detail": "str?",  # a short why (the sandbox's last error line), bounded
-}
 
 
 class RecordKeys:

@@ -31,6 +31,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench.run.columns import GENERATION, GRADE, VERIFICATION
+
 GENERATIONS, GRADES, RECORDS, MANIFEST = "generations", "grades", "records.parquet", "manifest.json"
 # A reward model's scores of stored attempts (bench/sweep/verification.py): parts
 # like grades, joined on `key`; their columns replace the generation's.
@@ -266,18 +268,23 @@ class RunStore:
                 leftover.unlink(missing_ok=True)
         return moved
 
+    # Each append checks its rows against the part's columns (run/columns.py)
+    # first: a row of the wrong type is a RowTypeError and nothing is written.
     def append_generations(self, rows: list[dict[str, Any]]) -> Path | None:
         """Store rows as a new part; returns its path (None when there were none)."""
         if rows:
+            GENERATION.check(rows)
             return _write_new_part(pd.DataFrame(rows), self.run_dir / GENERATIONS)
         return None
 
     def append_grades(self, rows: list[dict[str, Any]]) -> None:
         if rows:
+            GRADE.check(rows)
             _write_new_part(pd.DataFrame(rows), self.run_dir / GRADES)
 
     def append_verifications(self, rows: list[dict[str, Any]]) -> None:
         if rows:
+            VERIFICATION.check(rows)
             (self.run_dir / VERIFICATIONS).mkdir(exist_ok=True)
             _write_new_part(pd.DataFrame(rows), self.run_dir / VERIFICATIONS)
 
