@@ -152,9 +152,16 @@ def _kill_then_resume(args: list[str], wait_s: float) -> bool:
     return landed
 
 
+TRIALS = 12
+
+
 @pytest.mark.slow
 def test_killed_sweeps_resume_to_exactly_the_uninterrupted_records(tmp_path):
-    """SIGKILL at random moments (20 trials); each re-run completes to the same records."""
+    """SIGKILL at random moments (TRIALS of them); each re-run completes to the
+    same records. No report or figure: the kills are aimed at generation and
+    grading (0 to 1.5 s into the sweep), and drawing the page after each
+    re-run doubled the test's time (the page beside a running sweep is
+    test_run_store's)."""
     from concurrent.futures import ThreadPoolExecutor
 
     results = tmp_path / "results"
@@ -164,20 +171,22 @@ def test_killed_sweeps_resume_to_exactly_the_uninterrupted_records(tmp_path):
         "engine.delay_s=0.004",
         "suite.limit=60",
         "store_interval_s=0.1",
+        "report=false",
+        "plots=false",
         f"results_dir={results}",
     ]
     baseline = _bench(*common, "run_name=base")
     assert baseline.wait(300) == 0, baseline.stdout.read()
     expected = _records(results / "base")
     rng = random.Random(7)
-    trials = [([*common, f"run_name=k{t}"], rng.uniform(0.0, 1.5)) for t in range(20)]
+    trials = [([*common, f"run_name=k{t}"], rng.uniform(0.0, 1.5)) for t in range(TRIALS)]
     with ThreadPoolExecutor(max_workers=3) as pool:  # processes, so threads only wait
         landed = list(pool.map(lambda trial: _kill_then_resume(*trial), trials))
-    for t in range(20):
+    for t in range(TRIALS):
         got = _records(results / f"k{t}")
         assert got["key"].is_unique
         pd.testing.assert_frame_equal(got, expected)
-    assert sum(landed) >= 15  # the kills really landed mid-sweep
+    assert sum(landed) >= TRIALS * 3 // 4  # the kills really landed mid-sweep
 
 
 @pytest.mark.slow
