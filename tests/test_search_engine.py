@@ -97,30 +97,47 @@ def test_every_token_the_search_made_is_in_the_records(run):
 # -- a model of the search, checked against the harness ----------------------
 
 
-def _survival(model, tokenizer, verifier, question: str, rate: float, width: int) -> float:
-    """The chance that a path of DVTS stays right through every step of
-    `question`: at each step a right parent has `width` children, each a slip
-    (the running value off by 1..3, as the slipper's training chains slip) at
-    `rate`; the PRM's last-step score picks one. Right children are the same
-    text (one score); a slipped child's offset is uniform over those that keep
-    the chain's values in 0..99. The scores are the reference PRM's forward
-    pass on the partial chains, so this model reads the PRM's real per-step
-    accuracy among siblings."""
-    from math import comb
+# question -> per step, the PRM's last-step score of the right child and of
+# each slipped one: the same for every width, so each width's test reads them.
+_SIBLING_SCORES: dict[str, list[tuple[float, list[float]]]] = {}
 
+
+def _sibling_scores(model, tokenizer, verifier, question: str) -> list[tuple[float, list[float]]]:
+    """At each step of `question`'s chain, written right so far: the score of
+    the right next step and of every slip of it (the running value off by
+    1..3, as the slipper's training chains slip, keeping the chain's values
+    in 0..99). The reference PRM's forward pass on the partial chains."""
     from bench.engines.reward_inputs import reward_text
     from bench.tasks.chain_steps import parse_question, slip_offsets
     from bench.training.reward_models import step_scores
 
+    if question in _SIBLING_SCORES:
+        return _SIBLING_SCORES[question]
     chain = parse_question(question)
     values = chain.values
-    alive, written = 1.0, f"{chain.start},"
+    siblings, written = [], f"{chain.start},"
     for index, step in enumerate(chain.steps):
         fits = slip_offsets(values[index:])
         texts = [f"{written}{step:+d}={values[index] + o}," for o in [0, *fits]]
         partial = [reward_text(verifier, tokenizer, question, t, None, ",") for t in texts]
         scores = [row[-1] for row in step_scores(model, tokenizer, partial)]
-        good, bad = scores[0], scores[1:]
+        siblings.append((scores[0], scores[1:]))
+        written += f"{step:+d}={values[index]},"
+    _SIBLING_SCORES[question] = siblings
+    return siblings
+
+
+def _survival(siblings: list[tuple[float, list[float]]], rate: float, width: int) -> float:
+    """The chance that a path of DVTS stays right through every step: at each
+    step a right parent has `width` children, each a slip at `rate`; the
+    PRM's last-step score picks one. Right children are the same text (one
+    score); a slipped child's offset is uniform over those that fit.
+    `siblings` (_sibling_scores) are the PRM's real scores, so this model
+    reads the PRM's real per-step accuracy among siblings."""
+    from math import comb
+
+    alive = 1.0
+    for good, bad in siblings:
         # P(the right child is kept | k of the width slipped), k < width.
         wins = 0.0
         for slipped in range(width):
@@ -128,7 +145,6 @@ def _survival(model, tokenizer, verifier, question: str, rate: float, width: int
             chance = comb(width, slipped) * rate**slipped * (1 - rate) ** (width - slipped)
             wins += chance * beaten**slipped
         alive *= wins
-        written += f"{step:+d}={values[index]},"
     return alive
 
 
@@ -263,9 +279,8 @@ def test_dvts_keeps_right_paths_as_the_model_of_it_predicts(searched, width):
         right = _right(problem.question, attempt.thinking_text)
         measured.setdefault(problem.problem_id, []).append(float(right))
         if problem.problem_id not in predicted:
-            predicted[problem.problem_id] = _survival(
-                model, tokenizer, verifier, problem.question, rate, width
-            )
+            siblings = _sibling_scores(model, tokenizer, verifier, problem.question)
+            predicted[problem.problem_id] = _survival(siblings, rate, width)
     ids = sorted(measured)
     shares = [sum(measured[i]) / len(measured[i]) for i in ids]
     differences = [s - predicted[i] for s, i in zip(shares, ids, strict=True)]
