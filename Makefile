@@ -73,13 +73,18 @@ run: setup
 	@$(BIN)/bench compare $(addprefix results/,$(RUNS)) --out results/default-compare
 	@$(BIN)/bench route results/default-instant results/default-reasoner --out results/default-route --brief
 
+# Two workers (pytest-xdist), one test file at a time each; the files that start
+# vLLM engines or Ray clusters run one after another (tests/conftest.py).
+# TEST_WORKERS=0 runs every test in this one process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 test: setup
-	$(BIN)/pytest -q $(ARGS)
+	$(PYTEST) $(ARGS)
 
 # Everything but the real-engine and slow tests (kill trials, launchers, sandbox stress,
 # subprocess sweeps): the loop while developing; `make test` runs all of them.
 test-fast: setup
-	$(BIN)/pytest -q -m "not engine and not slow" $(ARGS)
+	$(PYTEST) -m "not engine and not slow" $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check bench tests

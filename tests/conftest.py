@@ -50,3 +50,12 @@ def make_cfg(tmp_path):
         )
 
     return _make
+
+
+# `make test` runs on two workers (pytest-xdist): tests/scheduling.py says how
+# the tests are shared between them.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from scheduling import make_scheduler
+
+    return make_scheduler(config, log)

@@ -230,3 +230,21 @@ def test_with_verdict_keeps_graded_rows_as_they_are():
     assert graded["correct"].tolist() == [1.0, 0.0] and graded["repeat"].tolist() == [0, 0]
     # an ungraded run's records carry no verdict column at all: no rows, not a KeyError
     assert with_verdict(records.drop(columns="correct")).empty
+
+
+def test_every_file_that_starts_an_engine_runs_in_the_exclusive_unit():
+    """make test's two workers never run two of these files at once
+    (tests/scheduling.py): a new file of engine tests must be named there."""
+    from scheduling import EXCLUSIVE, EXCLUSIVE_FILES, work_unit
+
+    tests = Path(__file__).parent
+    marked = {
+        path.name
+        for path in tests.glob("test_*.py")
+        if re.search(r"pytest\.mark\.engine\b", path.read_text(encoding="utf-8"))
+    }
+    assert marked and marked <= EXCLUSIVE_FILES, marked - EXCLUSIVE_FILES
+    assert all((tests / name).is_file() for name in EXCLUSIVE_FILES)
+    assert work_unit("tests/test_tiers.py::test_x[2]") == EXCLUSIVE
+    assert work_unit("tests/test_cli.py::test_x") == "tests/test_cli.py"
+    assert work_unit("tests/test_cli.py::Case::test_x[a::b]") == "tests/test_cli.py"
