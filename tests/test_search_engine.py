@@ -14,6 +14,7 @@ import json
 
 import pandas as pd
 import pytest
+from helpers import prm_forward_pass
 
 from bench.tasks.chain_steps import step_labels
 
@@ -63,7 +64,7 @@ def test_the_kept_score_is_the_prms_forward_pass_on_the_path(run):
     from bench.config.schema import load_verifier
     from bench.engines.models import PROJECT_ROOT
     from bench.engines.reward_inputs import reward_text
-    from bench.training.reward_models import RewardModel, step_scores
+    from bench.training.reward_models import RewardModel
 
     _, records = run
     model, tokenizer = RewardModel.load(PROJECT_ROOT / "models" / "prm")
@@ -74,7 +75,7 @@ def test_the_kept_score_is_the_prms_forward_pass_on_the_path(run):
         reward_text(verifier, tokenizer, questions[r.problem_id], r.thinking_text, None, ",")
         for r in sample.itertuples()
     ]
-    expected = [scores[-1] for scores in step_scores(model, tokenizer, texts)]
+    expected = [scores[-1] for scores in prm_forward_pass(model, tokenizer, texts)]
     for got, want in zip(sample["search_score"], expected, strict=True):
         assert got == pytest.approx(want, abs=1e-3)
 
@@ -109,7 +110,6 @@ def _sibling_scores(model, tokenizer, verifier, question: str) -> list[tuple[flo
     in 0..99). The reference PRM's forward pass on the partial chains."""
     from bench.engines.reward_inputs import reward_text
     from bench.tasks.chain_steps import parse_question, slip_offsets
-    from bench.training.reward_models import step_scores
 
     if question in _SIBLING_SCORES:
         return _SIBLING_SCORES[question]
@@ -120,7 +120,7 @@ def _sibling_scores(model, tokenizer, verifier, question: str) -> list[tuple[flo
         fits = slip_offsets(values[index:])
         texts = [f"{written}{step:+d}={values[index] + o}," for o in [0, *fits]]
         partial = [reward_text(verifier, tokenizer, question, t, None, ",") for t in texts]
-        scores = [row[-1] for row in step_scores(model, tokenizer, partial)]
+        scores = [row[-1] for row in prm_forward_pass(model, tokenizer, partial)]
         siblings.append((scores[0], scores[1:]))
         written += f"{step:+d}={values[index]},"
     _SIBLING_SCORES[question] = siblings

@@ -23,11 +23,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import prm_forward_pass
 
 from bench.config.schema import CONFIG_DIR, load_verifier
 from bench.sweep.verification import answer_only
 from bench.tasks.chain_steps import step_labels
-from bench.training.reward_models import RewardModel, auroc, step_scores
+from bench.training.reward_models import RewardModel, auroc
 
 vllm = pytest.importorskip("vllm", reason="vLLM (CPU build) is installed by make setup")
 pytestmark = pytest.mark.engine
@@ -85,7 +86,7 @@ def test_vllm_step_scores_equal_a_transformers_forward_pass(run):
         )
         for i in picked
     ]  # fmt: skip
-    expected = step_scores(model, tokenizer, texts)
+    expected = prm_forward_pass(model, tokenizer, texts)
     for i, reference in zip(picked, expected, strict=True):
         got = list(records["verifier_step_scores"].iloc[i])
         assert len(got) == len(reference)
