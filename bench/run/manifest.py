@@ -135,43 +135,54 @@ def _section(raw: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+class _Key:
+    """One typed value of a view's `raw`: at `path` (sections, then the key;
+    the attribute's own name when no path is given), `default` when absent or
+    of another type (or empty, where a default is given). `kind=dict` reads a
+    section ({} when absent)."""
+
+    def __init__(self, kind: type | tuple[type, ...], *path: str, default: Any = None) -> None:
+        self.kind, self.path = kind, path
+        self.default = {} if kind is dict else default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.path = self.path or (name,)
+
+    def __get__(self, view: Any, owner: type | None = None) -> Any:
+        if view is None:
+            return self
+        raw = view.raw
+        for section in self.path[:-1]:
+            raw = _section(raw, section)
+        value = _typed(raw, self.path[-1], self.kind)
+        # With a default, an empty value is absent too (repeats=0 is 1 repeat).
+        return self.default if value is None or (not value and self.default) else value
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """A stored run's resolved config (the manifest's "config"), read by name."""
 
     raw: dict[str, Any] = field(default_factory=dict)
 
+    model_name = _Key(str, "model", "name")
+    model_source = _Key(str, "model", "source")
+    model_parameters = _Key((int, float), "model", "parameters")
+    step_delimiter = _Key(str, "model", "step_delimiter")
+    verifier_parameters = _Key((int, float), "verifier", "parameters")
+    suite_name = _Key(str, "suite", "name")
+    strategy_name = _Key(str, "strategy", "name")
+    subset_draws = _Key(int, "strategy", "subset_draws", default=1000)
+    repeats = _Key(int, default=1)
+    grading_timeout_s = _Key((int, float))
+    pricing = _Key(dict)
+    shard = _Key(str)
+    engine_device = _Key(str, "engine", "device")
+    devices = _Key(int, "engine", "tensor_parallel_size", default=1)  # accelerators per engine
+
     def section(self, name: str) -> dict[str, Any]:
         """One config group (model, suite, strategy, budget, engine, ...); {} when absent."""
         return _section(self.raw, name)
-
-    @property
-    def model_name(self) -> str | None:
-        return _typed(self.section("model"), "name", str)
-
-    @property
-    def model_source(self) -> str | None:
-        return _typed(self.section("model"), "source", str)
-
-    @property
-    def model_parameters(self) -> int | float | None:
-        return _typed(self.section("model"), "parameters", (int, float))
-
-    @property
-    def step_delimiter(self) -> str | None:
-        return _typed(self.section("model"), "step_delimiter", str)
-
-    @property
-    def verifier_parameters(self) -> int | float | None:
-        return _typed(self.section("verifier"), "parameters", (int, float))
-
-    @property
-    def suite_name(self) -> str | None:
-        return _typed(self.section("suite"), "name", str)
-
-    @property
-    def strategy_name(self) -> str | None:
-        return _typed(self.section("strategy"), "name", str)
 
     @property
     def samples(self) -> int:
@@ -180,38 +191,9 @@ class RunConfig:
         return _typed(strategy, "n", int) or _typed(strategy, "samples", int) or 1
 
     @property
-    def subset_draws(self) -> int:
-        return _typed(self.section("strategy"), "subset_draws", int) or 1000
-
-    @property
     def budgets(self) -> list[int]:
         tokens = _typed(self.section("budget"), "tokens", list) or []
         return [b for b in tokens if isinstance(b, int) and not isinstance(b, bool)]
-
-    @property
-    def repeats(self) -> int:
-        return _typed(self.raw, "repeats", int) or 1
-
-    @property
-    def grading_timeout_s(self) -> float | None:
-        return _typed(self.raw, "grading_timeout_s", (int, float))
-
-    @property
-    def pricing(self) -> dict[str, Any]:
-        return self.section("pricing")
-
-    @property
-    def shard(self) -> str | None:
-        return _typed(self.raw, "shard", str)
-
-    @property
-    def engine_device(self) -> str | None:
-        return _typed(self.section("engine"), "device", str)
-
-    @property
-    def devices(self) -> int:
-        """Accelerators one engine spans (tensor parallel size), at least 1."""
-        return _typed(self.section("engine"), "tensor_parallel_size", int) or 1
 
 
 @dataclass(frozen=True)
@@ -220,6 +202,20 @@ class Manifest:
     keeps every key, read here or not, for writing back."""
 
     raw: dict[str, Any] = field(default_factory=dict)
+
+    status = _Key(str)
+    identity = _Key(str)
+    store_version = _Key(int)
+    problems = _Key(int)
+    records = _Key(int)
+    created = _Key(str)
+    data_sha256 = _Key(str)
+    suite_sha256 = _Key(str)
+    wall_seconds = _Key((int, float), default=0.0)
+    engine = _Key(dict)  # what the engine reported about itself (kind, version, device, dtype)
+    engine_work = _Key(dict)
+    adherence = _Key(dict)
+    versions = _Key(dict)
 
     @classmethod
     def of(cls, raw: Manifest | dict[str, Any] | None) -> Manifest:
@@ -233,63 +229,10 @@ class Manifest:
         return RunConfig(_section(self.raw, "config"))
 
     @property
-    def status(self) -> str | None:
-        return _typed(self.raw, "status", str)
-
-    @property
     def complete(self) -> bool:
         return self.status == "complete"
-
-    @property
-    def identity(self) -> str | None:
-        return _typed(self.raw, "identity", str)
-
-    @property
-    def store_version(self) -> int | None:
-        return _typed(self.raw, "store_version", int)
-
-    @property
-    def problems(self) -> int | None:
-        return _typed(self.raw, "problems", int)
-
-    @property
-    def records(self) -> int | None:
-        return _typed(self.raw, "records", int)
-
-    @property
-    def created(self) -> str | None:
-        return _typed(self.raw, "created", str)
 
     @property
     def git_revision(self) -> str | None:
         # Early manifests wrote "git".
         return _typed(self.raw, "git_revision", str) or _typed(self.raw, "git", str)
-
-    @property
-    def data_sha256(self) -> str | None:
-        return _typed(self.raw, "data_sha256", str)
-
-    @property
-    def suite_sha256(self) -> str | None:
-        return _typed(self.raw, "suite_sha256", str)
-
-    @property
-    def wall_seconds(self) -> float:
-        return _typed(self.raw, "wall_seconds", (int, float)) or 0.0
-
-    @property
-    def engine(self) -> dict[str, Any]:
-        """What the engine reported about itself (kind, version, device, dtype)."""
-        return _section(self.raw, "engine")
-
-    @property
-    def engine_work(self) -> dict[str, Any]:
-        return _section(self.raw, "engine_work")
-
-    @property
-    def adherence(self) -> dict[str, Any]:
-        return _section(self.raw, "adherence")
-
-    @property
-    def versions(self) -> dict[str, Any]:
-        return _section(self.raw, "versions")
