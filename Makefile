@@ -73,8 +73,8 @@ run: setup
 	@$(BIN)/bench compare $(addprefix results/,$(RUNS)) --out results/default-compare
 	@$(BIN)/bench route results/default-instant results/default-reasoner --out results/default-route --brief
 
-# Two workers (pytest-xdist), one test file at a time each; the files that start
-# vLLM engines or Ray clusters run one after another (tests/conftest.py).
+# Two workers (pytest-xdist), one test file at a time each, the slowest first,
+# each worker on its own half of the cores (tests/scheduling.py).
 # TEST_WORKERS=0 runs every test in this one process.
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup

@@ -6,8 +6,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from scheduling import pin_this_worker
 
-from bench.sweep.compose import compose
+# Before anything loads OpenMP, which sizes its thread pool by the cores it may use.
+pin_this_worker()
+
+from bench.sweep.compose import compose  # noqa: E402
 
 # Everything a test session writes to the temporary folder goes into one
 # folder of its own, removed when the session ends: pytest's tmp_path

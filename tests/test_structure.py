@@ -232,10 +232,10 @@ def test_with_verdict_keeps_graded_rows_as_they_are():
     assert with_verdict(records.drop(columns="correct")).empty
 
 
-def test_every_file_that_starts_an_engine_runs_in_the_exclusive_unit():
-    """make test's two workers never run two of these files at once
-    (tests/scheduling.py): a new file of engine tests must be named there."""
-    from scheduling import EXCLUSIVE, EXCLUSIVE_FILES, work_unit
+def test_every_file_that_starts_an_engine_is_scheduled_first():
+    """make test's workers take the slowest files first (tests/scheduling.py):
+    a new file of engine tests must be named there, or it may start last."""
+    from scheduling import SLOW_FILES, work_unit, worker_cores
 
     tests = Path(__file__).parent
     marked = {
@@ -243,8 +243,13 @@ def test_every_file_that_starts_an_engine_runs_in_the_exclusive_unit():
         for path in tests.glob("test_*.py")
         if re.search(r"pytest\.mark\.engine\b", path.read_text(encoding="utf-8"))
     }
-    assert marked and marked <= EXCLUSIVE_FILES, marked - EXCLUSIVE_FILES
-    assert all((tests / name).is_file() for name in EXCLUSIVE_FILES)
-    assert work_unit("tests/test_tiers.py::test_x[2]") == EXCLUSIVE
-    assert work_unit("tests/test_cli.py::test_x") == "tests/test_cli.py"
+    assert marked and marked <= set(SLOW_FILES), marked - set(SLOW_FILES)
+    assert all((tests / name).is_file() for name in SLOW_FILES)
+    assert len(set(SLOW_FILES)) == len(SLOW_FILES)
+    assert work_unit("tests/test_tiers.py::test_x[2]") == "tests/test_tiers.py"
     assert work_unit("tests/test_cli.py::Case::test_x[a::b]") == "tests/test_cli.py"
+    # Each worker's own cores: disjoint shares that cover them all, or none.
+    assert worker_cores("gw0", 2, {0, 1}) == {0} and worker_cores("gw1", 2, {0, 1}) == {1}
+    shares = [worker_cores(f"gw{i}", 3, set(range(8))) for i in range(3)]
+    assert set().union(*shares) == set(range(8)) and sum(map(len, shares)) == 8
+    assert worker_cores("gw0", 2, {5}) is None and worker_cores("gw0", 1, {0, 1}) is None
