@@ -20,7 +20,8 @@ import pytest
 from helpers import CONFIG_DIR, bench
 from hydra import compose, initialize_config_dir
 
-from bench.config.schema import job_cpus, job_gpus, register
+from bench.config.engines import OpenAIEngineConfig, VLLMEngineConfig, job_cpus, job_gpus
+from bench.config.schema import register
 
 ray_plugin = pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the scale extra")
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the scale extra")
@@ -326,6 +327,8 @@ def test_a_failing_submitit_job_is_named(tmp_path):
     "overrides, cpus, gpus",
     [
         (["engine=fake"], 1, 0),
+        (["engine=openai"], 1, 0),  # no parallel sizes of its own
+        (["engine=openai_chat", "strategy=api", "engine.device=cpu"], 1, 0),
         (["engine=vllm_cpu"], os.cpu_count() or 1, 0),
         (["engine=vllm"], 4, 1),
         (["engine=vllm", "engine.tensor_parallel_size=4", "engine.pipeline_parallel_size=2"], 4, 8),
@@ -347,7 +350,10 @@ def test_each_job_asks_for_what_its_engine_needs(overrides, cpus, gpus):
             assert launcher_cfg.ray.init.address == ("auto" if launcher == "ray_cluster" else None)
         else:
             assert launcher_cfg.gpus_per_node == gpus
-    assert job_gpus("vllm", "cpu", 4, 2) == 0 and job_cpus("openai", "cuda") == 1
+    on_cpu = VLLMEngineConfig(
+        kind="vllm", device="cpu", tensor_parallel_size=4, pipeline_parallel_size=2
+    )
+    assert job_gpus(on_cpu) == 0 and job_cpus(OpenAIEngineConfig(kind="openai")) == 1
 
 
 @pytest.mark.parametrize("launcher", ["slurm", "submitit_local", "ray", "ray_cluster"])

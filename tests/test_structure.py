@@ -177,11 +177,11 @@ def test_documented_layout_follows_the_layers():
 def test_engine_kinds_are_asked_by_trait_never_compared_by_name():
     """One set of engine kinds (traits in config/engines.py, builders in
     engines/__init__.py), and no `engine.kind == "..."` anywhere else."""
-    from bench.config.engines import ENGINE_TRAITS
+    from bench.config.engines import ENGINES
     from bench.config.schema import ENGINE_KINDS
     from bench.engines import BUILDERS
 
-    assert set(BUILDERS) == set(ENGINE_TRAITS) == set(ENGINE_KINDS)
+    assert set(BUILDERS) == set(ENGINES) == set(ENGINE_KINDS)
     pattern = re.compile(
         r"""engine(?:_cfg)?\.kind\s*(?:==|!=|\bin\b|\bnot in\b)|kind\s*[!=]=\s*["'](?:vllm|openai|fake)["']"""
     )

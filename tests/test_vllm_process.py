@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("vllm", reason="vLLM (CPU build) is installed by make setup")
 
-from bench.config.schema import EngineConfig  # noqa: E402
+from bench.config.engines import VLLMEngineConfig  # noqa: E402
 from bench.engines import vllm_process  # noqa: E402
 from bench.engines.vllm_process import placement, released, runs_here  # noqa: E402
 
@@ -27,8 +27,8 @@ class Engine:  # what holds the slot: any object that can be weakly referenced
     pass
 
 
-def _cfg(**kw) -> EngineConfig:
-    return EngineConfig(kind="vllm", device="cpu", **{"in_process": True, **kw})
+def _cfg(**kw) -> VLLMEngineConfig:
+    return VLLMEngineConfig(kind="vllm", device="cpu", **{"in_process": True, **kw})
 
 
 def test_the_first_engine_runs_here_and_the_environment_is_put_back():

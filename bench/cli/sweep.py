@@ -111,8 +111,26 @@ def precheck(argv: list[str]) -> str | None:
     try:  # composing only: the config is validated once, when the sweep starts
         cfg = compose(overrides)
     except Exception as exc:  # Hydra/OmegaConf: a misspelt key, a wrong type, bad syntax
-        return _one_line(exc)
+        return _other_engines_key(_one_line(exc)) or _one_line(exc)
     return _unknown_added_key(cfg, overrides)
+
+
+def _other_engines_key(error: str) -> str | None:
+    """`engine=vllm_cpu engine.base_url=...`: a key of another kind of engine,
+    said as such (the schema's error names only a class)."""
+    import re
+
+    from bench.config.engines import ENGINES, foreign_keys
+
+    found = re.search(r"Key '(\w+)' not in '(\w+)'", error)
+    kind = next((k for k in ENGINES.values() if found and k.schema.__name__ == found[2]), None)
+    if kind is None or found[1] not in foreign_keys(kind.name):
+        return None
+    owners = [k.name for k in ENGINES.values() if found[1] in k.schema.__dataclass_fields__]
+    return (
+        f"engine.{found[1]} is a key of {' and '.join(owners)} engines, not of {kind.name} "
+        f"ones; choose such an engine (engine=NAME) or drop engine.{found[1]}"
+    )
 
 
 def _unknown_added_key(cfg, overrides: list[str]) -> str | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from bench.config.engines import uses_chat_api
+from bench.config.engines import CHAT_APIS, ENGINES, schema_of, uses_chat_api
 from bench.config.schema import (
     BUDGET_KNOBS,
     DEVICES,
@@ -19,6 +19,7 @@ from bench.config.schema import (
     FAKE_SCRIPTS,
     Config,
     ConfigError,
+    group_options,
     has_non_thinking_mode,
 )
 
@@ -73,7 +74,6 @@ def parse_shard(value: Any) -> tuple[int, int] | None:
 
 def _validate_chat(cfg: Config | DictConfig) -> None:
     """A chat API's budget knob must be usable (the strategy pairing: strategies/registry.py)."""
-    _choice("engine.api", cfg.engine.api, ("completions", "chat"))
     chat = uses_chat_api(cfg.engine)
     if not chat:
         return
@@ -175,6 +175,25 @@ def validate_engine_numbers(engine: Any) -> None:
             raise ConfigError(f"engine.{key}={value!r}; it must be a number {bound} ({meaning})")
 
 
+def validate_engine(engine: Any) -> None:
+    """The engine's kind, its keys (those of that kind's schema), choices and numbers."""
+    _choice("engine.kind", engine.kind, ENGINE_KINDS)
+    schema = schema_of(engine)
+    if schema is not ENGINES[engine.kind].schema:
+        of = next((k.name for k in ENGINES.values() if k.schema is schema), None)
+        raise ConfigError(
+            f"engine.kind={engine.kind!r} on the keys of a {of or 'different'} engine; choose "
+            f"the engine as a whole, engine=NAME (one of: {', '.join(group_options('engine'))}), "
+            "rather than engine.kind"
+        )
+    _choice("engine.device", engine.device, DEVICES)
+    if hasattr(engine, "script"):
+        _choice("engine.script", engine.script, FAKE_SCRIPTS)
+    if hasattr(engine, "api"):
+        _choice("engine.api", engine.api, CHAT_APIS)
+    validate_engine_numbers(engine)
+
+
 def validate(cfg: Config | DictConfig) -> None:
     """Semantic checks the schema's types cannot express, but the strategy's:
     configure.validate runs these and the named strategy plugin's checks."""
@@ -188,11 +207,8 @@ def validate(cfg: Config | DictConfig) -> None:
         )
     validate_budgets(list(cfg.budget.tokens))
     parse_shard(cfg.shard)
+    validate_engine(cfg.engine)
     _validate_chat(cfg)
-    _choice("engine.kind", cfg.engine.kind, ENGINE_KINDS)
-    _choice("engine.device", cfg.engine.device, DEVICES)
-    _choice("engine.script", cfg.engine.script, FAKE_SCRIPTS)
-    validate_engine_numbers(cfg.engine)
     _choice("suite.on_bad_row", cfg.suite.on_bad_row, ("stop", "skip"))
     if not cfg.suite.tasks:
         raise ConfigError("suite.tasks is empty; name at least one task file under tasks/")
@@ -226,7 +242,7 @@ def check_context(
     the answer (`answer_tokens`, else the model's) and CONTEXT_MARGIN must fit
     the model's context. validate() runs it with no prompt, prompts.py
     with every prompt."""
-    limit = cfg.engine.max_model_len or cfg.model.max_model_len
+    limit = getattr(cfg.engine, "max_model_len", None) or cfg.model.max_model_len
     largest = max(cfg.budget.tokens)
     need = prompt_tokens + largest + (answer_tokens or cfg.model.answer_max_tokens) + CONTEXT_MARGIN
     if need <= limit:

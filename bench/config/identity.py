@@ -21,15 +21,19 @@ from typing import Any
 
 def config_fields(cls: type | None = None, path: tuple[str, ...] = ()) -> Iterator[tuple]:
     """(key, dataclass field, is a nested config) for every field of the config
-    schema, nested configs' own fields after them."""
+    schema, nested configs' own fields after them; under `engine`, the fields
+    of every kind of engine."""
+    from bench.config.engines import EngineConfig, engine_fields
+
     if cls is None:
         from bench.config.schema import Config
 
         cls = Config
     hints = typing.get_type_hints(cls)
-    for item in dataclasses.fields(cls):
+    items = engine_fields().values() if cls is EngineConfig else dataclasses.fields(cls)
+    for item in items:
         key = (*path, item.name)
-        nested = dataclasses.is_dataclass(hints[item.name])
+        nested = dataclasses.is_dataclass(hints.get(item.name))
         yield key, item, nested
         if nested:
             yield from config_fields(hints[item.name], key)
@@ -38,7 +42,7 @@ def config_fields(cls: type | None = None, path: tuple[str, ...] = ()) -> Iterat
 def _classified() -> tuple[set[tuple[str, ...]], dict[tuple[str, ...], Any]]:
     """(keys not in the identity, added keys -> their neutral value), read from
     the config schema's field metadata (schema.setting, schema.added)."""
-    from bench.config.schema import IDENTITY_KEY, NEUTRAL_INSIDE_KEY, NEUTRAL_KEY
+    from bench.config.fields import IDENTITY_KEY, NEUTRAL_INSIDE_KEY, NEUTRAL_KEY
 
     outside: set[tuple[str, ...]] = set()
     neutral: dict[tuple[str, ...], Any] = {}
@@ -61,6 +65,20 @@ def _classified() -> tuple[set[tuple[str, ...]], dict[tuple[str, ...], Any]]:
 NOT_IN_IDENTITY, NEUTRAL = _classified()
 
 
+def _every_engine_key(engine: Any) -> Any:
+    """An engine section with the keys of every kind of engine: a key its kind
+    has not stands at its default. Runs stored while one config held every
+    engine's keys carry them all; a config of one kind's keys hashes as they do."""
+    from bench.config.engines import ENGINES, engine_fields, field_default, foreign_keys
+
+    kind = engine.get("kind") if isinstance(engine, dict) else None
+    if not isinstance(kind, str) or kind not in ENGINES:
+        return engine
+    fields = engine_fields()
+    missing = sorted(foreign_keys(kind) - set(engine))
+    return {**{key: field_default(fields[key]) for key in missing}, **engine}
+
+
 def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
     """The config without what does not decide results: execution settings,
     new keys at their neutral value, and a non-thinking mode a thinking run
@@ -69,6 +87,8 @@ def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
     def strip(node: Any, path: tuple[str, ...]) -> Any:
         if not isinstance(node, dict):
             return node
+        if path == ("engine",):
+            node = _every_engine_key(node)
         kept = {}
         for k, v in node.items():
             key = path + (k,)

@@ -8,59 +8,37 @@ configure.py runs them all. Nothing here starts an engine or touches a model.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from bench.config.engines import ENGINE_TRAITS, traits
+# The engine kinds' schemas and the identity metadata have modules of their
+# own; importers of this module find them here too.
+from bench.config.engines import (  # noqa: F401
+    DEVICES,
+    ENGINES,
+    FAKE_SCRIPTS,
+    EngineConfig,
+    FakeEngineConfig,
+    OpenAIEngineConfig,
+    VLLMEngineConfig,
+    job_cpus,
+    job_gpus,
+)
+from bench.config.fields import NEUTRAL_INSIDE_KEY, added, setting
 from bench.paths import CONFIG_DIR
 
-ENGINE_KINDS = tuple(ENGINE_TRAITS)
-DEVICES = ("cuda", "cpu")
+ENGINE_KINDS = tuple(ENGINES)
 # How a budget reaches a chat API (engines/chat.py sends each).
 BUDGET_KNOBS = ("max_tokens", "reasoning_effort", "thinking_token_budget")
 # The Hydra config groups (configs/<group>/*.yaml).
 GROUPS = ("model", "engine", "suite", "budget", "strategy", "pricing")
-FAKE_SCRIPTS = (
-    "default",
-    "code",
-    "chain",
-)  # bench/engines/fake.py: arithmetic answers, code, or chains
 
 
 class ConfigError(ValueError):
     """A config value that is wrong; the message names the key and what would be right."""
-
-
-# How a field enters a run's identity (bench/config/identity.py reads this):
-# by default it does. `setting` marks a field that changes how a run executes
-# but not what it computes (where results go, progress bars, a server's URL);
-# `added` one added after runs were stored, at the value that computes what
-# those runs computed: left out of the identity at that value, so they resume.
-# tests/test_same_run.py fails on a new field until it is classified.
-IDENTITY_KEY = "identity"
-NEUTRAL_KEY = "neutral"
-NEUTRAL_INSIDE_KEY = "neutral_inside"  # a nested config's own added keys, here only
-
-
-def setting(default: Any = MISSING, *, factory: Any = None) -> Any:
-    """A field that does not decide results: never part of a run's identity."""
-    metadata = {IDENTITY_KEY: False}
-    if factory is not None:
-        return field(default_factory=factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
-def added(default: Any, *, factory: Any = None) -> Any:
-    """A field added after runs were stored; at its default it computes what
-    they computed, so it enters the identity only when it differs."""
-    metadata = {NEUTRAL_KEY: default if factory is None else factory()}
-    if factory is not None:
-        return field(default_factory=factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -133,58 +111,6 @@ class ModelConfig:
     thinking: bool = added(True)
     # A model has one when it sets its chat_template_kwargs or answer_prefix.
     non_thinking: NonThinkingConfig = field(default_factory=NonThinkingConfig)
-
-
-@dataclass
-class EngineConfig:
-    kind: str = MISSING  # one of ENGINE_KINDS
-    device: str = "cuda"  # one of DEVICES (vllm only)
-    dtype: str | None = None  # overrides the model's dtype
-    max_model_len: int | None = None  # overrides the model's
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.9
-    enable_prefix_caching: bool = True
-    enforce_eager: bool = False
-    seed: int = 0
-    kv_cache_space_gib: int | None = None  # CPU build: VLLM_CPU_KVCACHE_SPACE
-    # KV-cache block size; prefix caching reuses whole blocks only, so smaller
-    # blocks recompute less of each answer continuation. None: vLLM's default.
-    block_size: int | None = None
-    env: dict[str, str] = field(default_factory=dict)  # set before the engine starts
-    # vllm: build the engine inside this process instead of vLLM's engine-core
-    # and worker processes (bench/engines/vllm_process.py): a quarter of the start-up.
-    # Where vLLM's engine runs (this process or its own): the same model, seed
-    # and sampler. Samples are not bit-equal across the two, but in its own
-    # processes the CPU build's batches follow timing, so they never were.
-    in_process: bool = setting(False)
-    delay_s: float = setting(0.0)  # fake engine: simulated latency per finished request
-    script: str = added("default")  # fake engine: what it writes (FAKE_SCRIPTS)
-    # vllm, several GPUs: tensor/pipeline parallel inside one engine; data
-    # parallel = that many engines (`vllm serve` replicas on their own GPU
-    # groups, fed through the openai engine with problem affinity).
-    pipeline_parallel_size: int = 1
-    data_parallel_size: int = 1
-    # engine=openai: the server(s). The API key is read from the environment
-    # variable named here and never written to records or manifests.
-    # Where the server is and how we talk to it; its version and model name
-    # (what decides the output) are in the record keys.
-    base_url: str | None = setting(None)
-    base_urls: list[str] = setting(factory=list)  # replicas (overrides base_url)
-    api_key_env: str | None = setting("OPENAI_API_KEY")
-    served_model: str | None = None  # the server's model name (default: model.name)
-    concurrency: int = setting(64)  # requests in flight at once (over all replicas)
-    request_timeout_s: float = setting(600.0)
-    max_retries: int = setting(5)  # after the first try, on 408/429/5xx/timeouts/bad JSON
-    backoff_s: float = setting(1.0)  # first retry waits ~this; doubles per retry
-    backoff_max_s: float = setting(60.0)
-    request_seeds: bool = True  # send per-request seeds (vLLM's CPU build crashes on them)
-    return_token_ids: bool = True  # ask for the server's token ids (vLLM >= 0.10.2)
-    extra_body: dict[str, Any] = field(default_factory=dict)  # merged into every request
-    tokenizer: str | None = None  # None: the model's own; "bytes": the scripted test server
-    # completions: token-id prompts, every strategy. chat: messages in,
-    # reasoning text + usage out (hosted reasoning APIs), strategy=api only.
-    api: str = "completions"
-    show_progress: bool = setting(True)
 
 
 @dataclass
@@ -339,22 +265,6 @@ class Config:
     shard: str | None = None
 
 
-def job_cpus(kind: str, device: str) -> int:
-    """CPUs a launcher reserves for one job: the CPU engine wants the cores of
-    the machine that launches (vLLM's CPU build uses every core it is given);
-    a GPU engine a few for tokenizing and grading; the fake and served engines one."""
-    if traits(kind).runs_model and device == "cpu":
-        return os.cpu_count() or 1
-    return 4 if traits(kind).runs_model else 1
-
-
-def job_gpus(kind: str, device: str, tensor_parallel: Any, pipeline_parallel: Any) -> int:
-    """GPUs one job needs: tensor x pipeline parallel size for vLLM on CUDA, else none."""
-    if traits(kind).runs_model and device == "cuda":
-        return int(tensor_parallel) * int(pipeline_parallel)
-    return 0
-
-
 def register() -> None:
     """Put the schemas in Hydra's ConfigStore (idempotent), and the resolvers
     the launcher configs (configs/hydra/launcher/) size each job with."""
@@ -364,7 +274,8 @@ def register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="model", name="model_schema", node=ModelConfig)
-    cs.store(group="engine", name="engine_schema", node=EngineConfig)
+    for kind in ENGINES.values():
+        cs.store(group="engine", name=f"{kind.name}_schema", node=kind.schema)
     cs.store(group="suite", name="suite_schema", node=SuiteConfig)
     cs.store(group="budget", name="budget_schema", node=BudgetConfig)
     cs.store(group="strategy", name="strategy_schema", node=StrategyConfig)

@@ -7,15 +7,21 @@ imported until an engine is actually built.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench.engines.base import Engine, Tokenizer
 
 if TYPE_CHECKING:
-    from bench.config.schema import EngineConfig, ModelConfig
+    from bench.config.engines import (
+        EngineConfig,
+        FakeEngineConfig,
+        OpenAIEngineConfig,
+        VLLMEngineConfig,
+    )
+    from bench.config.schema import ModelConfig
 
 
-def _fake(engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool) -> Engine:
+def _fake(engine_cfg: FakeEngineConfig, model_cfg: ModelConfig, native_budget: bool) -> Engine:
     from bench.engines.fake import SCRIPTS, FakeEngine
 
     return FakeEngine(
@@ -26,7 +32,7 @@ def _fake(engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool)
     )
 
 
-def _vllm(engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool) -> Engine:
+def _vllm(engine_cfg: VLLMEngineConfig, model_cfg: ModelConfig, native_budget: bool) -> Engine:
     if engine_cfg.data_parallel_size > 1:  # replicas: `vllm serve` per GPU group
         from bench.engines.serve import ReplicatedVLLM
 
@@ -36,15 +42,15 @@ def _vllm(engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool)
     return VLLMEngine(engine_cfg, model_cfg, native_budget=native_budget)
 
 
-def _openai(engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool) -> Engine:
+def _openai(engine_cfg: OpenAIEngineConfig, model_cfg: ModelConfig, native_budget: bool) -> Engine:
     from bench.engines.openai import OpenAIEngine
 
     return OpenAIEngine(engine_cfg, model_cfg, native_budget=native_budget)
 
 
-# engine.kind -> its builder; what each kind can do is bench/config/engines.py's
-# ENGINE_TRAITS, under the same names.
-BUILDERS: dict[str, Callable[[EngineConfig, ModelConfig, bool], Engine]] = {
+# engine.kind -> its builder; each kind's config and what it can do are
+# bench/config/engines.py's ENGINES, under the same names.
+BUILDERS: dict[str, Callable[[Any, ModelConfig, bool], Engine]] = {
     "fake": _fake,
     "vllm": _vllm,
     "openai": _openai,

@@ -39,7 +39,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench.config.schema import ConfigError, EngineConfig, ModelConfig
+from bench.config.engines import OpenAIEngineConfig
+from bench.config.schema import ConfigError, ModelConfig
 from bench.engines.base import generate_all
 from bench.engines.certainty import self_certainty
 from bench.engines.http import (
@@ -60,7 +61,7 @@ TOKEN_SOURCES = ("server ids", "logprobs", "usage", "local encoding")
 
 class OpenAIEngine:
     def __init__(
-        self, engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool = False
+        self, engine_cfg: OpenAIEngineConfig, model_cfg: ModelConfig, native_budget: bool = False
     ) -> None:
         self.cfg = engine_cfg
         self.model_cfg = model_cfg

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.config.engines import traits
-from bench.config.schema import ConfigError, EngineConfig, VerifierConfig
+from bench.config.engines import EngineConfig, OpenAIEngineConfig, traits
+from bench.config.schema import ConfigError, VerifierConfig
 from bench.engines import models
 from bench.engines.reward_inputs import RewardInput, label_ids, reward_input, tag_id
 from bench.engines.vllm import engine_environment
@@ -337,7 +337,9 @@ def make_reward_engine(verifier: VerifierConfig, engine_cfg: EngineConfig) -> An
     """The verifier's engine: its server where it names one; the fake one with
     the fake policy engine; else vLLM's pooling runner beside the policy's."""
     if verifier.base_url:
-        return ServedRewardEngine(verifier, engine_cfg.request_timeout_s)
+        # The engine's own timeout where it talks to servers too.
+        timeout_s = getattr(engine_cfg, "request_timeout_s", OpenAIEngineConfig.request_timeout_s)
+        return ServedRewardEngine(verifier, timeout_s)
     if traits(engine_cfg.kind).scripted:
         return FakeRewardEngine(verifier, seed=engine_cfg.seed)
     if not traits(engine_cfg.kind).runs_model:

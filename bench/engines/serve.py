@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
-from bench.config.schema import ConfigError, EngineConfig, ModelConfig
+from bench.config.engines import OpenAIEngineConfig, VLLMEngineConfig
+from bench.config.schema import ConfigError, ModelConfig
 from bench.engines import models
 from bench.engines.openai import OpenAIEngine
 from bench.engines.vllm import ONE_MACHINE_ENV, engine_environment, resolve_dtype
@@ -37,7 +36,7 @@ def free_port() -> int:
 
 
 def serve_command(
-    engine_cfg: EngineConfig,
+    engine_cfg: VLLMEngineConfig,
     model_cfg: ModelConfig,
     model_path: str,
     port: int,
@@ -157,7 +156,7 @@ class ServerProcess:
         self.process.wait()
 
 
-def server_env(engine_cfg: EngineConfig) -> dict[str, str]:
+def server_env(engine_cfg: VLLMEngineConfig) -> dict[str, str]:
     """The engine config's environment for a server process (CPU KV cache size
     too), and loopback unless our own environment names another address."""
     env = engine_environment(engine_cfg)
@@ -177,7 +176,7 @@ class ReplicatedVLLM(OpenAIEngine):
     local `vllm serve` replicas it starts itself and stops on close."""
 
     def __init__(
-        self, engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool = False
+        self, engine_cfg: VLLMEngineConfig, model_cfg: ModelConfig, native_budget: bool = False
     ) -> None:
         replicas = engine_cfg.data_parallel_size
         per_replica = engine_cfg.tensor_parallel_size * engine_cfg.pipeline_parallel_size
@@ -199,23 +198,26 @@ class ReplicatedVLLM(OpenAIEngine):
         except BaseException:
             self._stop_servers()
             raise
-        served = OmegaConf.merge(
-            engine_cfg,
-            {
-                "base_urls": [s.url for s in self.servers],
-                "tokenizer": None,
-                "served_model": model_cfg.name,
-                "request_seeds": engine_cfg.device != "cpu",
-            },
+        # The replicas are reached as engine=openai reaches any server, with
+        # that engine's defaults for how (concurrency, retries, timeouts).
+        served = OpenAIEngineConfig(
+            kind="openai",
+            device=engine_cfg.device,
+            seed=engine_cfg.seed,
+            show_progress=engine_cfg.show_progress,
+            base_urls=[s.url for s in self.servers],
+            served_model=model_cfg.name,
+            request_seeds=engine_cfg.device != "cpu",
         )
+        self.vllm_cfg = engine_cfg
         super().__init__(served, model_cfg, native_budget)
         self.start_seconds = time.perf_counter() - started  # every replica up
 
     def describe(self) -> dict[str, Any]:
         return super().describe() | {
             "kind": "vllm",
-            "tensor_parallel_size": self.cfg.tensor_parallel_size,
-            "pipeline_parallel_size": self.cfg.pipeline_parallel_size,
+            "tensor_parallel_size": self.vllm_cfg.tensor_parallel_size,
+            "pipeline_parallel_size": self.vllm_cfg.pipeline_parallel_size,
             "data_parallel_size": len(self.servers),
         }
 

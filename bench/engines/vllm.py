@@ -25,7 +25,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench.config.schema import ConfigError, EngineConfig, ModelConfig
+from bench.config.engines import VLLMEngineConfig
+from bench.config.schema import ConfigError, ModelConfig
 from bench.engines import models
 from bench.engines.base import generate_all
 from bench.engines.vllm_process import placement, released
@@ -39,7 +40,7 @@ def cpu_has_native_bf16() -> bool:
     return machine_cpu()[1] in ("amx_bf16", "avx512_bf16")
 
 
-def resolve_dtype(engine_cfg: EngineConfig, model_cfg: ModelConfig) -> tuple[str, str]:
+def resolve_dtype(engine_cfg: VLLMEngineConfig, model_cfg: ModelConfig) -> tuple[str, str]:
     """The dtype to run (and why, where it differs from what was asked)."""
     wanted = engine_cfg.dtype or model_cfg.dtype
     if engine_cfg.device == "cpu" and wanted == "bfloat16" and not cpu_has_native_bf16():
@@ -88,7 +89,7 @@ def rpc_folder() -> str:
     return _rpc_folder
 
 
-def engine_environment(engine_cfg: EngineConfig) -> dict[str, str]:
+def engine_environment(engine_cfg: VLLMEngineConfig) -> dict[str, str]:
     """What an engine's processes get on top of the environment: the config's
     `env`, the CPU KV cache size, loopback for an engine on one machine, and
     a folder of our own for its IPC sockets (unless the user names one)."""
@@ -106,7 +107,7 @@ class VLLMEngine:
     token_source = "engine ids"
 
     def __init__(
-        self, engine_cfg: EngineConfig, model_cfg: ModelConfig, native_budget: bool = False
+        self, engine_cfg: VLLMEngineConfig, model_cfg: ModelConfig, native_budget: bool = False
     ) -> None:
         self.cfg = engine_cfg
         self.native_budget = native_budget

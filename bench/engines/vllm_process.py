@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from bench.config.schema import EngineConfig
+from bench.config.engines import VLLMEngineConfig
 
 _MULTIPROCESSING = "VLLM_ENABLE_V1_MULTIPROCESSING"
 # The engine running inside this process, if any. A weak reference: an engine
@@ -36,7 +36,7 @@ def _held() -> object | None:
 
 
 @contextlib.contextmanager
-def placement(engine_cfg: EngineConfig, owner: object) -> Iterator[dict[str, Any]]:
+def placement(engine_cfg: VLLMEngineConfig, owner: object) -> Iterator[dict[str, Any]]:
     """Around `LLM(...)`: yields the options that place the engine, with the
     environment vLLM reads while it starts set to match."""
     global _holder

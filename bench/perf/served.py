@@ -15,8 +15,8 @@ def served_overhead(problems: int, overrides: list[str]) -> dict[str, Any]:
     engine, same prompts, budgets and engine settings, mirrored order, prefix
     caches reset before every run (the server's through its dev endpoint)."""
     import httpx
-    from omegaconf import OmegaConf
 
+    from bench.config.engines import OpenAIEngineConfig
     from bench.engines import make_engine, models
     from bench.engines.openai import OpenAIEngine
     from bench.engines.serve import ServerProcess, free_port, serve_command, server_env
@@ -35,9 +35,13 @@ def served_overhead(problems: int, overrides: list[str]) -> dict[str, Any]:
     try:
         server.wait_ready()
         served = OpenAIEngine(
-            OmegaConf.merge(
-                cfg.engine,
-                {"kind": "openai", "base_url": server.url, "request_seeds": False},
+            OpenAIEngineConfig(
+                kind="openai",
+                device=cfg.engine.device,
+                seed=cfg.engine.seed,
+                show_progress=False,
+                base_url=server.url,
+                request_seeds=False,
             ),
             cfg.model,
         )

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.config import checks as config_checks
 from bench.config import schema as config
+from bench.config.engines import ENGINES, foreign_keys
 from bench.config.schema import CONFIG_DIR, Config, StrategyConfig
 from bench.strategies import registry
 
@@ -40,9 +41,21 @@ def compose(overrides: list[str]) -> DictConfig:
 
 
 def structured(values: dict[str, Any]) -> DictConfig:
-    """A stored config (a manifest's) on the typed schema, its strategy's own
-    schema included; unknown keys and wrong types fail as in a sweep."""
+    """A stored config (a manifest's) on the typed schema, its strategy's and
+    its engine kind's own schemas included; unknown keys and wrong types fail
+    as in a sweep. Runs stored while one config held every engine's keys
+    carry other kinds' keys too: they never did anything for this kind, and
+    are left out."""
     cfg = OmegaConf.structured(Config)
+    engine = values.get("engine")
+    if (
+        isinstance(engine, dict)
+        and isinstance(engine.get("kind"), str)
+        and engine["kind"] in ENGINES
+    ):
+        cfg.engine = OmegaConf.structured(ENGINES[engine["kind"]].schema)
+        foreign = foreign_keys(engine["kind"])
+        values = {**values, "engine": {k: v for k, v in engine.items() if k not in foreign}}
     name = (values.get("strategy") or {}).get("name")
     plugin = registry.find(name)
     if plugin is not None and plugin.schema is not StrategyConfig:

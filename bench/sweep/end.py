@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import strategies
 from bench.analysis.adherence import adherence_summary
-from bench.config.engines import traits
+from bench.config.engines import OpenAIEngineConfig, traits
 from bench.errors import AdherenceError, RequestsFailedError
 from bench.report.outputs import ScalingTables, write_outputs
 from bench.run.manifest import Manifest
@@ -71,8 +71,10 @@ def verdict(
     if failures:
         from bench.engines.http import describe_failures
 
+        # vLLM's replicas are reached with engine=openai's defaults.
+        retries = getattr(cfg.engine, "max_retries", OpenAIEngineConfig.max_retries)
         raise RequestsFailedError(
-            f"{sum(failures.values())} request(s) failed after {cfg.engine.max_retries} "
+            f"{sum(failures.values())} request(s) failed after {retries} "
             f"retries ({describe_failures(failures)}); what finished is stored in {run_dir}: "
             "re-run the same command to retry the rest"
         )
