@@ -192,3 +192,52 @@ def test_grading_pool_runs_code_checks_in_parallel_sandboxes():
 def test_a_stray_closing_fence_ends_unfenced_code():
     answer = "Final answer:\n    return a + b\n```\nSome words."
     assert extract_code(answer, prompt="def add(a, b):\n") == "def add(a, b):\n    return a + b\n"
+
+
+HOLD_A_SLOT = """
+import sys
+from bench.grading.sandbox import accounting
+accounting._next_slot[0] = int(sys.argv[1])
+slot = accounting.acquire_slot()
+print(slot.index, flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("their_tmpdir", ["same", "other"])
+def test_a_uid_pair_another_process_holds_is_never_taken(tmp_path, monkeypatch, their_tmpdir):
+    """Whatever its TMPDIR: two sweeps (or two test workers) with different
+    temporary folders once took one pair, and each killed the other's
+    programs as leftovers when it started."""
+    import subprocess
+    import sys
+
+    from bench.grading.sandbox import accounting
+
+    index = 4000 + os.getpid() % 90  # not where this process's own slots start
+    env = dict(os.environ)
+    if their_tmpdir == "other":
+        (tmp_path / "elsewhere").mkdir()
+        env["TMPDIR"] = str(tmp_path / "elsewhere")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_SLOT, str(index)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == str(index)
+        monkeypatch.setattr(accounting, "_next_slot", [index])
+        slot = accounting.acquire_slot()
+        try:
+            assert slot.index != index
+        finally:
+            accounting.release_slot(slot)
+    finally:
+        holder.communicate("", timeout=30)
+    # The holder gone, its lock is gone with it; nothing was left on disk.
+    monkeypatch.setattr(accounting, "_next_slot", [index])
+    slot = accounting.acquire_slot()
+    assert slot.index == index
+    accounting.release_slot(slot)
+    import tempfile
+
+    assert not (Path(tempfile.gettempdir()) / "thinkbench-sandbox-uids").exists()

@@ -3,9 +3,13 @@ owns, which processes are its, how much CPU its process trees used, and
 clearing them all when it ends.
 
 As root each concurrent run takes a pair of uids (candidate, tests) from a
-range far above any account a system hands out. A lock file per pair, held
-with flock for the run's lifetime, keeps other processes on the host off it
-(a holder that dies drops its lock). Because the kernel counts RLIMIT_NPROC
+range far above any account a system hands out. A lock per pair, held for the
+run's lifetime, keeps other processes on the host off it (a holder that dies
+drops its lock). The lock is an abstract unix socket bound to the pair's
+name: one namespace for every process of the host whatever its TMPDIR or
+working folder (lock files under the temporary folder let two sweeps with
+different TMPDIRs take one pair, and each killed the other's programs as
+leftovers), and nothing left on disk. Because the kernel counts RLIMIT_NPROC
 per uid over the whole host, a uid per run gives each run a process limit no
 other run can use up. A pair that still has processes after clearing is
 retired (its lock kept), never reused.
@@ -14,15 +18,13 @@ retired (its lock kept), never reused.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
-import tempfile
+import socket
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench import procs
 
@@ -38,34 +40,40 @@ _next_slot = [os.getpid() % UID_SLOTS]
 @dataclass
 class Slot:
     index: int
-    fd: int
+    lock: socket.socket
 
     @property
     def uids(self) -> tuple[int, int]:
         return UID_BASE + 2 * self.index, UID_BASE + 2 * self.index + 1
 
 
-def _lock_dir() -> Path:
-    folder = Path(tempfile.gettempdir()) / "thinkbench-sandbox-uids"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    return folder
+def lock_name(index: int) -> str:
+    """The abstract socket name that locks uid pair `index` on this host."""
+    return f"\0thinkbench-sandbox-uids-{UID_BASE}-{index}"
+
+
+def hold(index: int) -> socket.socket | None:
+    """The lock of uid pair `index`, or None when another process holds it."""
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # not inherited by children
+    try:
+        lock.bind(lock_name(index))
+    except OSError:
+        lock.close()
+        return None
+    return lock
 
 
 def acquire_slot() -> Slot:
-    folder = _lock_dir()
     with _slot_lock:
         for step in range(UID_SLOTS):
             index = (_next_slot[0] + step) % UID_SLOTS
             if index in _retired:
                 continue
-            fd = os.open(folder / str(index), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
+            lock = hold(index)
+            if lock is None:
                 continue
             _next_slot[0] = (index + 1) % UID_SLOTS
-            slot = Slot(index, fd)
+            slot = Slot(index, lock)
             if clear(slot.uids):  # a holder that died may have left processes behind
                 return slot
             _retired.add(index)  # keep the lock: nobody else may use these uids either
@@ -74,7 +82,7 @@ def acquire_slot() -> Slot:
 
 def release_slot(slot: Slot) -> None:
     if clear(slot.uids):
-        os.close(slot.fd)  # closing drops the lock
+        slot.lock.close()  # closing drops the lock
     else:
         with _slot_lock:
             _retired.add(slot.index)
