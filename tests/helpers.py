@@ -1,11 +1,12 @@
-"""What many test files share: the `bench` command run as a user runs it,
-and one definition of "this machine can sandbox code" (as the grader sees it,
+"""What many test files share: where the project and the test data are,
+the `bench` command run as a user runs it, and one definition of "this machine can sandbox code" (as the grader sees it,
 bench/grading/sandbox.isolation), so no file probes it its own way."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,13 @@ from bench.config.schema import CONFIG_DIR
 from bench.grading.sandbox.execute import isolation
 
 __all__ = [
-    "CONFIG_DIR", "accept_into", "bench", "needs_bwrap", "needs_sandbox", "prm_forward_pass",
+    "CONFIG_DIR", "DATA", "ROOT", "accept_into", "bench", "needs_bwrap", "needs_sandbox", "prm_forward_pass",
 ]  # fmt: skip
+
+
+# The project's folder, and the test data (tests/data/), wherever a test file sits.
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
 
 
 def bench(*args: str, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:

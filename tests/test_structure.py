@@ -237,19 +237,43 @@ def test_every_file_that_starts_an_engine_is_scheduled_first():
     a new file of engine tests must be named there, or it may start last."""
     from scheduling import SLOW_FILES, work_unit, worker_cores
 
-    tests = Path(__file__).parent
+    files = {path.name: path for path in Path(__file__).parent.rglob("test_*.py")}
     marked = {
-        path.name
-        for path in tests.glob("test_*.py")
+        name
+        for name, path in files.items()
         if re.search(r"pytest\.mark\.engine\b", path.read_text(encoding="utf-8"))
     }
     assert marked and marked <= set(SLOW_FILES), marked - set(SLOW_FILES)
-    assert all((tests / name).is_file() for name in SLOW_FILES)
+    assert set(SLOW_FILES) <= set(files), set(SLOW_FILES) - set(files)
     assert len(set(SLOW_FILES)) == len(SLOW_FILES)
-    assert work_unit("tests/test_tiers.py::test_x[2]") == "tests/test_tiers.py"
-    assert work_unit("tests/test_cli.py::Case::test_x[a::b]") == "tests/test_cli.py"
+    assert work_unit("tests/analysis/test_tiers.py::test_x[2]") == "tests/analysis/test_tiers.py"
+    assert work_unit("tests/cli/test_cli.py::Case::test_x[a::b]") == "tests/cli/test_cli.py"
     # Each worker's own cores: disjoint shares that cover them all, or none.
     assert worker_cores("gw0", 2, {0, 1}) == {0} and worker_cores("gw1", 2, {0, 1}) == {1}
     shares = [worker_cores(f"gw{i}", 3, set(range(8))) for i in range(3)]
     assert set().union(*shares) == set(range(8)) and sum(map(len, shares)) == 8
     assert worker_cores("gw0", 2, {5}) is None and worker_cores("gw0", 1, {0, 1}) is None
+
+
+# Tests of the whole project, not of one package: they sit in tests/ itself.
+WHOLE_PROJECT_TESTS = {"test_structure.py", "test_readme.py"}
+
+
+def test_test_folders_mirror_the_package():
+    """tests/<package>/test_*.py tests bench/<package>/; a file's name is
+    unique across folders (pytest imports them by name, without packages)."""
+    tests = Path(__file__).parent
+    packages = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    found = sorted(tests.rglob("test_*.py"))
+    names = [path.name for path in found]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    misplaced = [
+        str(path.relative_to(tests))
+        for path in found
+        if not (
+            (path.parent == tests and path.name in WHOLE_PROJECT_TESTS)
+            or (path.parent.parent == tests and path.parent.name in packages)
+        )
+    ]
+    assert not misplaced, f"put these in tests/<package>/ after bench/<package>/: {misplaced}"
+    assert not list(tests.rglob("__init__.py"))  # plain folders: helpers import by name

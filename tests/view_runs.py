@@ -1,4 +1,4 @@
-"""Run folders built by hand for the `bench view` tests (tests/test_view.py
+"""Run folders built by hand for the `bench view` tests (tests/view/test_view.py
 and the browser test): every verdict, cut and flip in them is known."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ By default it does. `setting` marks a field that changes how a run executes
 but not what it computes (where results go, progress bars, a server's URL);
 `added` one added after runs were stored, at the value that computes what
 those runs computed: left out of the identity at that value, so they resume.
-bench/config/identity.py reads the metadata; tests/test_same_run.py fails on a
+bench/config/identity.py reads the metadata; tests/config/test_same_run.py fails on a
 new field until it is classified.
 """
 

@@ -5,7 +5,7 @@ It is a calibration instrument, not a general reasoner: it solves chain
 problems ("7+3-2+5=?", bench/tasks/chain.py) by writing every running value inside
 <think>...</think>, then the result. A problem of k steps needs a known number
 of thinking tokens; cut shorter, the answer is a guess. So the curve a sweep
-measures has a truth to check it against (tests/test_reasoner.py).
+measures has a truth to check it against (tests/training/test_reasoner.py).
 
 The instant model (models/instant, `--instant 1 --grow_from models/reasoner
 --layers 12`) is the other side of the tiered trade-off: the reasoner grown

@@ -1,12 +1,12 @@
 import json
-from pathlib import Path
 
 import pytest
+from helpers import DATA
 
 from bench.grading import get_grader
 from bench.grading.math.numeric import extract_number, grade
 
-CASES = json.loads((Path(__file__).parent / "data" / "numeric_cases.json").read_text())
+CASES = json.loads((DATA / "numeric_cases.json").read_text())
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["answer"][:30] for c in CASES])

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import ROOT
 
 from bench.tasks.chain import Chain, generate, random_chain
 
-ROOT = Path(__file__).resolve().parent.parent
 # 0: no thinking at all; 128 fits every chain of the suite (<= ~75): the unbudgeted run.
 BUDGETS = [0, 8, 16, 32, 64, 128]
 

@@ -14,8 +14,8 @@ import threading
 import time
 
 import pytest
+from helpers import ROOT, needs_bwrap
 from helpers import accept_into as _accept
-from helpers import needs_bwrap
 
 from bench.grading.sandbox.accounting import processes_of
 from bench.grading.sandbox.execute import run_many, run_tests
@@ -416,7 +416,7 @@ def test_no_zombie_or_survivor_where_init_never_reaps(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=ROOT,
     )
     passed, orphans = out.stdout.split()
     assert (passed, orphans) == ("30", "0"), out.stderr[-500:]

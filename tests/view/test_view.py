@@ -1,7 +1,7 @@
 """`bench view`: the problem list and one problem's page read from run
 folders as they are (by hand-built runs whose verdicts, cuts and flips are
 known), the server's boundaries (loopback, nothing but its routes, one-line
-errors), and the static export's files. tests/test_view_browser.py drives a
+errors), and the static export's files. tests/view/test_view_browser.py drives a
 real browser against both."""
 
 from __future__ import annotations

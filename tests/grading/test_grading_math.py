@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
+from helpers import DATA
 
 from bench.grading import get_grader
 from bench.grading.math.grade import answer_classes, equivalent, equivalent_many, extract_answer
 from bench.grading.runtime.pool import GradingPool
 
-CASES = json.loads((Path(__file__).parent / "data" / "math_cases.json").read_text())
+CASES = json.loads((DATA / "math_cases.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
-from helpers import bench
+from helpers import DATA, bench
 from omegaconf import OmegaConf
 
 from bench.config.engines import (
@@ -35,9 +34,7 @@ from bench.sweep.compose import compose, structured, validate
 
 # Configs composed with the code before the split (one EngineConfig of 31
 # fields for every engine), with their identities then.
-BEFORE = json.loads(
-    (Path(__file__).parent / "data" / "engine_configs_before_split.json").read_text()
-)
+BEFORE = json.loads((DATA / "engine_configs_before_split.json").read_text())
 # The keys that one config held for every engine.
 KEYS_BEFORE = {
     *("kind", "device", "dtype", "max_model_len", "tensor_parallel_size"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from helpers import DATA
 
 from bench.config.identity import (
     comparable_config,
@@ -282,9 +283,8 @@ def test_runs_stored_before_keep_their_identity():
     """Configs of stored runs (one from before repeats, top_k, thinking modes
     and step aggregates existed) and the identity the hand-kept lists gave them."""
     import json
-    from pathlib import Path
 
-    stored = json.loads((Path(__file__).parent / "data" / "stored_configs.json").read_text())
+    stored = json.loads((DATA / "stored_configs.json").read_text())
     assert len(stored) >= 4
     for name, entry in stored.items():
         assert config_identity(entry["config"]) == entry["identity"], name

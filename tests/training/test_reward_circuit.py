@@ -1,6 +1,6 @@
 """The reference reward models' slip detector (bench/training/reward_circuit.py),
 checked token by token on chains whose every slip is known, with a
-transformers forward pass (no vLLM: tests/test_verifier_engine.py runs the
+transformers forward pass (no vLLM: tests/engines/test_verifier_engine.py runs the
 shipped models through vLLM's pooling runner)."""
 
 from __future__ import annotations

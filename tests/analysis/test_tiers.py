@@ -10,16 +10,14 @@ accuracy and cost predict where the router must split.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ROOT
 
 from bench.analysis.compare import matched_cost_verdicts, paired_by
 from bench.analysis.routing import build_tiers, difficulty_choices, evaluate, tiered_verdict
 
-ROOT = Path(__file__).resolve().parent.parent
 LEVELS = range(1, 13)
 
 

@@ -4,10 +4,10 @@ the experiment packs: config, sweep (fake engine) and report."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import ROOT
 from omegaconf import OmegaConf
 
 from bench.config.identity import comparable_config, config_identity
@@ -19,9 +19,7 @@ from bench.sweep.prompts import chain_settings
 from bench.sweep.runner import Sweep
 from bench.types import GenerationRequest
 
-EXPERIMENTS = sorted(
-    p.stem for p in (Path(__file__).parent.parent / "configs/experiment").glob("*.yaml")
-)
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs/experiment").glob("*.yaml"))
 
 
 def sweep(make_cfg, *overrides):

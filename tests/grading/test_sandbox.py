@@ -12,8 +12,8 @@ from math import comb
 from pathlib import Path
 
 import pytest
+from helpers import DATA, needs_sandbox
 from helpers import accept_into as _accept
-from helpers import needs_sandbox
 
 from bench.analysis.metrics import pass_at_k
 from bench.grading.code.grade import extract_code, run_tests
@@ -82,7 +82,7 @@ def test_stdout_flood_is_capped():
 
 
 def test_files_outside_its_folder_cannot_be_written_or_deleted(tmp_path):
-    victim = Path(__file__).resolve().parent / "data" / "math_cases.json"
+    victim = DATA / "math_cases.json"
     before = victim.read_bytes()
     program = f"import os\nos.remove({str(victim)!r})\n"
     assert run_tests(program, CHECK, "add").status == "error"
