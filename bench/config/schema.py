@@ -265,10 +265,23 @@ class Config:
     shard: str | None = None
 
 
+def config_groups_help() -> str:
+    """`bench sweep --help`'s groups: the options of configs/, one line a group
+    (Hydra's own list shows the schemas too, which are not options)."""
+    groups = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name != "hydra")
+    return "\n".join(f"{group}: {', '.join(group_options(group))}" for group in groups)
+
+
 def register() -> None:
     """Put the schemas in Hydra's ConfigStore (idempotent), and the resolvers
-    the launcher configs (configs/hydra/launcher/) size each job with."""
-    for name, fn in (("bench_job_cpus", job_cpus), ("bench_job_gpus", job_gpus)):
+    the launcher configs (configs/hydra/launcher/) size each job with and
+    `bench sweep --help` lists the groups with."""
+    resolvers = (
+        ("bench_job_cpus", job_cpus),
+        ("bench_job_gpus", job_gpus),
+        ("bench_config_groups", config_groups_help),
+    )
+    for name, fn in resolvers:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
     cs = ConfigStore.instance()

@@ -120,6 +120,14 @@ def test_sweep_help_is_hydras_with_the_config_groups():
     line = next(li for li in result.stdout.splitlines() if li.startswith("strategy: "))
     listed = set(line.removeprefix("strategy: ").split(", "))
     assert {"api", "beam", "bon", "dvts", "native", "sc", "single", "wait"} <= listed
+    groups = dict(
+        li.split(": ", 1)
+        for li in result.stdout.split("== Config ==")[0].splitlines()
+        if ": " in li
+    )
+    assert set(groups) >= {"model", "engine", "suite", "budget", "strategy", "pricing", "verifier"}
+    assert "hydra" not in groups and "_schema" not in result.stdout.split("== Config ==")[0]
+    assert groups["engine"] == "fake, openai, openai_chat, vllm, vllm_cpu"
 
 
 def _engine_with(override: str) -> str:
