@@ -277,3 +277,33 @@ def test_test_folders_mirror_the_package():
     ]
     assert not misplaced, f"put these in tests/<package>/ after bench/<package>/: {misplaced}"
     assert not list(tests.rglob("__init__.py"))  # plain folders: helpers import by name
+
+
+# Where an analysis writes a stored column's name as a value, not a column:
+# the method "sample" (each sample on its own) and the routing signal "verifier".
+COLUMN_NAMES_AS_VALUES = {
+    ("metrics.py", "sample"),
+    ("published.py", "sample"),
+    ("routing.py", "verifier"),
+}
+
+
+def test_analyses_name_stored_columns_by_their_constants():
+    """bench/analysis reads records through bench.run.columns' names (BUDGET,
+    CORRECT, ...): a misspelt one is an undefined name, not a KeyError later."""
+    import io
+    import tokenize
+
+    from bench.run.columns import GENERATION, GRADE, VERIFICATION
+
+    stored = set(GENERATION) | set(GRADE) | set(VERIFICATION)
+    found = []
+    for path in sorted((ROOT / "analysis").glob("*.py")):
+        tokens = tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+        for token in tokens:
+            if token.type != tokenize.STRING or token.string[0] not in "\"'":
+                continue
+            value = ast.literal_eval(token.string)
+            if value in stored and (path.name, value) not in COLUMN_NAMES_AS_VALUES:
+                found.append(f"{path.name}:{token.start[0]}: {token.string}")
+    assert not found, found

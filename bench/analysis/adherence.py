@@ -10,6 +10,17 @@ from typing import Any
 
 import pandas as pd
 
+from bench.run.columns import (
+    ANSWER_TOKENS,
+    BUDGET,
+    DISCARDED_TOKENS,
+    ENGINE_TOKENS,
+    FINISH,
+    HIT_BUDGET,
+    PROMPT_TOKENS,
+    THINKING_TOKENS,
+)
+
 
 def adherence_summary(
     records: pd.DataFrame, budgets: list[int], exact_cuts: bool = True
@@ -18,16 +29,16 @@ def adherence_summary(
     API, where the server decides where thinking stops)."""
     if records.empty:
         return {"ok": True, "records": 0, "problems": []}
-    over = records[records["thinking_tokens"] > records["budget"]]
-    cut_wrong = records[records["hit_budget"] & (records["thinking_tokens"] != records["budget"])]
+    over = records[records[THINKING_TOKENS] > records[BUDGET]]
+    cut_wrong = records[records[HIT_BUDGET] & (records[THINKING_TOKENS] != records[BUDGET])]
     if not exact_cuts:
         cut_wrong = cut_wrong.iloc[0:0]
-    if "engine_tokens" in records:
-        counted = records[records["engine_tokens"].notna()]
-        ours = counted["prompt_tokens"] + counted["thinking_tokens"] + counted["answer_tokens"]
-        if "discarded_tokens" in counted:  # decoded past the answer's end (strategy=native)
-            ours = ours + counted["discarded_tokens"].fillna(0)
-        mismatched = counted[ours != counted["engine_tokens"]]
+    if ENGINE_TOKENS in records:
+        counted = records[records[ENGINE_TOKENS].notna()]
+        ours = counted[PROMPT_TOKENS] + counted[THINKING_TOKENS] + counted[ANSWER_TOKENS]
+        if DISCARDED_TOKENS in counted:  # decoded past the answer's end (strategy=native)
+            ours = ours + counted[DISCARDED_TOKENS].fillna(0)
+        mismatched = counted[ours != counted[ENGINE_TOKENS]]
     else:  # runs stored before engine counts were recorded
         counted = mismatched = records.iloc[0:0]
     problems = []
@@ -37,8 +48,8 @@ def adherence_summary(
         problems.append(f"{len(over)} record(s) think past their budget")
     if len(cut_wrong):
         problems.append(f"{len(cut_wrong)} cut record(s) do not stop exactly at their budget")
-    shares = records["finish"].value_counts(normalize=True).round(4).to_dict()
-    by_budget = records.groupby("budget")["hit_budget"].mean().round(4).rename(index=str).to_dict()
+    shares = records[FINISH].value_counts(normalize=True).round(4).to_dict()
+    by_budget = records.groupby(BUDGET)[HIT_BUDGET].mean().round(4).rename(index=str).to_dict()
     return {
         "ok": not problems,
         "records": int(len(records)),

@@ -23,9 +23,20 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.metrics import graded_records
+from bench.run.columns import (
+    BUDGET,
+    CORRECT,
+    DIFFICULTY,
+    MODEL,
+    PROBLEM_ID,
+    REPEAT,
+    SAMPLE,
+    STRATEGY,
+    TASK,
+)
 
-CONFIG = ["model", "task", "strategy"]
-CHAIN = [*CONFIG, "problem_id", "sample", "repeat"]
+CONFIG = [MODEL, TASK, STRATEGY]
+CHAIN = [*CONFIG, PROBLEM_ID, SAMPLE, REPEAT]
 ALL = "all"  # the difficulty label of rows over every problem
 
 
@@ -33,7 +44,7 @@ def chain_matrix(records: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
     """Graded records as one row per chain and one 0/1 column per budget;
     chains missing a budget are left out (a partial run)."""
     wide = graded_records(records).pivot_table(
-        index=[*CHAIN, "difficulty"], columns="budget", values="correct", aggfunc="max"
+        index=[*CHAIN, DIFFICULTY], columns=BUDGET, values=CORRECT, aggfunc="max"
     )
     budgets = sorted(int(b) for b in wide.columns)
     wide = wide.dropna()[budgets].astype(int).reset_index()
@@ -43,7 +54,7 @@ def chain_matrix(records: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
 def anytime_profile(records: pd.DataFrame) -> pd.DataFrame:
     """One row per chain: first stable budget, flips each way, right at the largest budget."""
     wide, budgets = chain_matrix(records)
-    columns = [*CHAIN, "difficulty", "first_stable_budget", "wrong_to_right", "right_to_wrong"]
+    columns = [*CHAIN, DIFFICULTY, "first_stable_budget", "wrong_to_right", "right_to_wrong"]
     if wide.empty or not budgets:
         return pd.DataFrame(columns=[*columns, "right_at_largest"])
     matrix = wide[budgets].to_numpy()
@@ -51,7 +62,7 @@ def anytime_profile(records: pd.DataFrame) -> pd.DataFrame:
     # Right from column j on: a suffix of ones. Its start is the first stable budget.
     stays = np.flip(np.cumprod(np.flip(matrix, axis=1), axis=1), axis=1)
     first = np.where(stays.any(axis=1), stays.argmax(axis=1), -1)
-    out = wide[[*CHAIN, "difficulty"]].copy()
+    out = wide[[*CHAIN, DIFFICULTY]].copy()
     out["first_stable_budget"] = [float(budgets[j]) if j >= 0 else np.nan for j in first]
     out["wrong_to_right"] = (steps > 0).sum(axis=1)
     out["right_to_wrong"] = (steps < 0).sum(axis=1)
@@ -73,8 +84,8 @@ def _by_difficulty(wide: pd.DataFrame) -> list[tuple[tuple, str, pd.DataFrame]]:
     groups = []
     for config, chains in wide.groupby(CONFIG, sort=True):
         groups.append((config, ALL, chains))
-        labels = sorted(set(chains["difficulty"]) - {""}, key=difficulty_key)
-        groups += [(config, label, chains[chains["difficulty"] == label]) for label in labels]
+        labels = sorted(set(chains[DIFFICULTY]) - {""}, key=difficulty_key)
+        groups += [(config, label, chains[chains[DIFFICULTY] == label]) for label in labels]
     return groups
 
 
@@ -95,7 +106,7 @@ def first_stable_table(profile: pd.DataFrame) -> pd.DataFrame:
                 flips_per_chain=float((chains["wrong_to_right"] + chains["right_to_wrong"]).mean()),
             )
         )
-    columns = [*CONFIG, "difficulty", "chains", "stable_share", "median_first_stable"]
+    columns = [*CONFIG, DIFFICULTY, "chains", "stable_share", "median_first_stable"]
     return pd.DataFrame(rows, columns=[*columns, "mean_first_stable", "flips_per_chain"])
 
 
@@ -120,7 +131,7 @@ def flips_table(records: pd.DataFrame) -> pd.DataFrame:
                     net=w2r - r2w,
                 )
             )
-    columns = [*CONFIG, "difficulty", "from_budget", "to_budget", "chains"]
+    columns = [*CONFIG, DIFFICULTY, "from_budget", "to_budget", "chains"]
     return pd.DataFrame(rows, columns=[*columns, "wrong_to_right", "right_to_wrong", "net"])
 
 
@@ -146,7 +157,7 @@ def overthinking(
     edges = np.array([*map(float, budgets[:-1]), np.inf]) if budgets else np.array([])
     for config, label, chains in _by_difficulty(wide):
         # Right chains per problem and budget: problems are what is resampled.
-        per_problem = chains.groupby("problem_id")[budgets].sum().to_numpy()
+        per_problem = chains.groupby(PROBLEM_ID)[budgets].sum().to_numpy()
         index = int(threshold_index(per_problem.sum(axis=0))[0])
         draws = rng.multinomial(
             len(per_problem), np.full(len(per_problem), 1 / len(per_problem)), size=resamples
@@ -170,7 +181,7 @@ def overthinking(
                 right_to_wrong=int((steps < 0).sum()),
             )
         )
-    columns = [*CONFIG, "difficulty", "problems", "chains", "threshold_budget", "ci_low"]
+    columns = [*CONFIG, DIFFICULTY, "problems", "chains", "threshold_budget", "ci_low"]
     return pd.DataFrame(
         rows,
         columns=[

@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.metrics import label_key, with_verdict
+from bench.run.columns import BUDGET, CORRECT, MODEL, PROBLEM_ID, STRATEGY, TASK
 
-CONFIG = ["model", "task", "strategy"]
+CONFIG = [MODEL, TASK, STRATEGY]
 
 
 def _matrix(records: pd.DataFrame, value: str, problems: pd.Index, budgets: list) -> np.ndarray:
     """problems x budgets of the per-problem mean of `value`."""
-    table = records.pivot_table(index="problem_id", columns="budget", values=value, aggfunc="mean")
+    table = records.pivot_table(index=PROBLEM_ID, columns=BUDGET, values=value, aggfunc="mean")
     return table.reindex(index=problems, columns=budgets).to_numpy(dtype=float)
 
 
@@ -88,7 +89,7 @@ def paired_comparison(
     """For every pair of configurations on a task: accuracy difference (B - A)
     per common budget, and at A's cost points, each with a bootstrap CI over
     the problems both answered."""
-    graded = with_verdict(records).assign(correct=lambda r: r["correct"].astype(bool).astype(float))
+    graded = with_verdict(records).assign(correct=lambda r: r[CORRECT].astype(bool).astype(float))
     rng = np.random.default_rng(seed)
     alpha = (1 - level) / 2
     rows = []
@@ -96,20 +97,20 @@ def paired_comparison(
     for (key_a, a), (key_b, b) in combinations(configs, 2):
         if key_a[1] != key_b[1]:  # different tasks are not paired
             continue
-        problems = pd.Index(sorted(set(a["problem_id"]) & set(b["problem_id"])))
-        budgets_a = sorted(a["budget"].unique())
-        budgets_b = sorted(b["budget"].unique())
+        problems = pd.Index(sorted(set(a[PROBLEM_ID]) & set(b[PROBLEM_ID])))
+        budgets_a = sorted(a[BUDGET].unique())
+        budgets_b = sorted(b[BUDGET].unique())
         if problems.empty:
             continue
-        acc_a = _matrix(a, "correct", problems, budgets_a)
-        acc_b = _matrix(b, "correct", problems, budgets_b)
+        acc_a = _matrix(a, CORRECT, problems, budgets_a)
+        acc_b = _matrix(b, CORRECT, problems, budgets_b)
         cost_a = _matrix(a, cost, problems, budgets_a) if cost in a else None
         cost_b = _matrix(b, cost, problems, budgets_b) if cost in b else None
         idx = rng.integers(0, len(problems), size=(resamples, len(problems)))
         label = {
             "a": " · ".join(map(str, (key_a[0], key_a[2]))),
             "b": " · ".join(map(str, (key_b[0], key_b[2]))),
-            "task": key_a[1],
+            TASK: key_a[1],
             "problems": len(problems),
         }
         rows += _at_equal_budget(label, acc_a, acc_b, budgets_a, budgets_b, idx, alpha)
@@ -167,7 +168,7 @@ def matched_cost_verdicts(paired: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.
     cheaper, the other more accurate at a higher cost) or "tie"."""
     if paired.empty:
         return pd.DataFrame()
-    keys = [*by, "task", "a", "b"]
+    keys = [*by, TASK, "a", "b"]
     rows = []
     for key, group in paired.groupby(keys, sort=False):
         at_a = group[group["matched"] == "cost"]
@@ -201,8 +202,8 @@ def _at_equal_budget(label, acc_a, acc_b, budgets_a, budgets_b, idx, alpha) -> l
         rows.append(
             {
                 **label,
-                "matched": "budget",
-                "budget": budget,
+                "matched": BUDGET,
+                BUDGET: budget,
                 "cost_a": np.nan,
                 "cost_b": np.nan,
                 "accuracy_a": np.nanmean(acc_a[:, j]),
@@ -240,7 +241,7 @@ def _at_equal_cost(label, acc_a, acc_b, cost_a, cost_b, budgets_a, idx, alpha) -
             {
                 **label,
                 "matched": "cost",
-                "budget": budget,
+                BUDGET: budget,
                 "cost_a": float(point_a[j]),
                 "cost_b": np.nan,
                 "accuracy_a": float(np.nanmean(acc_a[:, j])),

@@ -27,8 +27,21 @@ from bench.analysis.cost import policy_generated, verifier_read
 from bench.analysis.metrics import with_verdict
 from bench.analysis.strategies import is_search
 from bench.analysis.voting import ks_for, subset_accuracy
+from bench.run.columns import (
+    BUDGET,
+    CORRECT,
+    DIFFICULTY,
+    MODEL,
+    PROBLEM_ID,
+    REPEAT,
+    SAMPLE,
+    STRATEGY,
+    TASK,
+    VERIFIER_SCORE,
+    VOTE_CLASS,
+)
 
-CONFIG = ["model", "task", "strategy"]
+CONFIG = [MODEL, TASK, STRATEGY]
 
 
 def settings_matrix(
@@ -41,30 +54,30 @@ def settings_matrix(
     budget, its pick among all it kept (the best verifier score), at the
     whole search's cost, the policy's and its verifier's tokens."""
     rng = np.random.default_rng(seed)
-    problems = np.array(sorted(group["problem_id"].unique()))
-    budgets = sorted(int(b) for b in group["budget"].unique())
-    samples = int(group.groupby(["problem_id", "budget"]).size().min())
+    problems = np.array(sorted(group[PROBLEM_ID].unique()))
+    budgets = sorted(int(b) for b in group[BUDGET].unique())
+    samples = int(group.groupby([PROBLEM_ID, BUDGET]).size().min())
     searched = bool(is_search(group).any())
     ks = [samples] if searched else ks_for(samples)
     settings = [(b, k) for b in budgets for k in ks]
     accuracy = np.full((len(problems), len(settings)), np.nan)
     cost = np.full_like(accuracy, np.nan)
     index = {p: i for i, p in enumerate(problems)}
-    order = [c for c in ("repeat", "sample") if c in group]
+    order = [c for c in (REPEAT, SAMPLE) if c in group]
     # A vote needs no verifier; a search read one all along.
     verified = verifier_read(group) if searched else 0
     group = group.assign(_tokens=policy_generated(group) + verified)
-    for (problem, budget), rows in group.groupby(["problem_id", "budget"], sort=True):
+    for (problem, budget), rows in group.groupby([PROBLEM_ID, BUDGET], sort=True):
         rows = rows.sort_values(order).head(samples)
-        ok = rows["correct"].astype(bool).to_numpy()
+        ok = rows[CORRECT].astype(bool).to_numpy()
         if searched:
             j = settings.index((int(budget), samples))
-            best = rows["verifier_score"].fillna(-np.inf).to_numpy().argmax()
+            best = rows[VERIFIER_SCORE].fillna(-np.inf).to_numpy().argmax()
             accuracy[index[problem], j] = float(ok[best])
             cost[index[problem], j] = float(rows["_tokens"].sum())
             continue
         classes = (
-            rows["vote_class"].fillna(-1).to_numpy(dtype=np.int64) if "vote_class" in rows else None
+            rows[VOTE_CLASS].fillna(-1).to_numpy(dtype=np.int64) if VOTE_CLASS in rows else None
         )
         tokens = float(rows["_tokens"].mean())
         for k in ks:
@@ -78,8 +91,8 @@ def settings_matrix(
                 )
             cost[index[problem], j] = k * tokens
     labels = (
-        group.groupby("problem_id")["difficulty"].first().reindex(problems).fillna("").astype(str)
-        if "difficulty" in group
+        group.groupby(PROBLEM_ID)[DIFFICULTY].first().reindex(problems).fillna("").astype(str)
+        if DIFFICULTY in group
         else pd.Series("", index=problems)
     )
     keep = ~np.isnan(accuracy).any(axis=1)
@@ -164,12 +177,12 @@ def compute_optimal_strategies(
     halves. Costs are tokens per problem, policy and verifier."""
     graded = with_verdict(records)
     rows = []
-    for (model, task), runs in graded.groupby(["model", "task"], sort=True):
-        if runs["strategy"].nunique() < 2:
+    for (model, task), runs in graded.groupby([MODEL, TASK], sort=True):
+        if runs[STRATEGY].nunique() < 2:
             continue
         parts = [
             (strategy, settings_matrix(group, seed=seed))
-            for strategy, group in runs.groupby("strategy", sort=True)
+            for strategy, group in runs.groupby(STRATEGY, sort=True)
         ]
         common = sorted(set.intersection(*(set(part[1][1]) for part in parts)))
         if len(common) < 4:
@@ -185,7 +198,7 @@ def compute_optimal_strategies(
             names, np.hstack(accuracy), np.hstack(cost), labels, splits, spends, seed
         )
         rows += [dict(model=model, task=task, **row) for row in fitted]
-    columns = ["model", "task", "spend_tokens", "policy_accuracy", "policy_tokens"]
+    columns = [MODEL, TASK, "spend_tokens", "policy_accuracy", "policy_tokens"]
     return pd.DataFrame(rows, columns=[*columns, "single_accuracy", *REST])
 
 

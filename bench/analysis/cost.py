@@ -22,12 +22,30 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.metrics import GROUP, with_verdict
+from bench.run.columns import (
+    ANSWER_TOKENS,
+    BUDGET,
+    CORRECT,
+    DISCARDED_TOKENS,
+    MODEL,
+    PROBLEM_ID,
+    PROMPT_TOKENS,
+    SEARCH_TOKENS,
+    SEARCH_VERIFIER_SECONDS,
+    SEARCH_VERIFIER_TOKENS,
+    SECONDS,
+    STRATEGY,
+    TASK,
+    THINKING_TOKENS,
+    VERIFIER_SECONDS,
+    VERIFIER_TOKENS,
+)
 
 COST_COLUMNS = [
-    "model",
-    "task",
-    "strategy",
-    "budget",
+    MODEL,
+    TASK,
+    STRATEGY,
+    BUDGET,
     "n",
     "attempts",
     "accuracy",
@@ -52,28 +70,28 @@ COST_COLUMNS = [
 ]
 
 
-SEARCH_COLUMNS = ("search_tokens", "search_verifier_tokens", "search_verifier_seconds")
+SEARCH_COLUMNS = (SEARCH_TOKENS, SEARCH_VERIFIER_TOKENS, SEARCH_VERIFIER_SECONDS)
 
 
 def policy_generated(frame: pd.DataFrame) -> pd.Series:
     """Tokens the policy generated on each record's account: its thinking,
     answer and discarded tokens; for a search (strategies/search.py), its
     share of everything the search generated, pruned branches included."""
-    own = frame["thinking_tokens"] + frame["answer_tokens"]
-    if "discarded_tokens" in frame:
-        own = own + frame["discarded_tokens"].fillna(0)
-    if "search_tokens" not in frame:
+    own = frame[THINKING_TOKENS] + frame[ANSWER_TOKENS]
+    if DISCARDED_TOKENS in frame:
+        own = own + frame[DISCARDED_TOKENS].fillna(0)
+    if SEARCH_TOKENS not in frame:
         return own
-    search = frame["search_tokens"].fillna(0)
+    search = frame[SEARCH_TOKENS].fillna(0)
     return search.where(search > 0, own)
 
 
 def verifier_read(frame: pd.DataFrame) -> pd.Series:
     """Tokens a verifier read on each record's account: scoring the attempt,
     and for a search its share of the partial chains scored while searching."""
-    read = frame["verifier_tokens"].fillna(0) if "verifier_tokens" in frame else 0 * frame["budget"]
-    if "search_verifier_tokens" in frame:
-        read = read + frame["search_verifier_tokens"].fillna(0)
+    read = frame[VERIFIER_TOKENS].fillna(0) if VERIFIER_TOKENS in frame else 0 * frame[BUDGET]
+    if SEARCH_VERIFIER_TOKENS in frame:
+        read = read + frame[SEARCH_VERIFIER_TOKENS].fillna(0)
     return read
 
 
@@ -88,7 +106,7 @@ def price_records(
     manifest says about it: device ("cpu"/"cuda"), devices (GPUs used) and
     parameters."""
     out = records.copy()
-    for column in ("verifier_tokens", "discarded_tokens", "verifier_seconds", *SEARCH_COLUMNS):
+    for column in (VERIFIER_TOKENS, DISCARDED_TOKENS, VERIFIER_SECONDS, *SEARCH_COLUMNS):
         if column not in out:
             out[column] = 0
         out[column] = out[column].fillna(0)
@@ -98,7 +116,7 @@ def price_records(
     out["usd_api_paid"] = np.nan
     out["flops"] = np.nan
     out["price_basis"] = ""
-    for model, rows in out.groupby("model").groups.items():
+    for model, rows in out.groupby(MODEL).groups.items():
         run = runs.get(model, {})
         device = run.get("device", "cpu")
         price = (pricing.get("device_hours") or {}).get(device)
@@ -109,18 +127,18 @@ def price_records(
             )
         generated = policy_generated(out.loc[rows])
         if run.get("seconds_per_token"):
-            out.loc[rows, "seconds"] = generated * float(run["seconds_per_token"])
+            out.loc[rows, SECONDS] = generated * float(run["seconds_per_token"])
         # The verifier's engine seconds too: verifying is compute on the same devices.
         busy = (
-            out.loc[rows, "seconds"].fillna(0)
-            + out.loc[rows, "verifier_seconds"]
-            + out.loc[rows, "search_verifier_seconds"]
+            out.loc[rows, SECONDS].fillna(0)
+            + out.loc[rows, VERIFIER_SECONDS]
+            + out.loc[rows, SEARCH_VERIFIER_SECONDS]
         )
         hours = busy / 3600 * max(1, int(run.get("devices", 1)))
         out.loc[rows, "device_hours"] = hours
         out.loc[rows, "usd"] = hours * float(price["usd_per_hour"])
         out.loc[rows, "price_basis"] = f"{device}-hours at ${price['usd_per_hour']}/h"
-        processed = out.loc[rows, "prompt_tokens"] + generated
+        processed = out.loc[rows, PROMPT_TOKENS] + generated
         parameters = run.get("parameters")
         # A reward model reads with its own parameters; without a count of
         # them (self-certainty reads nothing), the policy's stand in.
@@ -135,18 +153,18 @@ def price_records(
             reasoning = api.get("reasoning_per_m")
             reasoning = api["output_per_m"] if reasoning is None else reasoning
             generated = (
-                out.loc[rows, "thinking_tokens"] * reasoning
-                + (out.loc[rows, "answer_tokens"] + out.loc[rows, "discarded_tokens"])
+                out.loc[rows, THINKING_TOKENS] * reasoning
+                + (out.loc[rows, ANSWER_TOKENS] + out.loc[rows, DISCARDED_TOKENS])
                 * api["output_per_m"]
             )
-            prompt = out.loc[rows, "prompt_tokens"]
+            prompt = out.loc[rows, PROMPT_TOKENS]
             out.loc[rows, "usd_api"] = (prompt * api["input_per_m"] + generated) / 1e6
             cached = api.get("cached_input_per_m")
             prompt_price = pd.Series(float(api["input_per_m"]), index=rows)
             if cached is not None:
                 # The first attempt of a problem in a configuration pays the full
                 # prompt; every later one (samples, repeats) hits the cached prefix.
-                config = [*GROUP, "problem_id"]
+                config = [*GROUP, PROBLEM_ID]
                 later = out.loc[rows].groupby(config, sort=False).cumcount() > 0
                 prompt_price = prompt_price.where(~later, float(cached))
             discount = 1.0 - float(api.get("batch_discount") or 0.0)
@@ -169,7 +187,7 @@ def _check_api_price(model: str, api: dict[str, Any]) -> None:
 
 def require_api_prices(records: pd.DataFrame, pricing: dict[str, Any]) -> None:
     """For API-priced comparisons: every model needs input and output prices."""
-    for model in sorted(records["model"].unique()):
+    for model in sorted(records[MODEL].unique()):
         if model not in (pricing.get("api") or {}):
             raise PricingError(
                 f"no API price for model {model}; set pricing.api.{model}.input_per_m and "
@@ -184,24 +202,24 @@ def cost_table(priced: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     graded = with_verdict(priced)
     rows = []
     for group_keys, group in graded.groupby(keys, sort=True):
-        correct = int(group["correct"].astype(bool).sum())
+        correct = int(group[CORRECT].astype(bool).sum())
         usd = float(group["usd"].sum())
-        per_problem = group.groupby("problem_id")
+        per_problem = group.groupby(PROBLEM_ID)
         problem_usd = per_problem["usd"].sum()
         problem_tokens = (
-            group.assign(_policy=policy_generated(group)).groupby("problem_id")["_policy"].sum()
+            group.assign(_policy=policy_generated(group)).groupby(PROBLEM_ID)["_policy"].sum()
         )
         rows.append(
             dict(
                 zip(keys, group_keys, strict=True),
-                n=int(group["problem_id"].nunique()),
+                n=int(group[PROBLEM_ID].nunique()),
                 attempts=len(group),
-                accuracy=float(group["correct"].astype(bool).mean()),
-                mean_prompt_tokens=float(group["prompt_tokens"].mean()),
-                mean_thinking_tokens=float(group["thinking_tokens"].mean()),
-                mean_answer_tokens=float(group["answer_tokens"].mean()),
+                accuracy=float(group[CORRECT].astype(bool).mean()),
+                mean_prompt_tokens=float(group[PROMPT_TOKENS].mean()),
+                mean_thinking_tokens=float(group[THINKING_TOKENS].mean()),
+                mean_answer_tokens=float(group[ANSWER_TOKENS].mean()),
                 mean_verifier_tokens=float(verifier_read(group).mean()),
-                engine_seconds=float(group["seconds"].sum()),
+                engine_seconds=float(group[SECONDS].sum()),
                 device_hours=float(group["device_hours"].sum()),
                 usd=usd,
                 usd_per_correct=usd / correct if correct else float("inf"),
@@ -238,17 +256,17 @@ def cost_to_target(
     """Per model x task: the cheapest configuration reaching each target accuracy
     (empty where none does)."""
     rows = []
-    for (model, task), group in table.groupby(["model", "task"], sort=True):
+    for (model, task), group in table.groupby([MODEL, TASK], sort=True):
         for target in targets:
             reaching = group[group["accuracy"] >= target]
-            row: dict[str, Any] = {"model": model, "task": task, "target_accuracy": target}
+            row: dict[str, Any] = {MODEL: model, TASK: task, "target_accuracy": target}
             if reaching.empty:
                 row.update(strategy="", budget=np.nan, accuracy=np.nan, **{cost: np.nan})
             else:
                 best = reaching.loc[reaching[cost].idxmin()]
                 row.update(
-                    strategy=best["strategy"],
-                    budget=best["budget"],
+                    strategy=best[STRATEGY],
+                    budget=best[BUDGET],
                     accuracy=best["accuracy"],
                     **{cost: best[cost]},
                 )

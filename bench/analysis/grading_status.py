@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-KEYS = ["model", "task", "strategy", "budget"]
+from bench.run.columns import BUDGET, MODEL, STATUS, STRATEGY, TASK
+
+KEYS = [MODEL, TASK, STRATEGY, BUDGET]
 # The order columns appear in; any other status follows, alphabetically.
 ORDER = ["passed", "failed", "timeout", "error", "crashed", "no_code"]
 
@@ -18,13 +20,13 @@ ORDER = ["passed", "failed", "timeout", "error", "crashed", "no_code"]
 def status_counts(records: pd.DataFrame) -> pd.DataFrame:
     """One row per model x task x strategy x budget: attempts per status
     (only attempts whose grader kept one). Empty when none did."""
-    if records.empty or "status" not in records:
+    if records.empty or STATUS not in records:
         return pd.DataFrame()
-    kept = records[records["status"].notna()]
+    kept = records[records[STATUS].notna()]
     if kept.empty:
         return pd.DataFrame()
     keys = [k for k in KEYS if k in kept]
-    table = kept.groupby([*keys, "status"]).size().unstack("status", fill_value=0)
+    table = kept.groupby([*keys, STATUS]).size().unstack(STATUS, fill_value=0)
     others = sorted(set(table.columns) - set(ORDER))
     columns = [c for c in ORDER if c in table.columns] + others
     table = table[columns].astype(int)

@@ -10,15 +10,29 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-GROUP = ["model", "task", "strategy", "budget"]
+from bench.run.columns import (
+    ANSWER_TOKENS,
+    BUDGET,
+    CORRECT,
+    DIFFICULTY,
+    MODEL,
+    PROBLEM_ID,
+    PROMPT_TOKENS,
+    REPEAT,
+    STRATEGY,
+    TASK,
+    THINKING_TOKENS,
+)
+
+GROUP = [MODEL, TASK, STRATEGY, BUDGET]
 # Per-problem scores are accuracies: 0/1, or k+1 levels for k samples. Up to
 # this many distinct values the bootstrap draws counts instead of indices.
 MULTINOMIAL_MAX_VALUES = 256
 SCALING_COLUMNS = [
-    "model",
-    "task",
-    "strategy",
-    "budget",
+    MODEL,
+    TASK,
+    STRATEGY,
+    BUDGET,
     "n",
     "accuracy",
     "ci_low",
@@ -39,20 +53,20 @@ def with_verdict(records: pd.DataFrame) -> pd.DataFrame:
     """The records that have a verdict, as they are (no rows where the records
     carry no verdict column at all): every table reads graded records through
     this filter or through graded_records."""
-    if "correct" not in records:
+    if CORRECT not in records:
         return records.iloc[:0]
-    return records[records["correct"].notna()]
+    return records[records[CORRECT].notna()]
 
 
 def graded_records(records: pd.DataFrame) -> pd.DataFrame:
     """The records with a verdict, `correct` as 0.0 / 1.0, and the columns
     runs stored before them lacked filled in (repeat 0, no difficulty)."""
     graded = with_verdict(records).copy()
-    graded["correct"] = graded["correct"].astype(bool).astype(float)
-    graded["repeat"] = graded["repeat"].fillna(0).astype(int) if "repeat" in graded else 0
-    if "difficulty" not in graded:
-        graded["difficulty"] = ""
-    graded["difficulty"] = graded["difficulty"].fillna("").astype(str)
+    graded[CORRECT] = graded[CORRECT].astype(bool).astype(float)
+    graded[REPEAT] = graded[REPEAT].fillna(0).astype(int) if REPEAT in graded else 0
+    if DIFFICULTY not in graded:
+        graded[DIFFICULTY] = ""
+    graded[DIFFICULTY] = graded[DIFFICULTY].fillna("").astype(str)
     return graded
 
 
@@ -94,17 +108,15 @@ def scaling_table(
     graded = with_verdict(records).copy()
     if graded.empty:
         return pd.DataFrame(columns=columns)
-    graded["correct"] = graded["correct"].astype(bool).astype(float)
-    graded["total_tokens"] = (
-        graded["prompt_tokens"] + graded["thinking_tokens"] + graded["answer_tokens"]
-    )
-    graded["generated_tokens"] = graded["thinking_tokens"] + graded["answer_tokens"]
+    graded[CORRECT] = graded[CORRECT].astype(bool).astype(float)
+    graded["total_tokens"] = graded[PROMPT_TOKENS] + graded[THINKING_TOKENS] + graded[ANSWER_TOKENS]
+    graded["generated_tokens"] = graded[THINKING_TOKENS] + graded[ANSWER_TOKENS]
     # Two grouped passes over all records (not one per configuration): per
     # configuration means, and per configuration x problem accuracy.
     grouped = graded.groupby(group_keys, sort=True)
-    means = grouped[["thinking_tokens", "total_tokens", "generated_tokens"]].mean()
+    means = grouped[[THINKING_TOKENS, "total_tokens", "generated_tokens"]].mean()
     graded["config"] = grouped.ngroup()  # integer ids in the order of `means`
-    per_problem = graded.groupby(["config", "problem_id"], sort=True)["correct"].mean()
+    per_problem = graded.groupby(["config", PROBLEM_ID], sort=True)[CORRECT].mean()
     config_ids = per_problem.index.get_level_values("config").to_numpy()
     scores = per_problem.to_numpy()
     starts = np.flatnonzero(np.r_[True, config_ids[1:] != config_ids[:-1]])
@@ -122,7 +134,7 @@ def scaling_table(
                 accuracy=float(values.mean()),
                 ci_low=low,
                 ci_high=high,
-                mean_thinking_tokens=float(mean["thinking_tokens"]),
+                mean_thinking_tokens=float(mean[THINKING_TOKENS]),
                 mean_total_tokens=float(mean["total_tokens"]),
                 method="sample",
                 k=1,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.analysis.metrics import bootstrap_ci, graded_records
+from bench.run.columns import BUDGET, CORRECT, MODEL, PROBLEM_ID, TASK
 
 SUFFIX = " (non-thinking)"
 
@@ -20,14 +21,14 @@ SUFFIX = " (non-thinking)"
 def non_thinking_agreement(records: pd.DataFrame, *, resamples: int = 2000) -> pd.DataFrame:
     graded = graded_records(records)
     rows = []
-    modes = sorted(m for m in graded["model"].unique() if str(m).endswith(SUFFIX))
+    modes = sorted(m for m in graded[MODEL].unique() if str(m).endswith(SUFFIX))
     for mode in modes:
         model = mode[: -len(SUFFIX)]
-        zero = graded[(graded["model"] == model) & (graded["budget"] == 0)]
-        off = graded[graded["model"] == mode]
-        for task in sorted(set(zero["task"]) & set(off["task"])):
-            a = zero[zero["task"] == task].groupby("problem_id")["correct"].mean()
-            b = off[off["task"] == task].groupby("problem_id")["correct"].mean()
+        zero = graded[(graded[MODEL] == model) & (graded[BUDGET] == 0)]
+        off = graded[graded[MODEL] == mode]
+        for task in sorted(set(zero[TASK]) & set(off[TASK])):
+            a = zero[zero[TASK] == task].groupby(PROBLEM_ID)[CORRECT].mean()
+            b = off[off[TASK] == task].groupby(PROBLEM_ID)[CORRECT].mean()
             common = a.index.intersection(b.index)
             if common.empty:
                 continue
@@ -35,8 +36,8 @@ def non_thinking_agreement(records: pd.DataFrame, *, resamples: int = 2000) -> p
             low, high = bootstrap_ci(diff, resamples=resamples)
             rows.append(
                 {
-                    "model": model,
-                    "task": task,
+                    MODEL: model,
+                    TASK: task,
                     "problems": len(common),
                     "budget0_accuracy": float(a[common].mean()),
                     "non_thinking_accuracy": float(b[common].mean()),
@@ -48,7 +49,7 @@ def non_thinking_agreement(records: pd.DataFrame, *, resamples: int = 2000) -> p
                     "agree": "yes" if low <= 0 <= high else "no",
                 }
             )
-    columns = ["model", "task", "problems", "budget0_accuracy", "non_thinking_accuracy"]
+    columns = [MODEL, TASK, "problems", "budget0_accuracy", "non_thinking_accuracy"]
     return pd.DataFrame(
         rows, columns=[*columns, "difference", "ci_low", "ci_high", "disagreements", "agree"]
     )

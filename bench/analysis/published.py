@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench.run.columns import BUDGET, MODEL, TASK
+
 Z95 = 1.959963984540054
 
 
@@ -35,17 +37,17 @@ def published_check(scaling: pd.DataFrame, published: dict[str, Any]) -> pd.Data
     for task, entry in sorted((published or {}).items()):
         figure = float(entry["accuracy"])
         row: dict[str, Any] = {
-            "task": task,
+            TASK: task,
             "published": figure,
             "source": str(entry.get("source", "")),
         }
-        mine = single[single["task"] == task]
+        mine = single[single[TASK] == task]
         if mine.empty:
             rows.append(
                 row
                 | {
-                    "model": "",
-                    "budget": math.nan,
+                    MODEL: "",
+                    BUDGET: math.nan,
                     "n": 0,
                     "run_accuracy": math.nan,
                     "interval_low": math.nan,
@@ -54,15 +56,15 @@ def published_check(scaling: pd.DataFrame, published: dict[str, Any]) -> pd.Data
                 }
             )
             continue
-        for model, rows_m in mine.groupby("model", sort=True):
-            top = rows_m.loc[rows_m["budget"].idxmax()]
+        for model, rows_m in mine.groupby(MODEL, sort=True):
+            top = rows_m.loc[rows_m[BUDGET].idxmax()]
             low, high = wilson_interval(figure, int(top["n"]))
             accuracy = float(top["accuracy"])
             rows.append(
                 row
                 | {
-                    "model": model,
-                    "budget": int(top["budget"]),
+                    MODEL: model,
+                    BUDGET: int(top[BUDGET]),
                     "n": int(top["n"]),
                     "run_accuracy": accuracy,
                     "interval_low": low,
@@ -70,5 +72,5 @@ def published_check(scaling: pd.DataFrame, published: dict[str, Any]) -> pd.Data
                     "inside": "yes" if low <= accuracy <= high else "no",
                 }
             )
-    columns = ["task", "model", "published", "run_accuracy", "interval_low", "interval_high"]
-    return pd.DataFrame(rows, columns=[*columns, "inside", "budget", "n", "source"])
+    columns = [TASK, MODEL, "published", "run_accuracy", "interval_low", "interval_high"]
+    return pd.DataFrame(rows, columns=[*columns, "inside", BUDGET, "n", "source"])

@@ -29,8 +29,23 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.metrics import label_key, with_verdict
+from bench.run.columns import (
+    ANSWER,
+    ANSWER_TOKENS,
+    BUDGET,
+    CORRECT,
+    DIFFICULTY,
+    HIT_BUDGET,
+    MODEL,
+    PROBLEM_ID,
+    SAMPLE,
+    STRATEGY,
+    THINKING_TOKENS,
+    VERIFIER_SCORE,
+    VOTE_CLASS,
+)
 
-TIER = ["model", "strategy", "budget"]
+TIER = [MODEL, STRATEGY, BUDGET]
 SIGNALS = ("no_answer", "cut", "agreement", "verifier")
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -52,7 +67,7 @@ def build_tiers(priced: pd.DataFrame, cost: str = "usd") -> Tiers:
     records = with_verdict(priced).copy()
     unit = "usd"
     if cost not in records or records[cost].isna().all():
-        records["_cost"] = records["thinking_tokens"] + records["answer_tokens"]
+        records["_cost"] = records[THINKING_TOKENS] + records[ANSWER_TOKENS]
         unit = "tokens"
     else:
         records["_cost"] = records[cost]
@@ -62,44 +77,42 @@ def build_tiers(priced: pd.DataFrame, cost: str = "usd") -> Tiers:
     )
     problems = np.array(
         sorted(
-            set.intersection(*(set(records.loc[records["tier"] == t, "problem_id"]) for t in names))
+            set.intersection(*(set(records.loc[records["tier"] == t, PROBLEM_ID]) for t in names))
         )
     )
     first = records[
-        records["sample"] == records.groupby(["tier", "problem_id"])["sample"].transform("min")
+        records[SAMPLE] == records.groupby(["tier", PROBLEM_ID])[SAMPLE].transform("min")
     ]
 
     def matrix(frame: pd.DataFrame, column: str) -> np.ndarray:
-        table = frame.pivot_table(index="problem_id", columns="tier", values=column, aggfunc="mean")
+        table = frame.pivot_table(index=PROBLEM_ID, columns="tier", values=column, aggfunc="mean")
         return table.reindex(index=problems, columns=names).to_numpy(dtype=float)
 
     first = first.assign(
-        correct=first["correct"].astype(bool).astype(float),
-        no_answer=first["answer"].isna().astype(float) if "answer" in first else np.nan,
-        cut=first["hit_budget"].astype(float),
+        correct=first[CORRECT].astype(bool).astype(float),
+        no_answer=first[ANSWER].isna().astype(float) if ANSWER in first else np.nan,
+        cut=first[HIT_BUDGET].astype(float),
     )
     signals = {"no_answer": matrix(first, "no_answer"), "cut": matrix(first, "cut")}
-    if "vote_class" in records and records.groupby(["tier", "problem_id"]).size().max() > 1:
+    if VOTE_CLASS in records and records.groupby(["tier", PROBLEM_ID]).size().max() > 1:
 
         def agreement(classes: pd.Series) -> float:
             answered = classes[classes >= 0]
             return answered.value_counts().iloc[0] / len(classes) if len(answered) else 0.0
 
-        share = (
-            records.groupby(["tier", "problem_id"])["vote_class"].agg(agreement).rename("agreement")
-        )
+        share = records.groupby(["tier", PROBLEM_ID])[VOTE_CLASS].agg(agreement).rename("agreement")
         signals["agreement"] = matrix(share.reset_index(), "agreement")
-    if "verifier_score" in first and first["verifier_score"].notna().any():
-        signals["verifier"] = matrix(first, "verifier_score")
+    if VERIFIER_SCORE in first and first[VERIFIER_SCORE].notna().any():
+        signals["verifier"] = matrix(first, VERIFIER_SCORE)
     difficulty = (
-        first.groupby("problem_id")["difficulty"].first().reindex(problems).fillna("").to_numpy()
-        if "difficulty" in first
+        first.groupby(PROBLEM_ID)[DIFFICULTY].first().reindex(problems).fillna("").to_numpy()
+        if DIFFICULTY in first
         else np.full(len(problems), "")
     )
     return Tiers(
         names,
         problems,
-        matrix(first, "correct"),
+        matrix(first, CORRECT),
         matrix(first, "_cost"),
         signals,
         difficulty.astype(str),
@@ -177,13 +190,13 @@ def difficulty_choices(
         tier = int(counts.argmax())
         rows.append(
             {
-                "difficulty": label,
+                DIFFICULTY: label,
                 "tier": t.names[tier],
-                "model": t.names[tier].split(" · ")[0],
+                MODEL: t.names[tier].split(" · ")[0],
                 "share_of_splits": counts[tier] / len(chosen[label]),
             }
         )
-    return pd.DataFrame(rows, columns=["difficulty", "tier", "model", "share_of_splits"])
+    return pd.DataFrame(rows, columns=[DIFFICULTY, "tier", MODEL, "share_of_splits"])
 
 
 def evaluate(t: Tiers, splits: int = 20, slack: float = 0.02, seed: int = 0) -> pd.DataFrame:
@@ -220,7 +233,7 @@ def evaluate(t: Tiers, splits: int = 20, slack: float = 0.02, seed: int = 0) -> 
             choice = _fit_difficulty(t, train, slack)
             picks = np.array([choice.get(label, choice[None]) for label in t.difficulty[test]])
             add(
-                "difficulty",
+                DIFFICULTY,
                 f"slack={slack}",
                 t.correct[test, picks],
                 t.cost[test, picks],
@@ -293,11 +306,11 @@ def tiered_verdict(table: pd.DataFrame, choices: pd.DataFrame, task: str = "") -
     traffic between two models, and what it scores (held out) against the
     model of the hard cases alone; or, when it sends every level to one of
     two models, that. None when its choices are no threshold."""
-    if choices.empty or "difficulty" not in set(table["policy"]):
+    if choices.empty or DIFFICULTY not in set(table["policy"]):
         return None
     # A level half the splits or fewer agree on (few problems a level) is
     # undecided: named, but it does not break the split.
-    undecided = choices[choices["share_of_splits"] <= 0.5]["difficulty"].tolist()
+    undecided = choices[choices["share_of_splits"] <= 0.5][DIFFICULTY].tolist()
     choices = choices[choices["share_of_splits"] > 0.5]
     if choices.empty:
         return None
@@ -306,7 +319,7 @@ def tiered_verdict(table: pd.DataFrame, choices: pd.DataFrame, task: str = "") -
         return None
     alone = route[1]
     cost = next(c for c in table.columns if c.startswith("mean_cost_"))
-    router = table[table["policy"] == "difficulty"].iloc[0]
+    router = table[table["policy"] == DIFFICULTY].iloc[0]
     best = _best_single(table, alone, cost)
     note = f" (undecided: {', '.join(map(str, undecided))})" if undecided else ""
     return (
@@ -319,7 +332,7 @@ def tiered_verdict(table: pd.DataFrame, choices: pd.DataFrame, task: str = "") -
 def _route_words(table: pd.DataFrame, choices: pd.DataFrame, task: str) -> tuple[str, str] | None:
     """(where the decided levels go, the model to score alone beside it), or
     None when the choices are no threshold between two models."""
-    models = list(dict.fromkeys(choices["model"]))
+    models = list(dict.fromkeys(choices[MODEL]))
     singles = table[table["policy"] == "single"]["parameters"].str.split(" · ").str[0]
     others = sorted(set(singles) - set(models))
     if len(models) == 1 and len(others) == 1:
@@ -331,12 +344,12 @@ def _route_words(table: pd.DataFrame, choices: pd.DataFrame, task: str) -> tuple
     if len(models) != 2:
         return None
     easy, hard = models
-    to_easy = (choices["model"] == easy).to_numpy()
+    to_easy = (choices[MODEL] == easy).to_numpy()
     cut = int(np.argmin(to_easy)) if not to_easy.all() else len(to_easy)
     if to_easy[cut:].any():
         return None  # not a threshold: some harder label goes back to the easy model
     lower, upper = DIFFICULTY_WORDS.get(task, GENERIC_WORDS)
-    k = choices["difficulty"].iloc[cut - 1]
+    k = choices[DIFFICULTY].iloc[cut - 1]
     return f"route {lower.format(k=k)} to {easy}, {upper} to {hard}", hard
 
 

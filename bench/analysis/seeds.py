@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.metrics import GROUP, bootstrap_ci, graded_records
+from bench.run.columns import CORRECT, PROBLEM_ID, REPEAT
 
 
 def seed_variance(records: pd.DataFrame, *, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     graded = graded_records(records)
     rows = []
     for keys, group in graded.groupby(GROUP, sort=True):
-        per_repeat = group.groupby("repeat")["correct"].mean().to_numpy()
-        per_problem = group.groupby("problem_id")["correct"].mean().to_numpy()
+        per_repeat = group.groupby(REPEAT)[CORRECT].mean().to_numpy()
+        per_problem = group.groupby(PROBLEM_ID)[CORRECT].mean().to_numpy()
         low, high = bootstrap_ci(per_problem, resamples=resamples, seed=seed)
         spread = per_repeat.size > 1
         rows.append(

@@ -19,6 +19,17 @@ from bench.analysis.cost import policy_generated, verifier_read
 from bench.analysis.metrics import bootstrap_ci, with_verdict
 from bench.analysis.verifiers import verifiers_table
 from bench.analysis.voting import voting_table
+from bench.run.columns import (
+    BUDGET,
+    CORRECT,
+    MODEL,
+    PROBLEM_ID,
+    PROMPT_TOKENS,
+    SEARCH_TOKENS,
+    STRATEGY,
+    TASK,
+    VERIFIER_SCORE,
+)
 
 COLUMNS = ["method", "k", "n", "accuracy", "ci_low", "ci_high", "total_tokens_per_problem"]
 VOTES = ("maj", "bon", "wbon")  # pass@k is the bound, not a strategy's answer
@@ -26,9 +37,9 @@ VOTES = ("maj", "bon", "wbon")  # pass@k is the bound, not a strategy's answer
 
 def is_search(records: pd.DataFrame) -> pd.Series:
     """Which records a search made (they carry its shared token counts)."""
-    if "search_tokens" not in records:
+    if SEARCH_TOKENS not in records:
         return pd.Series(False, index=records.index)
-    return records["search_tokens"].fillna(0) > 0
+    return records[SEARCH_TOKENS].fillna(0) > 0
 
 
 def strategies_table(records: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -36,13 +47,13 @@ def strategies_table(records: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.Data
     graded = with_verdict(records)
     if graded.empty:
         return pd.DataFrame()
-    keys = [c for c in ("model", "task", *by, "strategy", "budget") if c in graded]
+    keys = [c for c in (MODEL, TASK, *by, STRATEGY, BUDGET) if c in graded]
     graded = graded.assign(
-        _cost=graded["prompt_tokens"] + policy_generated(graded) + verifier_read(graded)
+        _cost=graded[PROMPT_TOKENS] + policy_generated(graded) + verifier_read(graded)
     )
     pieces = []
-    for _, group in graded.groupby(["model", "task", "strategy"], sort=True):
-        several = group.groupby([*keys, "problem_id"]).size().min() > 1
+    for _, group in graded.groupby([MODEL, TASK, STRATEGY], sort=True):
+        several = group.groupby([*keys, PROBLEM_ID]).size().min() > 1
         if several:
             pieces.append(_voted(group, by, search=bool(is_search(group).any())))
         else:
@@ -57,8 +68,8 @@ def _single(group: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """One chain per problem: accuracy and cost per budget."""
     rows = []
     for values, rows_of in group.groupby(keys, sort=True):
-        per_problem = rows_of.groupby("problem_id")
-        correct = per_problem["correct"].mean().astype(float).to_numpy()
+        per_problem = rows_of.groupby(PROBLEM_ID)
+        correct = per_problem[CORRECT].mean().astype(float).to_numpy()
         low, high = bootstrap_ci(correct)
         rows.append(
             dict(
@@ -78,7 +89,7 @@ def _single(group: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def _voted(group: pd.DataFrame, by: tuple[str, ...], search: bool) -> pd.DataFrame:
     """Several attempts per problem: votes and verifier picks over k of them
     (a search: at k = all it kept)."""
-    scored = "verifier_score" in group and group["verifier_score"].notna().all()
+    scored = VERIFIER_SCORE in group and group[VERIFIER_SCORE].notna().all()
     if scored:
         table = verifiers_table(group, by=by)
         table = table[table["method"].isin(VOTES)]
@@ -87,7 +98,7 @@ def _voted(group: pd.DataFrame, by: tuple[str, ...], search: bool) -> pd.DataFra
         table = table[table["method"].isin(VOTES)].copy()
         if table.empty:
             return table
-        keys = [c for c in ("model", "task", *by, "strategy", "budget") if c in table]
+        keys = [c for c in (MODEL, TASK, *by, STRATEGY, BUDGET) if c in table]
         per_attempt = group.groupby(keys)["_cost"].mean().rename("_per_attempt").reset_index()
         table = table.merge(per_attempt, on=keys, how="left")
         table["total_tokens_per_problem"] = table["k"] * table.pop("_per_attempt")
@@ -96,7 +107,7 @@ def _voted(group: pd.DataFrame, by: tuple[str, ...], search: bool) -> pd.DataFra
     if search:
         # The search's pick and weighted vote over all it kept (a majority
         # would not count the verifier it searched with).
-        keys = [c for c in ("model", "task", *by, "strategy", "budget") if c in table]
+        keys = [c for c in (MODEL, TASK, *by, STRATEGY, BUDGET) if c in table]
         table = table[table["method"].isin(("bon", "wbon"))]
         table = table[table["k"] == table.groupby(keys)["k"].transform("max")]
     return table
@@ -124,7 +135,7 @@ def matched_compute(compared: pd.DataFrame, columns: int = 8) -> pd.DataFrame:
     points = compared.assign(
         dial=[
             dial(str(s), str(m), int(k))
-            for s, m, k in zip(compared["strategy"], compared["method"], compared["k"], strict=True)
+            for s, m, k in zip(compared[STRATEGY], compared["method"], compared["k"], strict=True)
         ]
     )
     cost = points["total_tokens_per_problem"].astype(float)
@@ -134,8 +145,8 @@ def matched_compute(compared: pd.DataFrame, columns: int = 8) -> pd.DataFrame:
     # From the cheapest point up, so it has a level; the last reaches the dearest.
     levels = [2 ** (low + i * step) for i in range(-(-(high - low) // step) + 1)]
     rows = []
-    for (model, task, name), group in points.groupby(["model", "task", "dial"], sort=False):
-        row: dict = {"model": model, "task": task, "dial": name}
+    for (model, task, name), group in points.groupby([MODEL, TASK, "dial"], sort=False):
+        row: dict = {MODEL: model, TASK: task, "dial": name}
         for level in levels:
             within = group[group["total_tokens_per_problem"] <= level]
             row[f"<={level}"] = float(within["accuracy"].max()) if len(within) else np.nan
@@ -143,5 +154,5 @@ def matched_compute(compared: pd.DataFrame, columns: int = 8) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     order = {name: i for i, name in enumerate(DIALS)}
     return table.sort_values(
-        ["model", "task", "dial"], key=lambda c: c.map(order) if c.name == "dial" else c
+        [MODEL, TASK, "dial"], key=lambda c: c.map(order) if c.name == "dial" else c
     ).reset_index(drop=True)

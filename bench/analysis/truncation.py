@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.metrics import GROUP, graded_records
+from bench.run.columns import CORRECT, CORRECT_IN_THINKING, HIT_BUDGET
 
 
 def _graded(records: pd.DataFrame) -> pd.DataFrame:
     graded = graded_records(records)
-    graded["correct"] = graded["correct"] > 0
-    graded["hit_budget"] = graded["hit_budget"].fillna(False).astype(bool)
+    graded[CORRECT] = graded[CORRECT] > 0
+    graded[HIT_BUDGET] = graded[HIT_BUDGET].fillna(False).astype(bool)
     return graded
 
 
@@ -31,17 +32,17 @@ def cut_vs_finished(records: pd.DataFrame) -> pd.DataFrame:
     accuracy of cut and of finished chains apart."""
     rows = []
     for keys, group in _graded(records).groupby(GROUP, sort=True):
-        cut, done = group[group["hit_budget"]], group[~group["hit_budget"]]
+        cut, done = group[group[HIT_BUDGET]], group[~group[HIT_BUDGET]]
         rows.append(
             dict(
                 zip(GROUP, keys, strict=True),
                 attempts=len(group),
                 cut=len(cut),
                 cut_share=len(cut) / len(group),
-                cut_accuracy=float(cut["correct"].mean()) if len(cut) else np.nan,
+                cut_accuracy=float(cut[CORRECT].mean()) if len(cut) else np.nan,
                 finished=len(done),
-                finished_accuracy=float(done["correct"].mean()) if len(done) else np.nan,
-                accuracy=float(group["correct"].mean()),
+                finished_accuracy=float(done[CORRECT].mean()) if len(done) else np.nan,
+                accuracy=float(group[CORRECT].mean()),
             )
         )
     columns = [*GROUP, "attempts", "cut", "cut_share", "cut_accuracy", "finished"]
@@ -54,12 +55,12 @@ def truncation_policies(records: pd.DataFrame) -> pd.DataFrame:
     stored before it was: `bench grade RUN` fills it in)."""
     rows = []
     for keys, group in _graded(records).groupby(GROUP, sort=True):
-        cut = group["hit_budget"].to_numpy()
-        forced = group["correct"].to_numpy()
+        cut = group[HIT_BUDGET].to_numpy()
+        forced = group[CORRECT].to_numpy()
         empty = forced & ~cut
         in_thinking = np.nan
-        if "correct_in_thinking" in group:
-            thought = group["correct_in_thinking"]
+        if CORRECT_IN_THINKING in group:
+            thought = group[CORRECT_IN_THINKING]
             if not cut.any() or thought[cut].notna().all():
                 scores = np.where(cut, thought.fillna(False).astype(bool), forced)
                 in_thinking = float(scores.mean())

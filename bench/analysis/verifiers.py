@@ -16,9 +16,10 @@ import pandas as pd
 from bench.analysis.cost import policy_generated, verifier_read
 from bench.analysis.metrics import with_verdict
 from bench.analysis.voting import voting_table
+from bench.run.columns import BUDGET, MODEL, PROMPT_TOKENS, STRATEGY, TASK, VERIFIER, VERIFIER_SCORE
 
 COLUMNS = [
-    "verifier",
+    VERIFIER,
     "method",
     "k",
     "n",
@@ -36,15 +37,15 @@ def verifiers_table(
 ) -> pd.DataFrame:
     """One row per model x task x strategy x budget (x by) x method x k, with
     the tokens one problem costs at that point; empty without verifier scores."""
-    if records.empty or "verifier_score" not in records or records["verifier_score"].isna().all():
+    if records.empty or VERIFIER_SCORE not in records or records[VERIFIER_SCORE].isna().all():
         return pd.DataFrame()
     graded = with_verdict(records)
     table = voting_table(graded, by=by, draws=draws)
     if table.empty:
         return table
-    keys = [c for c in ("model", "task", *by, "strategy", "budget") if c in graded]
+    keys = [c for c in (MODEL, TASK, *by, STRATEGY, BUDGET) if c in graded]
     per_attempt = graded.assign(
-        policy=graded["prompt_tokens"] + policy_generated(graded),
+        policy=graded[PROMPT_TOKENS] + policy_generated(graded),
         verifier_read=verifier_read(graded),
     )
     means = per_attempt.groupby(keys)[["policy", "verifier_read"]].mean().reset_index()
@@ -57,7 +58,7 @@ def verifiers_table(
     table["total_tokens_per_problem"] = (
         table["policy_tokens_per_problem"] + table["verifier_tokens_per_problem"]
     )
-    name = graded["verifier"].dropna() if "verifier" in graded else pd.Series(dtype=str)
-    table["verifier"] = name.iloc[0] if not name.empty else "self_certainty"
-    table["verifier"] = table["verifier"].where(uses_verifier, "-")
+    name = graded[VERIFIER].dropna() if VERIFIER in graded else pd.Series(dtype=str)
+    table[VERIFIER] = name.iloc[0] if not name.empty else "self_certainty"
+    table[VERIFIER] = table[VERIFIER].where(uses_verifier, "-")
     return table[[*keys, *COLUMNS]]

@@ -18,6 +18,17 @@ from math import comb
 import numpy as np
 import pandas as pd
 
+from bench.run.columns import (
+    CORRECT,
+    PROBLEM_ID,
+    PROMPT_TOKENS,
+    REPEAT,
+    SAMPLE,
+    THINKING_TOKENS,
+    VERIFIER_SCORE,
+    VOTE_CLASS,
+)
+
 METHODS = ("maj", "bon", "wbon")
 MAX_EXACT_SUBSETS = 5000
 
@@ -112,35 +123,35 @@ def voting_table(
 
     keys = [*GROUP[:2], *by, *GROUP[2:]]
     graded = with_verdict(records)
-    if graded.empty or graded["sample"].max() < 1:
+    if graded.empty or graded[SAMPLE].max() < 1:
         return pd.DataFrame()
     rng = np.random.default_rng(seed)
     rows = []
     for group_keys, group in graded.groupby(keys, sort=True):
         # A vote is among the samples of one problem under one seed (repeat);
         # repeats of a problem are averaged before the bootstrap over problems.
-        units = ["problem_id", "repeat"] if "repeat" in group else ["problem_id"]
-        voted = group.assign(repeat=group["repeat"].fillna(0)) if "repeat" in group else group
+        units = [PROBLEM_ID, REPEAT] if REPEAT in group else [PROBLEM_ID]
+        voted = group.assign(repeat=group[REPEAT].fillna(0)) if REPEAT in group else group
         keyed = list(voted.groupby(units, sort=True))
-        per_problem = [g.sort_values("sample") for _, g in keyed]
+        per_problem = [g.sort_values(SAMPLE) for _, g in keyed]
         owners = np.array([key[0] if isinstance(key, tuple) else key for key, _ in keyed])
         n = min(len(g) for g in per_problem)
         if n < 2:
             continue
-        has_scores = "verifier_score" in group and group["verifier_score"].notna().all()
+        has_scores = VERIFIER_SCORE in group and group[VERIFIER_SCORE].notna().all()
         # pass@k: any of k right (unbiased estimator); maj: the vote of k; bon / wbon:
         # the verifier's pick of k.
         methods = ["pass", "maj", "bon", "wbon"] if has_scores else ["pass", "maj"]
         # A search's attempts carry their share of all it generated (cost.py).
         generated = policy_generated(group).mean()
-        total = (group["prompt_tokens"] + policy_generated(group)).mean()
+        total = (group[PROMPT_TOKENS] + policy_generated(group)).mean()
         arrays = [
             (
-                g["vote_class"].fillna(-1).to_numpy(dtype=np.int64)[:n]
-                if "vote_class" in g
+                g[VOTE_CLASS].fillna(-1).to_numpy(dtype=np.int64)[:n]
+                if VOTE_CLASS in g
                 else np.full(n, -1),
-                g["correct"].astype(bool).to_numpy()[:n],
-                g["verifier_score"].to_numpy(dtype=float)[:n] if has_scores else None,
+                g[CORRECT].astype(bool).to_numpy()[:n],
+                g[VERIFIER_SCORE].to_numpy(dtype=float)[:n] if has_scores else None,
             )
             for g in per_problem
         ]
@@ -167,7 +178,7 @@ def voting_table(
                         accuracy=float(values.mean()),
                         ci_low=low,
                         ci_high=high,
-                        mean_thinking_tokens=float(group["thinking_tokens"].mean()),
+                        mean_thinking_tokens=float(group[THINKING_TOKENS].mean()),
                         mean_total_tokens=float(total),
                         generated_tokens_per_problem=float(k * generated),
                     )

@@ -102,56 +102,100 @@ class PartSchema:
                 raise RowTypeError(f"{self.kind} row {index} not stored: {problem}")
 
 
+# Every stored column's name, for the code that reads records: a misspelt
+# name is an undefined name (ruff F821) instead of a KeyError at run time.
+# The part schemas below are written with them.
+KEY = "key"
+MODEL = "model"
+TASK = "task"
+PROBLEM_ID = "problem_id"
+DIFFICULTY = "difficulty"
+SUBJECT = "subject"
+STRATEGY = "strategy"
+BUDGET = "budget"
+SAMPLE = "sample"
+REPEAT = "repeat"
+PROMPT_TOKENS = "prompt_tokens"
+THINKING_TOKENS = "thinking_tokens"
+ANSWER_TOKENS = "answer_tokens"
+ENGINE_TOKENS = "engine_tokens"
+TOKEN_SOURCE = "token_source"
+EXTENSIONS = "extensions"
+DISCARDED_TOKENS = "discarded_tokens"
+VERIFIER_SCORE = "verifier_score"
+VERIFIER_TOKENS = "verifier_tokens"
+SEARCH_TOKENS = "search_tokens"
+SEARCH_VERIFIER_TOKENS = "search_verifier_tokens"
+SEARCH_VERIFIER_SECONDS = "search_verifier_seconds"
+SEARCH_SCORE = "search_score"
+HIT_BUDGET = "hit_budget"
+FINISH = "finish"
+SECONDS = "seconds"
+GOLD = "gold"
+THINKING_TEXT = "thinking_text"
+ANSWER_TEXT = "answer_text"
+GRADER = "grader"
+ANSWER = "answer"
+CORRECT = "correct"
+VOTE_CLASS = "vote_class"
+CORRECT_IN_THINKING = "correct_in_thinking"
+STATUS = "status"
+DETAIL = "detail"
+VERIFIER = "verifier"
+VERIFIER_STEP_SCORES = "verifier_step_scores"
+VERIFIER_SECONDS = "verifier_seconds"
+
+
 # The columns a generation part holds.
 GENERATION = PartSchema(
     "generation",
     {
-        "key": "str",
-        "model": "str",  # the model's name (" (non-thinking)" for that mode)
-        "task": "str",
-        "problem_id": "str",
-        "difficulty": "str",
-        "subject": "str",
-        "strategy": "str",
-        "budget": "int",  # thinking tokens allowed (0: none)
-        "sample": "int",
-        "repeat": "int",  # which seed (repeats=R): 0 .. R-1
-        "prompt_tokens": "int",
-        "thinking_tokens": "int",
-        "answer_tokens": "int",
-        "engine_tokens": "int?",  # the engine's own count of prompt + answer, where it gives one
-        "token_source": "str",
-        "extensions": "int",  # "Wait" extensions inside the kept thinking
-        "discarded_tokens": "int",
-        "verifier_score": "float?",
-        "verifier_tokens": "int",
+        KEY: "str",
+        MODEL: "str",  # the model's name (" (non-thinking)" for that mode)
+        TASK: "str",
+        PROBLEM_ID: "str",
+        DIFFICULTY: "str",
+        SUBJECT: "str",
+        STRATEGY: "str",
+        BUDGET: "int",  # thinking tokens allowed (0: none)
+        SAMPLE: "int",
+        REPEAT: "int",  # which seed (repeats=R): 0 .. R-1
+        PROMPT_TOKENS: "int",
+        THINKING_TOKENS: "int",
+        ANSWER_TOKENS: "int",
+        ENGINE_TOKENS: "int?",  # the engine's own count of prompt + answer, where it gives one
+        TOKEN_SOURCE: "str",
+        EXTENSIONS: "int",  # "Wait" extensions inside the kept thinking
+        DISCARDED_TOKENS: "int",
+        VERIFIER_SCORE: "float?",
+        VERIFIER_TOKENS: "int",
         # A search's share per attempt (strategies/search.py); 0 for other strategies.
-        "search_tokens": "int",
-        "search_verifier_tokens": "int",
-        "search_verifier_seconds": "float",
-        "search_score": "float?",
-        "hit_budget": "bool",
-        "finish": "str",  # natural | cut | no_delimiter | no_thinking
-        "seconds": "float",  # engine time apportioned to this attempt
-        "gold": "str",
-        "thinking_text": "str",
-        "answer_text": "str",
+        SEARCH_TOKENS: "int",
+        SEARCH_VERIFIER_TOKENS: "int",
+        SEARCH_VERIFIER_SECONDS: "float",
+        SEARCH_SCORE: "float?",
+        HIT_BUDGET: "bool",
+        FINISH: "str",  # natural | cut | no_delimiter | no_thinking
+        SECONDS: "float",  # engine time apportioned to this attempt
+        GOLD: "str",
+        THINKING_TEXT: "str",
+        ANSWER_TEXT: "str",
     },
 )
 # The columns a grade part holds (the latest grade of a key wins).
 GRADE = PartSchema(
     "grade",
     {
-        "key": "str",
-        "grader": "str",
-        "answer": "str?",  # what the grader extracted (None: no answer)
-        "correct": "bool",
-        "vote_class": "int",  # equivalence class among the samples of one vote (-1: none)
-        "correct_in_thinking": "bool?",  # cut chains: the last answer inside the thinking
+        KEY: "str",
+        GRADER: "str",
+        ANSWER: "str?",  # what the grader extracted (None: no answer)
+        CORRECT: "bool",
+        VOTE_CLASS: "int",  # equivalence class among the samples of one vote (-1: none)
+        CORRECT_IN_THINKING: "bool?",  # cut chains: the last answer inside the thinking
         # How the check ended, where the grader keeps it (code: the sandbox's
         # passed | failed | timeout | error | crashed, or no_code; None: no status).
-        "status": "str?",
-        "detail": "str?",  # a short why (the sandbox's last error line), bounded
+        STATUS: "str?",
+        DETAIL: "str?",  # a short why (the sandbox's last error line), bounded
     },
 )
 # The columns a verification part holds: a reward model's scores of stored
@@ -159,11 +203,11 @@ GRADE = PartSchema(
 VERIFICATION = PartSchema(
     "verification",
     {
-        "key": "str",
-        "verifier": "str",
-        "verifier_score": "float?",
-        "verifier_step_scores": "list",
-        "verifier_tokens": "int",
-        "verifier_seconds": "float",
+        KEY: "str",
+        VERIFIER: "str",
+        VERIFIER_SCORE: "float?",
+        VERIFIER_STEP_SCORES: "list",
+        VERIFIER_TOKENS: "int",
+        VERIFIER_SECONDS: "float",
     },
 )

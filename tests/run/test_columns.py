@@ -136,3 +136,17 @@ def test_a_schema_names_only_types_it_can_check():
         PartSchema("x", {"key": "str", "n": "integer"})
     for schema in (GENERATION, GRADE, VERIFICATION):
         assert schema["key"] == "str" and "key" in schema
+
+
+def test_every_stored_column_has_its_name_as_a_constant():
+    """The schemas are written with the constants (columns.BUDGET == "budget")."""
+    from bench.run import columns
+
+    stored = set(columns.GENERATION) | set(columns.GRADE) | set(columns.VERIFICATION)
+    constants = {
+        name: value
+        for name, value in vars(columns).items()
+        if name.isupper() and isinstance(value, str)
+    }
+    assert set(constants.values()) == stored
+    assert all(name == value.upper() for name, value in constants.items())
