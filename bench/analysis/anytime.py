@@ -22,20 +22,16 @@ import re
 import numpy as np
 import pandas as pd
 
-from bench.analysis.metrics import graded_records
+from bench.analysis.metrics import CONFIG, graded_records
 from bench.run.columns import (
     BUDGET,
     CORRECT,
     DIFFICULTY,
-    MODEL,
     PROBLEM_ID,
     REPEAT,
     SAMPLE,
-    STRATEGY,
-    TASK,
 )
 
-CONFIG = [MODEL, TASK, STRATEGY]
 CHAIN = [*CONFIG, PROBLEM_ID, SAMPLE, REPEAT]
 ALL = "all"  # the difficulty label of rows over every problem
 

@@ -19,10 +19,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from bench.analysis.metrics import label_key, with_verdict
-from bench.run.columns import BUDGET, CORRECT, MODEL, PROBLEM_ID, STRATEGY, TASK
-
-CONFIG = [MODEL, TASK, STRATEGY]
+from bench.analysis.metrics import CONFIG, label_key, with_verdict
+from bench.run.columns import BUDGET, CORRECT, PROBLEM_ID, TASK
 
 
 def _matrix(records: pd.DataFrame, value: str, problems: pd.Index, budgets: list) -> np.ndarray:

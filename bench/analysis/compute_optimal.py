@@ -24,7 +24,7 @@ import pandas as pd
 
 from bench.analysis.anytime import difficulty_key
 from bench.analysis.cost import policy_generated, verifier_read
-from bench.analysis.metrics import with_verdict
+from bench.analysis.metrics import CONFIG, with_verdict
 from bench.analysis.strategies import is_search
 from bench.analysis.voting import ks_for, subset_accuracy
 from bench.run.columns import (
@@ -40,8 +40,6 @@ from bench.run.columns import (
     VERIFIER_SCORE,
     VOTE_CLASS,
 )
-
-CONFIG = [MODEL, TASK, STRATEGY]
 
 
 def settings_matrix(

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.run.columns import BUDGET, MODEL, STATUS, STRATEGY, TASK
+from bench.analysis.metrics import GROUP
+from bench.run.columns import STATUS
 
-KEYS = [MODEL, TASK, STRATEGY, BUDGET]
+KEYS = GROUP
 # The order columns appear in; any other status follows, alphabetically.
 ORDER = ["passed", "failed", "timeout", "error", "crashed", "no_code"]
 

@@ -24,7 +24,10 @@ from bench.run.columns import (
     THINKING_TOKENS,
 )
 
-GROUP = [MODEL, TASK, STRATEGY, BUDGET]
+# One configuration of a run, and one point of its curve (the budget added):
+# every table groups records by these.
+CONFIG = [MODEL, TASK, STRATEGY]
+GROUP = [*CONFIG, BUDGET]
 # Per-problem scores are accuracies: 0/1, or k+1 levels for k samples. Up to
 # this many distinct values the bootstrap draws counts instead of indices.
 MULTINOMIAL_MAX_VALUES = 256

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.cost import policy_generated, verifier_read
-from bench.analysis.metrics import bootstrap_ci, with_verdict
+from bench.analysis.metrics import CONFIG, bootstrap_ci, with_verdict
 from bench.analysis.verifiers import verifiers_table
 from bench.analysis.voting import voting_table
 from bench.run.columns import (
@@ -52,7 +52,7 @@ def strategies_table(records: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.Data
         _cost=graded[PROMPT_TOKENS] + policy_generated(graded) + verifier_read(graded)
     )
     pieces = []
-    for _, group in graded.groupby([MODEL, TASK, STRATEGY], sort=True):
+    for _, group in graded.groupby(CONFIG, sort=True):
         several = group.groupby([*keys, PROBLEM_ID]).size().min() > 1
         if several:
             pieces.append(_voted(group, by, search=bool(is_search(group).any())))

@@ -16,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-KEYS = ["model", "task", "strategy", "budget"]
+from bench.analysis.metrics import GROUP
+
+KEYS = GROUP
 
 
 def summary_rows(run_dir: Path) -> list[dict[str, Any]]:
